@@ -1,0 +1,129 @@
+//! Form-encoded parameters as RFC 6749 §3.1 reads them: a parameter sent
+//! without a value is treated as omitted, and no parameter may appear twice.
+
+use std::collections::BTreeMap;
+
+/// Why a form body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("parameter `{0}` is included more than once")]
+    Repeated(String),
+    #[error("too many parameters (at most {0})")]
+    TooMany(usize),
+}
+
+/// Parsed parameters of a query string or form body, at most one value each
+/// (except the multi-valued ones of [`MULTI_VALUED`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    multi: BTreeMap<String, Vec<String>>,
+}
+
+/// Parameters that may legitimately repeat: `resource` (RFC 8707 §2).
+pub const MULTI_VALUED: &[&str] = &["resource"];
+
+/// The most parameters one request may carry; no OAuth request needs more.
+pub const MAX_PARAMS: usize = 64;
+
+impl Params {
+    /// Parses `a=1&b=2`; empty values are dropped, repeats are refused.
+    pub fn parse(input: &[u8]) -> Result<Self, FormError> {
+        let mut values = BTreeMap::new();
+        let mut multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut count = 0usize;
+        for (name, value) in form_urlencoded::parse(input) {
+            count += 1;
+            if count > MAX_PARAMS {
+                return Err(FormError::TooMany(MAX_PARAMS));
+            }
+            if MULTI_VALUED.contains(&name.as_ref()) {
+                if !value.is_empty() {
+                    multi.entry(name.into_owned()).or_default().push(value.into_owned());
+                }
+                continue;
+            }
+            if value.is_empty() {
+                // RFC 6749 §3.1: treated as if omitted, but still not repeatable.
+                if values.contains_key(name.as_ref()) {
+                    return Err(FormError::Repeated(name.into_owned()));
+                }
+                continue;
+            }
+            if values.insert(name.to_string(), value.into_owned()).is_some() {
+                return Err(FormError::Repeated(name.into_owned()));
+            }
+        }
+        Ok(Self { values, multi })
+    }
+
+    /// Every value of a multi-valued parameter such as `resource`.
+    pub fn get_all(&self, name: &str) -> &[String] {
+        self.multi.get(name).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The value of `name`, if present and non-empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// Whether `name` was sent with a value.
+    pub fn contains(&self, name: &str) -> bool {
+        self.values.contains_key(name) || self.multi.contains_key(name)
+    }
+
+    /// All parameter names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().chain(self.multi.keys()).map(String::as_str)
+    }
+
+    /// Builds parameters from pairs (tests and re-encoding).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        Self::parse(encoded.as_bytes()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(
+            Params::parse(b"a=1&a=2"),
+            Err(FormError::Repeated("a".into()))
+        );
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let p = Params::parse(b"a=&b=2").unwrap_or_default();
+        assert_eq!(p.get("a"), None);
+        assert_eq!(p.get("b"), Some("2"));
+    }
+
+    #[test]
+    fn percent_and_plus_are_decoded() {
+        let p = Params::parse(b"scope=read+write&x=%2F").unwrap_or_default();
+        assert_eq!(p.get("scope"), Some("read write"));
+        assert_eq!(p.get("x"), Some("/"));
+    }
+
+    #[test]
+    fn resource_may_repeat() {
+        let p = Params::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap_or_default();
+        assert_eq!(p.get_all("resource"), ["https://a", "https://b"]);
+    }
+
+    #[test]
+    fn too_many_parameters_are_refused() {
+        let body: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=v")).collect();
+        assert_eq!(
+            Params::parse(body.join("&").as_bytes()),
+            Err(FormError::TooMany(MAX_PARAMS))
+        );
+    }
+}

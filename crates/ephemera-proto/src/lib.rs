@@ -1,0 +1,37 @@
+//! Ephemera's wire types and stateless protocol checks.
+//!
+//! Everything here is pure: no I/O, no clock, no randomness. The server, the
+//! client library and the resource-server layer all depend on this crate and
+//! never on each other.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`error`] | the closed set of OAuth error codes and the RFC 6749 §5.2 error body |
+//! | [`form`] | `application/x-www-form-urlencoded` bodies: duplicates and empty values (RFC 6749 §3.1) |
+//! | [`pkce`] | `code_challenge` / `code_verifier` syntax and the S256 transform (RFC 7636) |
+//! | [`redirect`] | `redirect_uri` parsing, the three allowed forms, loopback matching (RFC 8252) |
+//! | [`scope`] | scope strings as sets of scope-tokens (RFC 6749 §3.3) |
+//! | [`resource`] | resource indicators (RFC 8707 §2) |
+//! | [`metadata`] | RFC 7591 client metadata, parsed and validated (the pushed `client_registration`) |
+//! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
+
+pub mod error;
+pub mod form;
+pub mod metadata;
+pub mod pkce;
+pub mod redirect;
+pub mod resource;
+pub mod scope;
+pub mod wire;
+
+/// The `client_id` a client with no prior registration uses at PAR
+/// (draft-richer-oauth-pushed-client-registration, byte for byte).
+pub const DYNAMIC_CLIENT_ID: &str = "urn:ietf:oauth:parameters:dynamic";
+
+/// The prefix of every `request_uri` the PAR endpoint issues (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// Whether `client_id` names a pushed (dynamic) client.
+pub fn is_dynamic_client_id(client_id: &str) -> bool {
+    client_id == DYNAMIC_CLIENT_ID
+}

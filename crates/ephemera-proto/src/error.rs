@@ -95,7 +95,10 @@ mod tests {
             error_description: Some("x".into()),
         };
         let json = serde_json::to_string(&body).unwrap_or_default();
-        assert_eq!(json, r#"{"error":"invalid_client_metadata","error_description":"x"}"#);
+        assert_eq!(
+            json,
+            r#"{"error":"invalid_client_metadata","error_description":"x"}"#
+        );
         assert_eq!(ErrorCode::InvalidDpopProof.as_str(), "invalid_dpop_proof");
     }
 }

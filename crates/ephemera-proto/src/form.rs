@@ -39,7 +39,10 @@ impl Params {
             }
             if MULTI_VALUED.contains(&name.as_ref()) {
                 if !value.is_empty() {
-                    multi.entry(name.into_owned()).or_default().push(value.into_owned());
+                    multi
+                        .entry(name.into_owned())
+                        .or_default()
+                        .push(value.into_owned());
                 }
                 continue;
             }
@@ -50,7 +53,10 @@ impl Params {
                 }
                 continue;
             }
-            if values.insert(name.to_string(), value.into_owned()).is_some() {
+            if values
+                .insert(name.to_string(), value.into_owned())
+                .is_some()
+            {
                 return Err(FormError::Repeated(name.into_owned()));
             }
         }
@@ -74,7 +80,10 @@ impl Params {
 
     /// All parameter names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().chain(self.multi.keys()).map(String::as_str)
+        self.values
+            .keys()
+            .chain(self.multi.keys())
+            .map(String::as_str)
     }
 
     /// Builds parameters from pairs (tests and re-encoding).
@@ -114,7 +123,8 @@ mod tests {
 
     #[test]
     fn resource_may_repeat() {
-        let p = Params::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap_or_default();
+        let p =
+            Params::parse(b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb").unwrap_or_default();
         assert_eq!(p.get_all("resource"), ["https://a", "https://b"]);
     }
 

@@ -44,7 +44,8 @@ pub const KNOWN_AUTH_METHODS: &[&str] = &[
 ];
 
 /// Grant types a client may register for.
-pub const KNOWN_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const KNOWN_GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials"];
 
 /// Size limits applied while parsing.
 #[derive(Debug, Clone, Copy)]
@@ -87,8 +88,20 @@ pub struct ClientMetadata {
     pub localized: BTreeMap<String, String>,
 }
 
-const URL_FIELDS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri"];
-const LOCALIZABLE: &[&str] = &["client_name", "client_uri", "logo_uri", "tos_uri", "policy_uri"];
+const URL_FIELDS: &[&str] = &[
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "jwks_uri",
+];
+const LOCALIZABLE: &[&str] = &[
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+];
 
 impl ClientMetadata {
     /// Parses the JSON text of a `client_registration` parameter.
@@ -101,13 +114,19 @@ impl ClientMetadata {
     }
 
     /// Validates a JSON object of client metadata.
-    pub fn from_object(map: &Map<String, Value>, limits: &MetadataLimits) -> Result<Self, MetadataError> {
+    pub fn from_object(
+        map: &Map<String, Value>,
+        limits: &MetadataLimits,
+    ) -> Result<Self, MetadataError> {
         let mut md = ClientMetadata::default();
         let string = |name: &str| -> Result<Option<String>, MetadataError> {
             match map.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if s.chars().count() > limits.max_string_len => {
-                    Err(invalid(format!("{name} is longer than {} characters", limits.max_string_len)))
+                    Err(invalid(format!(
+                        "{name} is longer than {} characters",
+                        limits.max_string_len
+                    )))
                 }
                 Some(Value::String(s)) => Ok(Some(s.clone())),
                 Some(_) => Err(invalid(format!("{name} must be a string"))),
@@ -123,8 +142,12 @@ impl ClientMetadata {
                     items
                         .iter()
                         .map(|v| match v {
-                            Value::String(s) if s.chars().count() <= limits.max_string_len => Ok(s.clone()),
-                            Value::String(_) => Err(invalid(format!("an entry of {name} is too long"))),
+                            Value::String(s) if s.chars().count() <= limits.max_string_len => {
+                                Ok(s.clone())
+                            }
+                            Value::String(_) => {
+                                Err(invalid(format!("an entry of {name} is too long")))
+                            }
                             _ => Err(invalid(format!("{name} must be an array of strings"))),
                         })
                         .collect::<Result<Vec<_>, _>>()
@@ -136,7 +159,8 @@ impl ClientMetadata {
 
         if let Some(uris) = string_array("redirect_uris", limits.max_redirect_uris)? {
             for (index, raw) in uris.iter().enumerate() {
-                let uri = RedirectUri::parse(raw).map_err(|source| MetadataError::RedirectUri { index, source })?;
+                let uri = RedirectUri::parse(raw)
+                    .map_err(|source| MetadataError::RedirectUri { index, source })?;
                 md.redirect_uris.push(uri);
             }
         }
@@ -144,24 +168,34 @@ impl ClientMetadata {
         md.token_endpoint_auth_method = string("token_endpoint_auth_method")?;
         if let Some(m) = &md.token_endpoint_auth_method {
             if !KNOWN_AUTH_METHODS.contains(&m.as_str()) {
-                return Err(invalid(format!("token_endpoint_auth_method `{m}` is not a known method")));
+                return Err(invalid(format!(
+                    "token_endpoint_auth_method `{m}` is not a known method"
+                )));
             }
         }
 
         md.grant_types = string_array("grant_types", 8)?;
         if let Some(grants) = &md.grant_types {
-            if let Some(g) = grants.iter().find(|g| !KNOWN_GRANT_TYPES.contains(&g.as_str())) {
+            if let Some(g) = grants
+                .iter()
+                .find(|g| !KNOWN_GRANT_TYPES.contains(&g.as_str()))
+            {
                 return Err(invalid(format!("grant type `{g}` is not supported")));
             }
         }
         md.response_types = string_array("response_types", 8)?;
         if let Some(types) = &md.response_types {
             if let Some(t) = types.iter().find(|t| t.as_str() != "code") {
-                return Err(invalid(format!("response type `{t}` is not supported (only `code`)")));
+                return Err(invalid(format!(
+                    "response type `{t}` is not supported (only `code`)"
+                )));
             }
         }
         // RFC 7591 §2.1: grant_types and response_types must agree.
-        let grants_code = md.grant_types.as_ref().is_none_or(|g| g.iter().any(|g| g == "authorization_code"));
+        let grants_code = md
+            .grant_types
+            .as_ref()
+            .is_none_or(|g| g.iter().any(|g| g == "authorization_code"));
         let responds_code = md.response_types.as_ref().is_none_or(|t| !t.is_empty());
         if grants_code != responds_code {
             return Err(invalid(
@@ -192,15 +226,25 @@ impl ClientMetadata {
         md.software_version = string("software_version")?;
         md.jwks = match map.get("jwks") {
             None | Some(Value::Null) => None,
-            Some(v @ Value::Object(o)) if matches!(o.get("keys"), Some(Value::Array(_))) => Some(v.clone()),
-            Some(_) => return Err(invalid("jwks must be a JSON Web Key Set: an object with a `keys` array")),
+            Some(v @ Value::Object(o)) if matches!(o.get("keys"), Some(Value::Array(_))) => {
+                Some(v.clone())
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "jwks must be a JSON Web Key Set: an object with a `keys` array",
+                ))
+            }
         };
         if md.jwks.is_some() && md.jwks_uri.is_some() {
-            return Err(invalid("jwks and jwks_uri must not both be present (RFC 7591 §2)"));
+            return Err(invalid(
+                "jwks and jwks_uri must not both be present (RFC 7591 §2)",
+            ));
         }
 
         for (key, value) in map {
-            let Some((base, tag)) = key.split_once('#') else { continue };
+            let Some((base, tag)) = key.split_once('#') else {
+                continue;
+            };
             if !LOCALIZABLE.contains(&base) || tag.is_empty() || tag.len() > 35 {
                 continue;
             }
@@ -231,7 +275,10 @@ impl ClientMetadata {
         if !self.redirect_uris.is_empty() {
             m.insert(
                 "redirect_uris".into(),
-                self.redirect_uris.iter().map(|r| Value::from(r.as_str())).collect(),
+                self.redirect_uris
+                    .iter()
+                    .map(|r| Value::from(r.as_str()))
+                    .collect(),
             );
         }
         let mut put = |k: &str, v: &Option<String>| {
@@ -239,7 +286,10 @@ impl ClientMetadata {
                 m.insert(k.into(), Value::from(v.as_str()));
             }
         };
-        put("token_endpoint_auth_method", &self.token_endpoint_auth_method);
+        put(
+            "token_endpoint_auth_method",
+            &self.token_endpoint_auth_method,
+        );
         put("client_name", &self.client_name);
         put("client_uri", &self.client_uri);
         put("logo_uri", &self.logo_uri);
@@ -249,13 +299,25 @@ impl ClientMetadata {
         put("software_version", &self.software_version);
         put("jwks_uri", &self.jwks_uri);
         if let Some(g) = &self.grant_types {
-            m.insert("grant_types".into(), g.iter().map(|s| Value::from(s.as_str())).collect());
+            m.insert(
+                "grant_types".into(),
+                g.iter().map(|s| Value::from(s.as_str())).collect(),
+            );
         }
         if let Some(t) = &self.response_types {
-            m.insert("response_types".into(), t.iter().map(|s| Value::from(s.as_str())).collect());
+            m.insert(
+                "response_types".into(),
+                t.iter().map(|s| Value::from(s.as_str())).collect(),
+            );
         }
         if !self.contacts.is_empty() {
-            m.insert("contacts".into(), self.contacts.iter().map(|s| Value::from(s.as_str())).collect());
+            m.insert(
+                "contacts".into(),
+                self.contacts
+                    .iter()
+                    .map(|s| Value::from(s.as_str()))
+                    .collect(),
+            );
         }
         if let Some(s) = &self.scope {
             m.insert("scope".into(), Value::from(s.to_string()));
@@ -311,16 +373,34 @@ mod tests {
 
     #[test]
     fn bad_fields_are_refused() {
-        assert!(matches!(parse(r#"{"client_name":5}"#), Err(MetadataError::Invalid(_))));
-        assert!(matches!(parse(r#"{"token_endpoint_auth_method":"magic"}"#), Err(MetadataError::Invalid(_))));
-        assert!(matches!(parse(r#"{"logo_uri":"javascript:alert(1)"}"#), Err(MetadataError::Invalid(_))));
-        assert!(matches!(parse(r#"{"grant_types":["implicit"]}"#), Err(MetadataError::Invalid(_))));
-        assert!(matches!(parse(r#"{"response_types":["token"]}"#), Err(MetadataError::Invalid(_))));
+        assert!(matches!(
+            parse(r#"{"client_name":5}"#),
+            Err(MetadataError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"token_endpoint_auth_method":"magic"}"#),
+            Err(MetadataError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"logo_uri":"javascript:alert(1)"}"#),
+            Err(MetadataError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"grant_types":["implicit"]}"#),
+            Err(MetadataError::Invalid(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"response_types":["token"]}"#),
+            Err(MetadataError::Invalid(_))
+        ));
         assert!(matches!(
             parse(r#"{"redirect_uris":["https://a.example/#f"]}"#),
             Err(MetadataError::RedirectUri { index: 0, .. })
         ));
-        assert!(matches!(parse(r#"{"jwks":[1]}"#), Err(MetadataError::Invalid(_))));
+        assert!(matches!(
+            parse(r#"{"jwks":[1]}"#),
+            Err(MetadataError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -334,6 +414,9 @@ mod tests {
     #[test]
     fn long_names_are_refused() {
         let long = "x".repeat(1001);
-        assert!(matches!(parse(&format!(r#"{{"client_name":"{long}"}}"#)), Err(MetadataError::Invalid(_))));
+        assert!(matches!(
+            parse(&format!(r#"{{"client_name":"{long}"}}"#)),
+            Err(MetadataError::Invalid(_))
+        ));
     }
 }

@@ -18,8 +18,7 @@ pub enum PkceError {
 
 fn is_pkce_syntax(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -103,13 +102,22 @@ mod tests {
     #[test]
     fn plain_and_missing_methods_are_refused() {
         let c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-        assert_eq!(CodeChallenge::parse(c, Some("plain")), Err(PkceError::UnsupportedMethod));
-        assert_eq!(CodeChallenge::parse(c, None), Err(PkceError::UnsupportedMethod));
+        assert_eq!(
+            CodeChallenge::parse(c, Some("plain")),
+            Err(PkceError::UnsupportedMethod)
+        );
+        assert_eq!(
+            CodeChallenge::parse(c, None),
+            Err(PkceError::UnsupportedMethod)
+        );
     }
 
     #[test]
     fn short_or_odd_values_are_refused() {
-        assert_eq!(CodeChallenge::parse("abc", Some("S256")), Err(PkceError::MalformedChallenge));
+        assert_eq!(
+            CodeChallenge::parse("abc", Some("S256")),
+            Err(PkceError::MalformedChallenge)
+        );
         assert!(CodeVerifier::parse(&"a".repeat(129)).is_err());
         assert!(CodeVerifier::parse(&format!("{}!", "a".repeat(50))).is_err());
     }

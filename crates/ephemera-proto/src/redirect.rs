@@ -139,21 +139,42 @@ mod tests {
     #[test]
     fn forms_are_classified() {
         assert_eq!(form("https://app.example/cb"), Ok(RedirectForm::Https));
-        assert_eq!(form("http://127.0.0.1:4000/cb"), Ok(RedirectForm::LoopbackHttp));
+        assert_eq!(
+            form("http://127.0.0.1:4000/cb"),
+            Ok(RedirectForm::LoopbackHttp)
+        );
         assert_eq!(form("http://[::1]/cb"), Ok(RedirectForm::LoopbackHttp));
-        assert_eq!(form("http://localhost:1/cb"), Ok(RedirectForm::LoopbackHttp));
+        assert_eq!(
+            form("http://localhost:1/cb"),
+            Ok(RedirectForm::LoopbackHttp)
+        );
         assert_eq!(form("com.example.app:/cb"), Ok(RedirectForm::PrivateUse));
         assert_eq!(form("http://app.example/cb"), Ok(RedirectForm::Http));
     }
 
     #[test]
     fn dangerous_or_malformed_uris_are_refused() {
-        assert_eq!(form("javascript:alert(1)"), Err(RedirectUriError::Scheme("javascript".into())));
-        assert_eq!(form("data:text/html,x"), Err(RedirectUriError::Scheme("data".into())));
-        assert_eq!(form("https://a.example/cb#x"), Err(RedirectUriError::Fragment));
-        assert_eq!(form("https://u:p@a.example/cb"), Err(RedirectUriError::UserInfo));
+        assert_eq!(
+            form("javascript:alert(1)"),
+            Err(RedirectUriError::Scheme("javascript".into()))
+        );
+        assert_eq!(
+            form("data:text/html,x"),
+            Err(RedirectUriError::Scheme("data".into()))
+        );
+        assert_eq!(
+            form("https://a.example/cb#x"),
+            Err(RedirectUriError::Fragment)
+        );
+        assert_eq!(
+            form("https://u:p@a.example/cb"),
+            Err(RedirectUriError::UserInfo)
+        );
         assert_eq!(form("/relative"), Err(RedirectUriError::NotAbsolute));
-        assert_eq!(form("myapp:/cb"), Err(RedirectUriError::Scheme("myapp".into())));
+        assert_eq!(
+            form("myapp:/cb"),
+            Err(RedirectUriError::Scheme("myapp".into()))
+        );
     }
 
     #[test]
@@ -172,6 +193,9 @@ mod tests {
     fn response_params_keep_the_existing_query() {
         let uri = RedirectUri::parse("https://a.example/cb?x=1");
         let out = uri.map(|u| u.with_params([("code", "c"), ("state", "s t")]));
-        assert_eq!(out.as_deref(), Ok("https://a.example/cb?x=1&code=c&state=s+t"));
+        assert_eq!(
+            out.as_deref(),
+            Ok("https://a.example/cb?x=1&code=c&state=s+t")
+        );
     }
 }

@@ -33,6 +33,9 @@ mod tests {
     fn resources_must_be_absolute_without_fragment() {
         assert!(ResourceIndicator::parse("https://api.example/v1").is_ok());
         assert_eq!(ResourceIndicator::parse("api"), Err(ResourceError));
-        assert_eq!(ResourceIndicator::parse("https://api.example/#x"), Err(ResourceError));
+        assert_eq!(
+            ResourceIndicator::parse("https://api.example/#x"),
+            Err(ResourceError)
+        );
     }
 }

@@ -13,8 +13,7 @@ pub struct Scope(BTreeSet<String>);
 
 fn is_scope_token(t: &str) -> bool {
     !t.is_empty()
-        && t
-            .bytes()
+        && t.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
@@ -100,5 +99,21 @@ mod tests {
         assert_eq!(Scope::parse("a\"b"), Err(ScopeError));
         assert_eq!(Scope::parse("a\\b"), Err(ScopeError));
         assert_eq!(Scope::parse(" a"), Err(ScopeError));
+    }
+}
+
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(Scope::default());
+        }
+        Scope::parse(&s).map_err(serde::de::Error::custom)
     }
 }

@@ -29,7 +29,10 @@ impl std::fmt::Debug for TokenResponse {
             .field("access_token", &"[redacted]")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("scope", &self.scope)
             .finish()
     }
@@ -86,7 +89,10 @@ impl IntrospectionResponse {
     pub fn audiences(&self) -> Vec<String> {
         match &self.aud {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         }
     }

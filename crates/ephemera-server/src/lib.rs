@@ -1,1 +1,96 @@
-//! placeholder
+//! Ephemera: an OAuth 2 authorization server built around Pushed Client
+//! Registration (draft-richer-oauth-pushed-client-registration).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | raw settings (file, env, flags) -> validated [`config::Config`] |
+//! | [`cli`] | `serve`, `migrate`, `user …`, `client …`, `stats` |
+//! | [`model`] | plain data: grants, client snapshots, codes, tokens, users |
+//! | [`policy`] | what this deployment allows, and lifetimes |
+//! | [`secret`] | generating, hashing and comparing secrets |
+//! | [`service`] | the OAuth logic, one module per flow |
+//! | [`store`] | persistence behind one trait |
+//! | [`http`] | axum handlers and all HTTP mapping |
+//!
+//! Where a change goes:
+//!
+//! | change | file |
+//! |---|---|
+//! | a parameter or syntax rule | `ephemera-proto/src/<topic>.rs` |
+//! | a business rule (lifetimes, who may do what) | `service/<flow>.rs` or `policy.rs` |
+//! | a new client model | `service/resolve.rs` (plus its storage) |
+//! | a column or query | `store/mod.rs`, `store/sqlite.rs`, `migrations/`, `store/conformance.rs` |
+//! | a status code, header or error body | `http/error.rs` |
+//! | page markup | `templates/*.html` |
+//! | an admin command | `cli.rs`, calling `service/admin.rs` |
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod model;
+pub mod policy;
+pub mod secret;
+pub mod service;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::service::{keys, sweep, Clock, Context};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Store, StoreError};
+
+/// Opens the database named by the configuration and brings its schema up to date.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let store = SqliteStore::open(&config.database).await?;
+    store.migrate().await?;
+    Ok(Arc::new(store))
+}
+
+/// Everything the services need, from an open store.
+pub async fn context(
+    config: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<Clock>,
+) -> Result<Context, StoreError> {
+    let keys = keys::ensure(store.as_ref(), clock.now()).await?;
+    Ok(Context {
+        store,
+        policy: Arc::new(config.policy.clone()),
+        issuer: Arc::from(config.issuer.as_str()),
+        keys: Arc::new(keys),
+        clock,
+    })
+}
+
+/// Runs the server on `listener` with the background sweeper, until
+/// `shutdown` resolves.
+pub async fn serve(
+    config: &Config,
+    ctx: Context,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let store = ctx.store.clone();
+    let clock = ctx.clock.clone();
+    let mut sweeper_stop = stop_rx.clone();
+    let sweeper = tokio::spawn(sweep::run(
+        store,
+        config.sweep_interval,
+        move || clock.now(),
+        async move {
+            let _ = sweeper_stop.wait_for(|v| *v).await;
+        },
+    ));
+    let result = http::serve(listener, http::App::new(ctx), async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    let _ = sweeper.await;
+    result
+}

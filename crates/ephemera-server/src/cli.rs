@@ -1,0 +1,301 @@
+//! The command line: `serve` and the administrative commands beside it. Every
+//! command reads the same configuration (`--config`, `--database`, env).
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, Overrides, RawConfig};
+use crate::service::admin::{self, NewClient};
+use crate::service::Clock;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ephemera",
+    version,
+    about = "An OAuth 2 authorization server for open-world clients"
+)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "EPHEMERA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. sqlite://data/ephemera.db.
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the authorization server.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Issuer identifier (the public base URL).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage users (resource owners).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage pre-registered clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Print live counts of requests, grants and tokens.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientCommand {
+    /// Register a client.
+    Add(ClientAdd),
+    /// List registered clients.
+    List,
+    /// Delete a client with its grants and tokens.
+    Delete { id: String },
+}
+
+#[derive(Args, Debug)]
+struct ClientAdd {
+    id: String,
+    /// A redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// A confidential client with a secret (printed once unless --secret-stdin).
+    #[arg(long)]
+    confidential: bool,
+    /// Read the secret from standard input instead of generating one.
+    #[arg(long, requires = "confidential")]
+    secret_stdin: bool,
+    /// May call the introspection endpoint (for resource servers).
+    #[arg(long)]
+    introspect: bool,
+    /// A scope this client may be granted (repeatable; default: any).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Display name shown on the consent page.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Parses the command line and runs it; errors are printed, not panicked.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match run_cli(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ephemera: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(cli: &Cli, listen: Option<String>, issuer: Option<String>) -> Result<Config, String> {
+    let overrides = Overrides {
+        listen,
+        issuer,
+        database: cli.database.clone(),
+    };
+    let raw = RawConfig::load(cli.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    Config::from_raw(raw).map_err(|e| e.to_string())
+}
+
+fn read_stdin(what: &str) -> Result<String, String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| format!("reading the {what} from standard input: {e}"))?;
+    let s = s.trim_end_matches(['\n', '\r']).to_owned();
+    if s.is_empty() {
+        return Err(format!("no {what} on standard input"));
+    }
+    Ok(s)
+}
+
+async fn run_cli(cli: Cli) -> Result<(), String> {
+    let (listen, issuer) = match &cli.command {
+        Command::Serve { listen, issuer } => (listen.clone(), issuer.clone()),
+        _ => (None, None),
+    };
+    let config = load(&cli, listen, issuer)?;
+    let clock = Arc::new(Clock::default());
+    let store = crate::open_store(&config)
+        .await
+        .map_err(|e| format!("opening the database {}: {e}", config.database))?;
+    let now = clock.now();
+    match cli.command {
+        Command::Serve { .. } => serve(config, store, clock).await,
+        Command::Migrate => {
+            println!("database {} is up to date", config.database);
+            Ok(())
+        }
+        Command::User(UserCommand::Add { name, .. }) => {
+            let password = read_stdin("password")?;
+            let user = admin::add_user(store.as_ref(), &name, password, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("added user {} ({})", user.username, user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::List) => {
+            for u in store.list_users().await.map_err(|e| e.to_string())? {
+                println!("{}\t{}", u.username, u.id);
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::Add(add)) => {
+            let secret = if add.secret_stdin {
+                Some(read_stdin("client secret")?)
+            } else {
+                None
+            };
+            let new = NewClient {
+                client_id: add.id,
+                name: add.name,
+                redirect_uris: add.redirect_uris,
+                scopes: add.scopes,
+                confidential: add.confidential,
+                secret,
+                can_introspect: add.introspect,
+            };
+            let (client, shown) = admin::add_client(store.as_ref(), &config.policy, new, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            let kind = if client.confidential {
+                "confidential"
+            } else {
+                "public"
+            };
+            println!("added {kind} client {}", client.client_id);
+            if let Some(secret) = shown {
+                println!("client_secret: {}", secret.expose());
+                println!("(shown once: Ephemera keeps only its hash)");
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::List) => {
+            for c in store.list_clients().await.map_err(|e| e.to_string())? {
+                let kind = if c.confidential {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                let introspect = if c.can_introspect { " introspect" } else { "" };
+                println!(
+                    "{}\t{kind}{introspect}\t{}",
+                    c.client_id,
+                    c.redirect_uris.join(" ")
+                );
+            }
+            Ok(())
+        }
+        Command::Client(ClientCommand::Delete { id }) => {
+            admin::delete_client(store.as_ref(), &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("deleted client {id}");
+            Ok(())
+        }
+        Command::Stats { json } => {
+            let stats = store.stats(now).await.map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).map_err(|e| e.to_string())?
+                );
+            } else {
+                let value = serde_json::to_value(&stats).map_err(|e| e.to_string())?;
+                if let Some(map) = value.as_object() {
+                    for (k, v) in map {
+                        println!("{k:<24} {v}");
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EPHEMERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(
+    config: Config,
+    store: Arc<dyn crate::store::Store>,
+    clock: Arc<Clock>,
+) -> Result<(), String> {
+    init_logging(config.log_format);
+    if let Some(password) = admin::ensure_admin(store.as_ref(), clock.now())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        println!("created user `admin` with password: {password}");
+        println!("(shown once: change it or add your own users with `ephemera user add`)");
+    }
+    let ctx = crate::context(&config, store, clock)
+        .await
+        .map_err(|e| format!("loading signing keys: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, issuer = %config.issuer, database = %config.database, "ephemera is serving");
+    crate::serve(&config, ctx, listener, shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,401 @@
+//! Configuration in two stages: [`RawConfig`] as read from defaults, a TOML
+//! file, `EPHEMERA_*` environment variables and command-line flags (in that
+//! order, later wins), then [`Config`], validated and typed at start-up.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use ephemera_proto::redirect::RedirectForm;
+use ephemera_proto::scope::Scope;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::policy::{Lifetimes, Policy, PushedPolicy};
+
+/// Why the configuration was refused; printed as is at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Read(#[from] Box<figment::Error>),
+    #[error("configuration: `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Settings as written by the operator, before validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub listen: String,
+    pub issuer: Option<String>,
+    pub database: String,
+    pub log_format: String,
+    pub sweep_interval: u64,
+    pub scopes: RawScopes,
+    pub lifetimes: RawLifetimes,
+    pub pushed_clients: RawPushed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawScopes {
+    pub supported: Vec<String>,
+    /// `None`: pushed clients may get every supported scope.
+    pub pushed: Option<Vec<String>>,
+    pub default: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLifetimes {
+    pub request_uri: i64,
+    pub interaction: i64,
+    pub code: i64,
+    pub access_token: i64,
+    pub refresh_token: i64,
+    pub pushed_refresh_token: i64,
+    pub session: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPushed {
+    pub enabled: bool,
+    pub redirect_uri_forms: Vec<String>,
+    pub max_registration_bytes: usize,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: None,
+            database: "sqlite://data/ephemera.db".into(),
+            log_format: "text".into(),
+            sweep_interval: 60,
+            scopes: RawScopes::default(),
+            lifetimes: RawLifetimes::default(),
+            pushed_clients: RawPushed::default(),
+        }
+    }
+}
+
+impl Default for RawLifetimes {
+    fn default() -> Self {
+        let l = Lifetimes::default();
+        Self {
+            request_uri: l.request_uri,
+            interaction: l.interaction,
+            code: l.code,
+            access_token: l.access_token,
+            refresh_token: l.refresh_token,
+            pushed_refresh_token: l.pushed_refresh_token,
+            session: l.session,
+        }
+    }
+}
+
+impl Default for RawPushed {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redirect_uri_forms: vec!["https".into(), "loopback".into(), "private_use".into()],
+            max_registration_bytes: 8192,
+        }
+    }
+}
+
+/// Command-line values that override every other source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+/// Environment variables under the prefix that are not settings.
+const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "log"];
+
+impl RawConfig {
+    /// Reads defaults, then `file` (if given), then `EPHEMERA_*` variables
+    /// (nested keys with `__`, e.g. `EPHEMERA_LIFETIMES__CODE=30`), then flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid(
+                    "--config",
+                    format!("file {} does not exist", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(
+                Env::prefixed("EPHEMERA_")
+                    .split("__")
+                    .filter(|k| !NOT_SETTINGS.contains(&k.as_str())),
+            )
+            .merge(Serialized::defaults(overrides));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Read(Box::new(e)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The issuer identifier, without a trailing slash (RFC 8414 §2).
+    pub issuer: String,
+    pub database: String,
+    pub log_format: LogFormat,
+    pub sweep_interval: Duration,
+    pub policy: Policy,
+}
+
+impl Config {
+    pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = raw
+            .listen
+            .parse()
+            .map_err(|_| invalid("listen", format!("`{}` is not an address:port", raw.listen)))?;
+        let issuer = match raw.issuer {
+            Some(i) => i,
+            None if listen.ip().is_unspecified() => return Err(invalid(
+                "issuer",
+                "must be set when listening on all interfaces: clients must know the public URL",
+            )),
+            None => format!("http://{listen}"),
+        };
+        let issuer = validate_issuer(&issuer)?;
+        if !raw.database.starts_with("sqlite:") {
+            return Err(invalid(
+                "database",
+                format!("`{}` is not supported: use sqlite://PATH", raw.database),
+            ));
+        }
+        let log_format = match raw.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "log_format",
+                    format!("`{other}` is not `text` or `json`"),
+                ))
+            }
+        };
+        if raw.sweep_interval == 0 {
+            return Err(invalid("sweep_interval", "must be at least 1 second"));
+        }
+        Ok(Self {
+            listen,
+            issuer,
+            database: raw.database,
+            log_format,
+            sweep_interval: Duration::from_secs(raw.sweep_interval),
+            policy: policy_from_raw(&raw.scopes, &raw.lifetimes, &raw.pushed_clients)?,
+        })
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let trimmed = issuer.trim_end_matches('/');
+    let url = Url::parse(trimmed)
+        .map_err(|e| invalid("issuer", format!("`{issuer}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(invalid(
+            "issuer",
+            "must be an https (or, for local use, http) URL",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            "issuer",
+            "must not have a query or fragment (RFC 8414 §2)",
+        ));
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(invalid(
+            "issuer",
+            "must not have a path: Ephemera serves at the root of its host",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn scope_list(key: &'static str, items: &[String]) -> Result<Scope, ConfigError> {
+    Scope::from_tokens(items.iter().cloned()).map_err(|e| invalid(key, e.to_string()))
+}
+
+fn policy_from_raw(
+    scopes: &RawScopes,
+    l: &RawLifetimes,
+    p: &RawPushed,
+) -> Result<Policy, ConfigError> {
+    let supported = scope_list("scopes.supported", &scopes.supported)?;
+    let pushed = match &scopes.pushed {
+        Some(list) => scope_list("scopes.pushed", list)?,
+        None => supported.clone(),
+    };
+    let default = scope_list("scopes.default", &scopes.default)?;
+    for (key, set) in [("scopes.pushed", &pushed), ("scopes.default", &default)] {
+        if let Some(unknown) = set.difference(&supported).next() {
+            return Err(invalid(
+                key,
+                format!("`{unknown}` is not in scopes.supported"),
+            ));
+        }
+    }
+    let positive = |key: &'static str, v: i64| {
+        if v > 0 {
+            Ok(v)
+        } else {
+            Err(invalid(key, "must be a positive number of seconds"))
+        }
+    };
+    let lifetimes = Lifetimes {
+        request_uri: positive("lifetimes.request_uri", l.request_uri)?,
+        interaction: positive("lifetimes.interaction", l.interaction)?,
+        code: positive("lifetimes.code", l.code)?,
+        access_token: positive("lifetimes.access_token", l.access_token)?,
+        refresh_token: positive("lifetimes.refresh_token", l.refresh_token)?,
+        pushed_refresh_token: positive("lifetimes.pushed_refresh_token", l.pushed_refresh_token)?,
+        session: positive("lifetimes.session", l.session)?,
+    };
+    if lifetimes.request_uri > 600 {
+        return Err(invalid(
+            "lifetimes.request_uri",
+            "must be at most 600 seconds",
+        ));
+    }
+    if lifetimes.code > 600 {
+        return Err(invalid(
+            "lifetimes.code",
+            "must be at most 600 seconds (RFC 6749 §4.1.2)",
+        ));
+    }
+    let redirect_forms = p
+        .redirect_uri_forms
+        .iter()
+        .map(|f| match f.as_str() {
+            "https" => Ok(RedirectForm::Https),
+            "loopback" => Ok(RedirectForm::LoopbackHttp),
+            "private_use" => Ok(RedirectForm::PrivateUse),
+            other => Err(invalid(
+                "pushed_clients.redirect_uri_forms",
+                format!("`{other}` is not one of https, loopback, private_use"),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(256..=65536).contains(&p.max_registration_bytes) {
+        return Err(invalid(
+            "pushed_clients.max_registration_bytes",
+            "must be between 256 and 65536",
+        ));
+    }
+    Ok(Policy {
+        scopes_supported: supported,
+        pushed_scopes: pushed,
+        default_scope: default,
+        pushed: PushedPolicy {
+            enabled: p.enabled,
+            redirect_forms,
+            max_registration_bytes: p.max_registration_bytes,
+            ..PushedPolicy::default()
+        },
+        lifetimes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(raw: RawConfig) -> Result<Config, ConfigError> {
+        Config::from_raw(raw)
+    }
+
+    #[test]
+    fn defaults_give_the_documented_issuer_and_database() {
+        let c = from(RawConfig::default());
+        assert!(
+            matches!(&c, Ok(c) if c.issuer == "http://127.0.0.1:8080" && c.database == "sqlite://data/ephemera.db")
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let mut raw = RawConfig {
+            listen: "nowhere".into(),
+            ..RawConfig::default()
+        };
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid { key: "listen", .. })
+        ));
+        raw.listen = "0.0.0.0:80".into();
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid { key: "issuer", .. })
+        ));
+        raw.issuer = Some("https://as.example/".into());
+        assert!(matches!(from(raw.clone()), Ok(c) if c.issuer == "https://as.example"));
+        raw.issuer = Some("https://as.example/tenant".into());
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid { key: "issuer", .. })
+        ));
+        raw.issuer = None;
+        raw.listen = "127.0.0.1:1".into();
+        raw.scopes.default = vec!["read".into()];
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid {
+                key: "scopes.default",
+                ..
+            })
+        ));
+        raw.scopes.default = vec![];
+        raw.lifetimes.code = 0;
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid {
+                key: "lifetimes.code",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn pushed_scopes_default_to_all_supported() {
+        let raw = RawConfig {
+            scopes: RawScopes {
+                supported: vec!["read".into(), "write".into()],
+                ..RawScopes::default()
+            },
+            ..RawConfig::default()
+        };
+        let c = from(raw);
+        assert!(matches!(&c, Ok(c) if c.policy.pushed_scopes.to_string() == "read write"));
+    }
+}

@@ -1,0 +1,171 @@
+//! Extractors that own every rejection: a malformed request gets an OAuth
+//! error in the shape of its endpoint family, never framework plain text.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ephemera_proto::form::Params;
+
+use super::error;
+use crate::service::client_auth::Credentials;
+use crate::service::OAuthError;
+
+/// The largest request body read.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+enum BodyError {
+    TooLarge,
+    Refused(OAuthError),
+}
+
+async fn read_form(req: Request) -> Result<Params, BodyError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(BodyError::Refused(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        )));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+        .await
+        .map_err(|_| BodyError::TooLarge)?;
+    Params::parse(&bytes)
+        .map_err(|e| BodyError::Refused(OAuthError::invalid_request(e.to_string())))
+}
+
+/// A form body of a back-channel endpoint; refusals are RFC 6749 §5.2 JSON.
+pub struct BackChannelForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for BackChannelForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        match read_form(req).await {
+            Ok(p) => Ok(Self(p)),
+            Err(BodyError::TooLarge) => Err(error::body_too_large(BODY_LIMIT)),
+            Err(BodyError::Refused(e)) => Err(error::back_channel(e, false)),
+        }
+    }
+}
+
+/// A form body posted by one of our pages; refusals are error pages.
+pub struct PageForm(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for PageForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        match read_form(req).await {
+            Ok(p) => Ok(Self(p)),
+            Err(BodyError::TooLarge) => Err(error::error_page(OAuthError::invalid_request(
+                "the form is too large",
+            ))),
+            Err(BodyError::Refused(e)) => Err(error::error_page(e)),
+        }
+    }
+}
+
+/// The query of a front-channel request; refusals are error pages.
+pub struct QueryParams(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        Params::parse(query.as_bytes())
+            .map(Self)
+            .map_err(|e| error::error_page(OAuthError::invalid_request(e.to_string())))
+    }
+}
+
+/// The client credentials of a back-channel request: `Authorization: Basic`
+/// (RFC 6749 §2.3.1, each part form-decoded) and the body's `client_id` and
+/// `client_secret`. Also says whether Basic was used, for the error's challenge.
+pub fn credentials(
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<(Credentials, bool), OAuthError> {
+    let basic = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => Some(parse_basic(value.to_str().unwrap_or_default())?),
+    };
+    let used_basic = basic.is_some();
+    Ok((
+        Credentials {
+            basic,
+            client_id: params.get("client_id").map(str::to_owned),
+            client_secret: params.get("client_secret").map(str::to_owned),
+        },
+        used_basic,
+    ))
+}
+
+fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
+    let malformed = || {
+        OAuthError::invalid_client("the Authorization header is not valid HTTP Basic credentials")
+    };
+    let (scheme, rest) = value.split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_request(format!(
+            "Authorization scheme `{scheme}` is not accepted here; use Basic"
+        )));
+    }
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let decode = |s: &str| -> Result<String, OAuthError> {
+        // application/x-www-form-urlencoded, as RFC 6749 §2.3.1 requires.
+        let plus_as_space = s.replace('+', " ");
+        Ok(
+            url::form_urlencoded::parse(format!("x={plus_as_space}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default(),
+        )
+    };
+    let (id, secret) = (decode(id)?, decode(secret)?);
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, secret))
+}
+
+/// The value of cookie `name`, if the browser sent it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
+        let parsed = parse_basic(&header).ok();
+        assert_eq!(parsed, Some(("my client".into(), "s:cret".into())));
+    }
+
+    #[test]
+    fn malformed_basic_credentials_are_refused() {
+        assert!(parse_basic("Basic !!!").is_err());
+        assert!(parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))).is_err());
+        assert!(parse_basic("Bearer abc").is_err());
+    }
+}

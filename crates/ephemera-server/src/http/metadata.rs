@@ -1,0 +1,51 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414): every endpoint
+//! and capability, stated truthfully.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ephemera_proto::wire::AuthorizationServerMetadata;
+
+use super::App;
+
+pub async fn get(State(app): State<App>) -> Response {
+    Json(app.metadata.as_ref().clone()).into_response()
+}
+
+/// Built once at start-up.
+pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    AuthorizationServerMetadata {
+        issuer: issuer.to_owned(),
+        authorization_endpoint: format!("{issuer}/authorize"),
+        token_endpoint: format!("{issuer}/token"),
+        pushed_authorization_request_endpoint: Some(format!("{issuer}/par")),
+        require_pushed_authorization_requests: false,
+        introspection_endpoint: Some(format!("{issuer}/introspect")),
+        revocation_endpoint: Some(format!("{issuer}/revoke")),
+        jwks_uri: Some(format!("{issuer}/jwks")),
+        registration_endpoint: None,
+        scopes_supported: scopes,
+        response_types_supported: s(&["code"]),
+        response_modes_supported: s(&["query"]),
+        grant_types_supported: s(&["authorization_code", "refresh_token", "client_credentials"]),
+        token_endpoint_auth_methods_supported: s(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        introspection_endpoint_auth_methods_supported: s(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
+        revocation_endpoint_auth_methods_supported: s(&[
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ]),
+        code_challenge_methods_supported: s(&["S256"]),
+        authorization_response_iss_parameter_supported: true,
+        pushed_client_registration_supported: true,
+        extra: Default::default(),
+    }
+}

@@ -1,0 +1,147 @@
+//! axum only: extract, one service call, map the result.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`error`] | ALL outcome -> HTTP mapping (status, headers, bodies, pages, redirects) |
+//! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
+//! | [`metadata`] | RFC 8414 discovery |
+//! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
+
+pub mod authorize;
+pub mod consent;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod introspect;
+pub mod jwks;
+pub mod login;
+pub mod metadata;
+pub mod par;
+pub mod revoke;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use ephemera_proto::wire::AuthorizationServerMetadata;
+use tokio::net::TcpListener;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::service::Context;
+
+/// The state every handler gets.
+#[derive(Clone)]
+pub struct App {
+    pub ctx: Context,
+    pub metadata: Arc<AuthorizationServerMetadata>,
+    /// `Secure` cookies with the `__Host-` prefix when the issuer is https.
+    pub secure_cookies: bool,
+}
+
+impl App {
+    pub fn new(ctx: Context) -> Self {
+        let metadata = metadata::build(
+            &ctx.issuer,
+            ctx.policy
+                .scopes_supported
+                .iter()
+                .map(str::to_owned)
+                .collect(),
+        );
+        let secure_cookies = ctx.issuer.starts_with("https://");
+        Self {
+            ctx,
+            metadata: Arc::new(metadata),
+            secure_cookies,
+        }
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-ephemera"
+        } else {
+            "ephemera"
+        }
+    }
+}
+
+/// The `Set-Cookie` value for the browser's session cookie.
+pub fn session_cookie(app: &App, value: &str) -> String {
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        app.cookie_name(),
+        app.ctx.policy.lifetimes.session
+    )
+}
+
+const STYLE: &str = include_str!("../../assets/ephemera.css");
+
+/// All routes. Browser-based clients get CORS on the back-channel endpoints
+/// they call (any origin, no cookies); the pages never get it.
+pub fn router(app: App) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("dpop-nonce"),
+        ]);
+    let cross_origin = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(metadata::get),
+        )
+        .route("/jwks", get(jwks::get))
+        .route("/par", post(par::post))
+        .route("/token", post(token::post))
+        .route("/revoke", post(revoke::post))
+        .layer(cors);
+    let same_origin = Router::new()
+        .route("/authorize", get(authorize::get))
+        .route("/authorize/login", post(login::post))
+        .route("/authorize/consent", post(consent::post))
+        .route("/introspect", post(introspect::post))
+        .route("/healthz", get(health::get))
+        .route(
+            "/assets/ephemera.css",
+            get(|| async {
+                (
+                    [
+                        (
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/css; charset=utf-8"),
+                        ),
+                        (
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static("public, max-age=3600"),
+                        ),
+                    ],
+                    STYLE,
+                )
+                    .into_response()
+            }),
+        );
+    cross_origin.merge(same_origin).with_state(app)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,246 @@
+//! Plain data: what the services decide about and the store keeps.
+
+use ephemera_proto::scope::Scope;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::secret::SecretHash;
+
+/// Seconds since the Unix epoch. Services take it as an input.
+pub type Timestamp = i64;
+
+/// Where a client's metadata came from, and so how far it can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientKind {
+    /// Created by the operator (`ephemera client add`).
+    Registered,
+    /// Sent by the client itself in its PAR (Pushed Client Registration).
+    Pushed,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Pushed => "pushed",
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: `client_id` only, PKCE protects the code.
+    None,
+    /// A confidential client with a shared secret (basic or post).
+    ClientSecret,
+}
+
+/// The client as resolved once at the start of a transaction: every later
+/// step reads this, whatever model the client came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientSnapshot {
+    pub client_id: String,
+    pub kind: ClientKind,
+    pub auth_method: AuthMethod,
+    /// Display name; self-asserted for pushed clients.
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    /// Scopes this client may be granted; `None` means whatever policy allows.
+    pub allowed_scope: Option<Scope>,
+    /// The metadata as the client sent it (pushed) or as configured.
+    pub metadata: Value,
+}
+
+impl ClientSnapshot {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn may_use_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+/// The key a transaction is bound to from PAR on. Only `None` exists until
+/// sender-constrained tokens arrive; the place in the grant is kept for them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum KeyBinding {
+    #[default]
+    None,
+}
+
+/// A pre-registered client as the operator created it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub allowed_scope: Option<Scope>,
+    pub confidential: bool,
+    pub can_introspect: bool,
+    pub created_at: Timestamp,
+    #[serde(skip)]
+    pub secret_hash: Option<SecretHash>,
+}
+
+impl RegisteredClient {
+    pub fn snapshot(&self) -> ClientSnapshot {
+        let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
+        if self.confidential {
+            grant_types.push("client_credentials".to_owned());
+        }
+        ClientSnapshot {
+            client_id: self.client_id.clone(),
+            kind: ClientKind::Registered,
+            auth_method: if self.confidential {
+                AuthMethod::ClientSecret
+            } else {
+                AuthMethod::None
+            },
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            grant_types,
+            allowed_scope: self.allowed_scope.clone(),
+            metadata: Value::Null,
+        }
+    }
+}
+
+/// A validated authorization request waiting for the user (RFC 9126), whether
+/// it came through PAR or was stored from front-channel parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushedRequest {
+    pub client: ClientSnapshot,
+    pub redirect_uri: String,
+    /// Whether the client sent `redirect_uri` (rather than relying on its
+    /// only registered one), which the token request must then repeat.
+    pub redirect_uri_sent: bool,
+    pub state: Option<String>,
+    pub scope: Scope,
+    pub resources: Vec<String>,
+    pub code_challenge: Option<String>,
+    pub key_binding: KeyBinding,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A transaction: one client snapshot, one user, the rights granted, and the
+/// key binding, from the code until its last token ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    /// Public, stable per-grant identifier (introspection's `grant_id`).
+    pub id: String,
+    pub client: ClientSnapshot,
+    pub key_binding: KeyBinding,
+    /// The user's id; `None` for `client_credentials`.
+    pub subject: Option<String>,
+    pub username: Option<String>,
+    pub scope: Scope,
+    pub resources: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+/// An authorization code, stored by hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Code {
+    pub hash: SecretHash,
+    pub grant_id: String,
+    /// The `redirect_uri` the token request must repeat, when the
+    /// authorization request carried one (RFC 6749 §4.1.3).
+    pub redirect_uri: Option<String>,
+    pub code_challenge: Option<String>,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "access" => Some(Self::Access),
+            "refresh" => Some(Self::Refresh),
+            _ => None,
+        }
+    }
+}
+
+/// An access or refresh token, stored by hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub hash: SecretHash,
+    pub grant_id: String,
+    pub kind: TokenKind,
+    pub scope: Scope,
+    pub issued_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Set when a refresh token was rotated (used once).
+    pub used_at: Option<Timestamp>,
+}
+
+/// A resource owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+/// A logged-in browser session, stored by hash of the cookie value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub hash: SecretHash,
+    pub user_id: String,
+    pub username: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A signing key; the private part is PKCS#8 DER.
+#[derive(Clone, PartialEq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: String,
+    pub private_der: Vec<u8>,
+    pub public_jwk: Value,
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Live counts, for `ephemera stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub pending_pushed_requests: i64,
+    pub grants: i64,
+    pub pushed_client_grants: i64,
+    pub codes: i64,
+    pub access_tokens: i64,
+    pub refresh_tokens: i64,
+    pub sessions: i64,
+    pub registered_clients: i64,
+    pub users: i64,
+}

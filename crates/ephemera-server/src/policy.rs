@@ -1,0 +1,94 @@
+//! What this deployment allows: which scopes exist and who may get them, what
+//! pushed clients may register, and how long each artifact lives.
+
+use ephemera_proto::metadata::MetadataLimits;
+use ephemera_proto::redirect::RedirectForm;
+use ephemera_proto::scope::Scope;
+
+use crate::model::ClientKind;
+
+/// Lifetimes in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// A pushed request's `expires_in` (RFC 9126 §2.2).
+    pub request_uri: i64,
+    /// How long a started login/consent interaction may take once the
+    /// request_uri has been presented at the authorization endpoint.
+    pub interaction: i64,
+    pub code: i64,
+    pub access_token: i64,
+    /// Refresh tokens of registered clients.
+    pub refresh_token: i64,
+    /// Refresh tokens of pushed clients: when it ends, the client is gone.
+    pub pushed_refresh_token: i64,
+    /// Absolute lifetime of a login session.
+    pub session: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            request_uri: 60,
+            interaction: 600,
+            code: 60,
+            access_token: 3600,
+            refresh_token: 30 * 24 * 3600,
+            pushed_refresh_token: 24 * 3600,
+            session: 12 * 3600,
+        }
+    }
+}
+
+/// What pushed clients may do.
+#[derive(Debug, Clone)]
+pub struct PushedPolicy {
+    pub enabled: bool,
+    pub redirect_forms: Vec<RedirectForm>,
+    pub max_registration_bytes: usize,
+    pub limits: MetadataLimits,
+}
+
+impl Default for PushedPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            redirect_forms: vec![
+                RedirectForm::Https,
+                RedirectForm::LoopbackHttp,
+                RedirectForm::PrivateUse,
+            ],
+            max_registration_bytes: 8192,
+            limits: MetadataLimits::default(),
+        }
+    }
+}
+
+/// The whole policy of a deployment.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Every scope that exists here (RFC 8414 `scopes_supported`).
+    pub scopes_supported: Scope,
+    /// The subset pushed clients may be granted.
+    pub pushed_scopes: Scope,
+    /// Applied when a request names no scope (RFC 6749 §3.3).
+    pub default_scope: Scope,
+    pub pushed: PushedPolicy,
+    pub lifetimes: Lifetimes,
+}
+
+impl Policy {
+    /// The scopes a client of `kind` may be granted at most.
+    pub fn grantable_scopes(&self, kind: ClientKind) -> &Scope {
+        match kind {
+            ClientKind::Registered => &self.scopes_supported,
+            ClientKind::Pushed => &self.pushed_scopes,
+        }
+    }
+
+    pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {
+        match kind {
+            ClientKind::Registered => self.lifetimes.refresh_token,
+            ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Administration, for the CLI: users and registered clients.
+
+use ephemera_proto::is_dynamic_client_id;
+use ephemera_proto::redirect::RedirectUri;
+use ephemera_proto::scope::Scope;
+
+use super::{login, new_id};
+use crate::model::{RegisteredClient, Timestamp, User};
+use crate::policy::Policy;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+
+/// Why an administrative change was refused; printed to the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`{0}` already exists")]
+    Exists(String),
+    #[error("`{0}` does not exist")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed")]
+    Hash,
+}
+
+fn invalid(msg: impl Into<String>) -> AdminError {
+    AdminError::Invalid(msg.into())
+}
+
+/// The shortest client secret accepted from an operator: shared secrets are
+/// stored with a fast hash, so they must carry their own entropy.
+pub const MIN_SECRET_LEN: usize = 32;
+
+pub async fn add_user(
+    store: &dyn Store,
+    username: &str,
+    password: String,
+    now: Timestamp,
+) -> Result<User, AdminError> {
+    if username.is_empty()
+        || username.len() > 64
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("a username is 1 to 64 characters without spaces"));
+    }
+    if password.chars().count() < 8 {
+        return Err(invalid("a password must have at least 8 characters"));
+    }
+    let user = User {
+        id: new_id(),
+        username: username.to_owned(),
+        password_hash: login::hash_password(password)
+            .await
+            .map_err(|_| AdminError::Hash)?,
+        created_at: now,
+    };
+    match store.insert_user(&user).await {
+        Err(StoreError::Conflict) => Err(AdminError::Exists(username.to_owned())),
+        other => other.map(|()| user).map_err(Into::into),
+    }
+}
+
+/// On an empty database, creates `admin` with a random password and returns
+/// the password (to be shown once).
+pub async fn ensure_admin(store: &dyn Store, now: Timestamp) -> Result<Option<String>, AdminError> {
+    if !store.list_users().await?.is_empty() {
+        return Ok(None);
+    }
+    let password = Secret::generate().into_string();
+    match add_user(store, "admin", password.clone(), now).await {
+        Ok(_) => Ok(Some(password)),
+        // Another node created it at the same moment.
+        Err(AdminError::Exists(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A registered client as the operator describes it.
+#[derive(Debug, Default)]
+pub struct NewClient {
+    pub client_id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub confidential: bool,
+    /// A secret given by the operator; generated when `None`.
+    pub secret: Option<String>,
+    pub can_introspect: bool,
+}
+
+/// Creates a registered client; returns its secret if one was generated.
+pub async fn add_client(
+    store: &dyn Store,
+    policy: &Policy,
+    new: NewClient,
+    now: Timestamp,
+) -> Result<(RegisteredClient, Option<Secret>), AdminError> {
+    let id = new.client_id.as_str();
+    if is_dynamic_client_id(id) {
+        return Err(invalid(format!(
+            "`{id}` is reserved for pushed clients and can never be registered"
+        )));
+    }
+    if id.starts_with("https://") || id.starts_with("http://") {
+        return Err(invalid(
+            "URL client ids are reserved for client ID metadata documents",
+        ));
+    }
+    if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("a client id is 1 to 255 characters without spaces"));
+    }
+    for uri in &new.redirect_uris {
+        RedirectUri::parse(uri).map_err(|e| invalid(format!("{uri}: {e}")))?;
+    }
+    if !new.confidential && new.redirect_uris.is_empty() {
+        return Err(invalid("a public client needs at least one --redirect-uri"));
+    }
+    if new.secret.is_some() && !new.confidential {
+        return Err(invalid("only a --confidential client has a secret"));
+    }
+    let allowed_scope = if new.scopes.is_empty() {
+        None
+    } else {
+        let s =
+            Scope::from_tokens(new.scopes.iter().cloned()).map_err(|e| invalid(e.to_string()))?;
+        if let Some(t) = s.difference(&policy.scopes_supported).next() {
+            return Err(invalid(format!("scope `{t}` is not in scopes.supported")));
+        }
+        Some(s)
+    };
+    let (secret_hash, shown) = match (new.confidential, new.secret) {
+        (false, _) => (None, None),
+        (true, Some(given)) if given.chars().count() < MIN_SECRET_LEN => {
+            return Err(invalid(format!(
+                "a client secret must have at least {MIN_SECRET_LEN} characters"
+            )))
+        }
+        (true, Some(given)) => (Some(Secret::from_string(given).hash()), None),
+        (true, None) => {
+            let s = Secret::generate();
+            (Some(s.hash()), Some(s))
+        }
+    };
+    let client = RegisteredClient {
+        client_id: id.to_owned(),
+        name: new.name,
+        redirect_uris: new.redirect_uris,
+        allowed_scope,
+        confidential: new.confidential,
+        can_introspect: new.can_introspect,
+        created_at: now,
+        secret_hash,
+    };
+    match store.insert_client(&client).await {
+        Err(StoreError::Conflict) => Err(AdminError::Exists(id.to_owned())),
+        other => other.map(|()| (client, shown)).map_err(Into::into),
+    }
+}
+
+pub async fn delete_client(store: &dyn Store, client_id: &str) -> Result<(), AdminError> {
+    if store.delete_client(client_id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(client_id.to_owned()))
+    }
+}

@@ -1,0 +1,123 @@
+//! The user's decision: approval creates the grant and its code; denial
+//! sends `access_denied`. Either way the pending request is consumed.
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::redirect::RedirectUri;
+
+use ephemera_proto::form::Params;
+
+use super::authorize::{error_location, find_pending, find_session};
+use super::login::{csrf_error, csrf_valid};
+use super::{new_id, Context, OAuthError};
+use crate::model::{ClientKind, Code, Grant, PushedRequest, Session, Timestamp};
+use crate::secret::{Secret, SecretHash};
+
+/// Handles the consent form: CSRF check, the session, then the decision.
+/// Returns where to send the browser.
+pub async fn decide(
+    ctx: &Context,
+    form: &Params,
+    cookie: Option<&str>,
+    now: Timestamp,
+) -> Result<String, OAuthError> {
+    if !csrf_valid(cookie, form) {
+        return Err(csrf_error());
+    }
+    let (Some(client_id), Some(request_uri)) = (form.get("client_id"), form.get("request_uri"))
+    else {
+        return Err(OAuthError::invalid_request(
+            "the consent form lost its client_id or request_uri",
+        ));
+    };
+    let Some(session) = find_session(ctx, cookie, now).await? else {
+        return Err(OAuthError::invalid_request(
+            "your login session has ended; go back to the application and start again",
+        ));
+    };
+    match form.get("decision") {
+        Some("approve") => approve(ctx, client_id, request_uri, &session, now).await,
+        Some("deny") => deny(ctx, client_id, request_uri, now).await,
+        _ => Err(OAuthError::invalid_request(
+            "decision must be `approve` or `deny`",
+        )),
+    }
+}
+
+/// Consumes the pending request and answers the client with a code.
+pub async fn approve(
+    ctx: &Context,
+    client_id: &str,
+    request_uri: &str,
+    session: &Session,
+    now: Timestamp,
+) -> Result<String, OAuthError> {
+    let request = take(ctx, client_id, request_uri, now).await?;
+    let grant = Grant {
+        id: new_id(),
+        client: request.client.clone(),
+        key_binding: request.key_binding.clone(),
+        subject: Some(session.user_id.clone()),
+        username: Some(session.username.clone()),
+        scope: request.scope.clone(),
+        resources: request.resources.clone(),
+        created_at: now,
+    };
+    let code = Secret::generate();
+    let stored = Code {
+        hash: code.hash(),
+        grant_id: grant.id.clone(),
+        redirect_uri: request
+            .redirect_uri_sent
+            .then(|| request.redirect_uri.clone()),
+        code_challenge: request.code_challenge.clone(),
+        expires_at: now + ctx.policy.lifetimes.code,
+    };
+    ctx.store.insert_grant_with_code(&grant, &stored).await?;
+    if request.client.kind == ClientKind::Registered {
+        ctx.store
+            .save_consent(
+                &session.user_id,
+                &request.client.client_id,
+                &request.scope,
+                now,
+            )
+            .await?;
+    }
+    let uri = RedirectUri::parse(&request.redirect_uri).map_err(|_| OAuthError::server_error())?;
+    let mut params = vec![("code", code.expose())];
+    if let Some(state) = &request.state {
+        params.push(("state", state));
+    }
+    params.push(("iss", &ctx.issuer));
+    Ok(uri.with_params(params))
+}
+
+/// Consumes the pending request and answers the client with `access_denied`.
+pub async fn deny(
+    ctx: &Context,
+    client_id: &str,
+    request_uri: &str,
+    now: Timestamp,
+) -> Result<String, OAuthError> {
+    let request = take(ctx, client_id, request_uri, now).await?;
+    let error = OAuthError::new(
+        ErrorCode::AccessDenied,
+        "the resource owner denied the request",
+    );
+    error_location(ctx, &request.redirect_uri, &error, request.state.as_deref())
+}
+
+async fn take(
+    ctx: &Context,
+    client_id: &str,
+    request_uri: &str,
+    now: Timestamp,
+) -> Result<PushedRequest, OAuthError> {
+    // Check ownership before consuming, so a mismatched client_id cannot
+    // burn another client's request.
+    find_pending(ctx, client_id, request_uri, now).await?;
+    ctx.store
+        .take_pushed_request(&SecretHash::of(request_uri), now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_request("request_uri was already used or has expired"))
+}

@@ -1,0 +1,90 @@
+//! Token introspection (RFC 7662) for resource servers holding the
+//! introspect right. For a pushed client's token it tells everything the
+//! pushed request said: the URN, a stable per-grant id, and the metadata.
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
+use ephemera_proto::wire::IntrospectionResponse;
+use serde_json::Value;
+
+use super::client_auth::{self, Caller, Credentials};
+use super::{Context, OAuthError};
+use crate::model::{ClientKind, Timestamp, TokenKind};
+use crate::secret::SecretHash;
+
+pub async fn introspect(
+    ctx: &Context,
+    params: &Params,
+    credentials: Credentials,
+    now: Timestamp,
+) -> Result<IntrospectionResponse, OAuthError> {
+    let caller = client_auth::authenticate(ctx, credentials).await?;
+    match &caller {
+        Caller::Registered {
+            client,
+            authenticated: true,
+        } if client.can_introspect => {}
+        Caller::Registered {
+            authenticated: true,
+            ..
+        } => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client has no right to introspect tokens (ephemera client add --introspect)",
+            ))
+        }
+        _ => {
+            return Err(OAuthError::invalid_client(
+                "introspection requires an authenticated client with the introspect right",
+            ))
+        }
+    }
+    let Some(raw) = params.get("token") else {
+        return Err(OAuthError::invalid_request("token is required"));
+    };
+    let Some(stored) = ctx.store.find_token(&SecretHash::of(raw)).await? else {
+        return Ok(IntrospectionResponse::inactive());
+    };
+    let (token, grant) = (stored.token, stored.grant);
+    if token.expires_at <= now || token.used_at.is_some() {
+        return Ok(IntrospectionResponse::inactive());
+    }
+    let aud = match grant.resources.as_slice() {
+        [] => None,
+        [one] => Some(Value::from(one.as_str())),
+        many => Some(many.iter().map(|r| Value::from(r.as_str())).collect()),
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "token_use".into(),
+        Value::from(match token.kind {
+            TokenKind::Access => "access_token",
+            TokenKind::Refresh => "refresh_token",
+        }),
+    );
+    Ok(IntrospectionResponse {
+        active: true,
+        scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
+        client_id: Some(grant.client.client_id.clone()),
+        username: grant.username.clone(),
+        token_type: (token.kind == TokenKind::Access).then(|| "Bearer".to_owned()),
+        exp: Some(token.expires_at.unsigned_abs()),
+        iat: Some(token.issued_at.unsigned_abs()),
+        nbf: None,
+        sub: Some(
+            grant
+                .subject
+                .clone()
+                .unwrap_or_else(|| grant.client.client_id.clone()),
+        ),
+        aud,
+        iss: Some(ctx.issuer.to_string()),
+        jti: None,
+        grant_id: Some(grant.id.clone()),
+        client_kind: Some(grant.client.kind.as_str().to_owned()),
+        client_metadata: (grant.client.kind == ClientKind::Pushed)
+            .then(|| grant.client.metadata.clone()),
+        cnf: None,
+        extra,
+    })
+}

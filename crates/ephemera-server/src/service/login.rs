@@ -1,0 +1,134 @@
+//! Logging a user in: CSRF check, password check (argon2, off the async
+//! threads), and a fresh session id (never the pre-login cookie, so a planted
+//! cookie cannot fixate a session).
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::Argon2;
+use ephemera_proto::form::Params;
+
+use super::authorize::{find_pending, Pending};
+use super::{Context, OAuthError};
+use crate::model::{Session, Timestamp};
+use crate::secret::{self, Secret};
+
+/// The outcome of a login form.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A new session; the browser goes back to the authorization endpoint.
+    LoggedIn { session: Secret, next: String },
+    /// Wrong username or password: the same page again, with a message.
+    Retry(Pending),
+}
+
+/// The CSRF token of the forms shown to the holder of `cookie`: derived from
+/// the cookie, which a cross-site page can neither read nor set.
+pub fn csrf_token(cookie: &str) -> String {
+    secret::derive("ephemera csrf", cookie)
+}
+
+/// Whether a form's `csrf` field belongs to the browser that sent it.
+pub fn csrf_valid(cookie: Option<&str>, form: &Params) -> bool {
+    match (cookie, form.get("csrf")) {
+        (Some(c), Some(token)) => secret::ct_eq(&csrf_token(c), token),
+        _ => false,
+    }
+}
+
+pub fn csrf_error() -> OAuthError {
+    OAuthError::invalid_request(
+        "the form was not sent by this browser's page (CSRF check failed); go back and reload it",
+    )
+}
+
+pub async fn login(
+    ctx: &Context,
+    form: &Params,
+    cookie: Option<&str>,
+    now: Timestamp,
+) -> Result<LoginOutcome, OAuthError> {
+    if !csrf_valid(cookie, form) {
+        return Err(csrf_error());
+    }
+    let (Some(client_id), Some(request_uri)) = (form.get("client_id"), form.get("request_uri"))
+    else {
+        return Err(OAuthError::invalid_request(
+            "the login form lost its client_id or request_uri",
+        ));
+    };
+    let pending = find_pending(ctx, client_id, request_uri, now).await?;
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let user = ctx.store.find_user_by_name(username).await?;
+    // An unknown user costs the same hash as a known one, so timing does not
+    // tell which usernames exist.
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = verify_password(hash, password).await;
+    let Some(user) = user.filter(|_| ok) else {
+        tracing::info!(client_id, "login failed");
+        return Ok(LoginOutcome::Retry(pending));
+    };
+    let session = Secret::generate();
+    ctx.store
+        .insert_session(&Session {
+            hash: session.hash(),
+            user_id: user.id.clone(),
+            username: user.username.clone(),
+            created_at: now,
+            expires_at: now + ctx.policy.lifetimes.session,
+        })
+        .await?;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri)
+        .finish();
+    Ok(LoginOutcome::LoggedIn {
+        session,
+        next: format!("{}/authorize?{query}", ctx.issuer),
+    })
+}
+
+/// Hashes a password with argon2id (for `ephemera user add`).
+pub async fn hash_password(password: String) -> Result<String, OAuthError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| OAuthError::server_error())?
+    .map_err(|_| OAuthError::server_error())
+}
+
+async fn verify_password(hash: Option<String>, password: String) -> bool {
+    let result = tokio::task::spawn_blocking(move || {
+        let hash = hash.or_else(|| dummy_hash().cloned());
+        let Some(hash) = hash else { return false };
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+    .await;
+    result.unwrap_or(false)
+}
+
+/// A hash of a random password, verified against for unknown users.
+fn dummy_hash() -> Option<&'static String> {
+    static DUMMY: OnceLock<Option<String>> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(Secret::generate().expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .ok()
+        })
+        .as_ref()
+}

@@ -1,0 +1,139 @@
+//! The OAuth logic. Services take the [`Context`], their parsed input and
+//! `now`; they return a value or an [`OAuthError`]. They never import axum
+//! or sqlx.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model |
+//! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
+//! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
+//! | [`par`] | the PAR endpoint (RFC 9126) |
+//! | [`authorize`] | the authorization endpoint: which page, or the response |
+//! | [`login`] | checking a user's password and opening a session |
+//! | [`consent`] | approve/deny, the grant and its code |
+//! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
+//! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
+//! | [`issue`] | minting access and refresh tokens |
+//! | [`introspect`] | RFC 7662 |
+//! | [`revoke`] | RFC 7009 |
+//! | [`keys`] | signing keys and the JWKS |
+//! | [`sweep`] | expiry and erasure |
+//! | [`admin`] | users and registered clients, for the CLI |
+
+pub mod admin;
+pub mod authorize;
+pub mod client_auth;
+pub mod consent;
+pub mod introspect;
+pub mod issue;
+pub mod keys;
+pub mod login;
+pub mod par;
+pub mod refresh;
+pub mod request;
+pub mod resolve;
+pub mod revoke;
+pub mod sweep;
+pub mod token;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use ephemera_proto::error::ErrorCode;
+
+use crate::model::Timestamp;
+use crate::policy::Policy;
+use crate::store::{Store, StoreError};
+
+/// What every service needs: storage, the deployment's policy, the issuer.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub policy: Arc<Policy>,
+    /// The issuer identifier (RFC 8414 §2), no trailing slash.
+    pub issuer: Arc<str>,
+    pub keys: Arc<keys::KeySet>,
+    pub clock: Arc<Clock>,
+}
+
+/// The server's clock: wall time plus an offset that tests may advance, so
+/// expiry is tested without sleeping.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: std::sync::atomic::AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        wall + self.offset.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this clock `seconds` into the future.
+    pub fn advance(&self, seconds: i64) {
+        self.offset
+            .fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// An OAuth error as the client will see it: a registered code and a
+/// description that helps the client's developer. Internal detail never goes
+/// here; it is logged where the error is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(
+            ErrorCode::ServerError,
+            "the server could not complete the request",
+        )
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        Self::server_error()
+    }
+}
+
+/// A new public identifier (grant ids, user ids): 128 random bits, base64url.
+pub fn new_id() -> String {
+    use base64::Engine as _;
+    use rand::RngCore as _;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

@@ -1,0 +1,76 @@
+//! The `refresh_token` grant (RFC 6749 §6) with rotation on every use: a
+//! refresh token presented after it was rotated revokes the whole grant
+//! (RFC 9700 §4.14.2).
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
+use ephemera_proto::scope::Scope;
+use ephemera_proto::wire::TokenResponse;
+
+use super::client_auth::Caller;
+use super::{issue, Context, OAuthError};
+use crate::model::{Timestamp, TokenKind};
+use crate::secret::SecretHash;
+
+pub async fn refresh(
+    ctx: &Context,
+    params: &Params,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(raw) = params.get("refresh_token") else {
+        return Err(OAuthError::invalid_request("refresh_token is required"));
+    };
+    let hash = SecretHash::of(raw);
+    let Some(stored) = ctx.store.find_token(&hash).await? else {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is unknown, expired or revoked",
+        ));
+    };
+    let (token, grant) = (stored.token, stored.grant);
+    if token.kind != TokenKind::Refresh || token.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is unknown, expired or revoked",
+        ));
+    }
+    if !caller.owns(&grant.client.client_id) {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if token.used_at.is_some() {
+        return Err(reused(ctx, &grant.id).await);
+    }
+    // RFC 6749 §6: the same rights or fewer, never more.
+    let scope = match params.get("scope") {
+        None => token.scope.clone(),
+        Some(raw) => {
+            let asked = Scope::parse(raw)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if let Some(extra) = asked.difference(&token.scope).next() {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{extra}` was not granted; a refresh may only narrow the scope"),
+                ));
+            }
+            asked
+        }
+    };
+    let minted = issue::mint(&ctx.policy, &grant, &scope, Some(&token.scope), now);
+    if !ctx
+        .store
+        .rotate_refresh_token(&hash, now, &minted.rows)
+        .await?
+    {
+        return Err(reused(ctx, &grant.id).await);
+    }
+    Ok(minted.response)
+}
+
+async fn reused(ctx: &Context, grant_id: &str) -> OAuthError {
+    if let Err(e) = ctx.store.delete_grant(grant_id).await {
+        return e.into();
+    }
+    tracing::warn!(grant_id, "rotated refresh token reused; grant revoked");
+    OAuthError::invalid_grant("the refresh token was already used; the grant has been revoked")
+}

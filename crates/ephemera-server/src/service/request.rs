@@ -1,0 +1,230 @@
+//! Validation of an authorization request for a resolved client, shared by
+//! the PAR endpoint and front-channel requests of registered clients.
+//!
+//! The redirect URI is checked first: until it is trusted, no error may be
+//! sent to it (RFC 6749 §4.1.2.1).
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
+use ephemera_proto::pkce::CodeChallenge;
+use ephemera_proto::redirect::RedirectUri;
+use ephemera_proto::resource::ResourceIndicator;
+use ephemera_proto::scope::Scope;
+
+use super::OAuthError;
+use crate::model::{ClientKind, ClientSnapshot, KeyBinding, PushedRequest, Timestamp};
+use crate::policy::Policy;
+
+/// The longest `state` accepted.
+pub const MAX_STATE_LEN: usize = 4096;
+
+/// Why a request was refused, and whether the refusal may go to the client's
+/// redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The redirect URI is missing, malformed or not the client's.
+    Untrusted(OAuthError),
+    /// The redirect URI is the client's: the error can be sent there.
+    Redirectable {
+        error: OAuthError,
+        redirect_uri: String,
+        state: Option<String>,
+    },
+}
+
+impl RequestError {
+    pub fn into_error(self) -> OAuthError {
+        match self {
+            Self::Untrusted(e) | Self::Redirectable { error: e, .. } => e,
+        }
+    }
+}
+
+/// Validates the authorization request `params` of `client`; the result
+/// expires `ttl` seconds from `now`.
+pub fn validate(
+    policy: &Policy,
+    client: ClientSnapshot,
+    params: &Params,
+    now: Timestamp,
+    ttl: i64,
+) -> Result<PushedRequest, RequestError> {
+    let (redirect_uri, redirect_uri_sent) =
+        redirect_uri(policy, &client, params).map_err(RequestError::Untrusted)?;
+    let state = params.get("state").map(str::to_owned);
+    let fail = |error: OAuthError| RequestError::Redirectable {
+        error,
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+    };
+
+    match params.get("response_type") {
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "response_type is required",
+            )))
+        }
+        Some("code") => {}
+        Some(other) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type `{other}` is not supported; use `code`"),
+            )))
+        }
+    }
+    if let Some(mode) = params.get("response_mode") {
+        if mode != "query" {
+            return Err(fail(OAuthError::invalid_request(format!(
+                "response_mode `{mode}` is not supported; responses use the query"
+            ))));
+        }
+    }
+    if params.contains("request") {
+        return Err(fail(OAuthError::invalid_request(
+            "request objects (RFC 9101) are not supported; push the parameters with PAR",
+        )));
+    }
+    match &state {
+        None if client.kind == ClientKind::Pushed => {
+            return Err(fail(OAuthError::invalid_request(
+                "state is required for pushed clients",
+            )))
+        }
+        Some(s) if s.len() > MAX_STATE_LEN => {
+            return Err(fail(OAuthError::invalid_request(format!(
+                "state is longer than {MAX_STATE_LEN} characters"
+            ))))
+        }
+        _ => {}
+    }
+
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (Some(c), method) => Some(
+            CodeChallenge::parse(c, method)
+                .map_err(|e| fail(OAuthError::invalid_request(e.to_string())))?
+                .as_str()
+                .to_owned(),
+        ),
+        (None, Some(_)) => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge_method was sent without code_challenge",
+            )))
+        }
+        (None, None) if client.is_public() => {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge is required: public and pushed clients must use PKCE with S256 (RFC 7636)",
+            )))
+        }
+        (None, None) => None,
+    };
+
+    let scope = requested_scope(policy, &client, params.get("scope")).map_err(fail)?;
+
+    let mut resources = Vec::new();
+    for raw in params.get_all("resource") {
+        let r = ResourceIndicator::parse(raw)
+            .map_err(|e| fail(OAuthError::new(ErrorCode::InvalidTarget, e.to_string())))?;
+        resources.push(r.as_str().to_owned());
+    }
+
+    Ok(PushedRequest {
+        client,
+        redirect_uri,
+        redirect_uri_sent,
+        state,
+        scope,
+        resources,
+        code_challenge,
+        key_binding: KeyBinding::None,
+        created_at: now,
+        expires_at: now + ttl,
+    })
+}
+
+fn redirect_uri(
+    policy: &Policy,
+    client: &ClientSnapshot,
+    params: &Params,
+) -> Result<(String, bool), OAuthError> {
+    let Some(raw) = params.get("redirect_uri") else {
+        return match (client.kind, client.redirect_uris.as_slice()) {
+            (ClientKind::Registered, [only]) => Ok((only.clone(), false)),
+            (ClientKind::Registered, _) => Err(OAuthError::invalid_request(
+                "redirect_uri is required: this client has more than one registered",
+            )),
+            (ClientKind::Pushed, _) => Err(OAuthError::invalid_request("redirect_uri is required")),
+        };
+    };
+    let uri = RedirectUri::parse(raw).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+    let registered = || {
+        client
+            .redirect_uris
+            .iter()
+            .filter_map(|r| RedirectUri::parse(r).ok())
+    };
+    match client.kind {
+        ClientKind::Registered => {
+            if !registered().any(|r| uri.matches(&r)) {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is not registered for this client",
+                ));
+            }
+        }
+        ClientKind::Pushed => {
+            // The pushed form policy is applied here too, for a client that
+            // sent no client_registration at all.
+            if !client.redirect_uris.is_empty() && !registered().any(|r| uri.matches(&r)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidClientMetadata,
+                    "redirect_uri is not one of client_registration.redirect_uris",
+                ));
+            }
+            if !policy.pushed.redirect_forms.contains(&uri.form()) {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri must be https, http on a loopback address, or a private-use scheme",
+                ));
+            }
+        }
+    }
+    Ok((raw.to_owned(), true))
+}
+
+/// The scope in force: the request's, or the deployment default (RFC 6749
+/// §3.3), never beyond what this client and its kind may be granted.
+pub fn requested_scope(
+    policy: &Policy,
+    client: &ClientSnapshot,
+    raw: Option<&str>,
+) -> Result<Scope, OAuthError> {
+    let grantable = policy.grantable_scopes(client.kind);
+    let allowed = |t: &str| {
+        grantable.contains(t) && client.allowed_scope.as_ref().is_none_or(|a| a.contains(t))
+    };
+    match raw {
+        None => Scope::from_tokens(
+            policy
+                .default_scope
+                .iter()
+                .filter(|t| allowed(t))
+                .map(str::to_owned),
+        )
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string())),
+        Some(raw) => {
+            let scope = Scope::parse(raw)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if let Some(t) = scope.iter().find(|t| !policy.scopes_supported.contains(t)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{t}` does not exist here"),
+                ));
+            }
+            if let Some(t) = scope.iter().find(|t| !allowed(t)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope `{t}` is not available to this client"),
+                ));
+            }
+            Ok(scope)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! `client_id` -> [`ClientSnapshot`]: the one place where client models differ.
+//! Everything after resolution reads only the snapshot.
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::metadata::{ClientMetadata, MetadataError};
+use ephemera_proto::DYNAMIC_CLIENT_ID;
+
+use super::{Context, OAuthError};
+use crate::model::{AuthMethod, ClientKind, ClientSnapshot};
+use crate::policy::Policy;
+
+/// Resolves a registered `client_id` (not the URN).
+pub async fn registered(
+    ctx: &Context,
+    client_id: &str,
+) -> Result<Option<ClientSnapshot>, OAuthError> {
+    Ok(ctx
+        .store
+        .find_client(client_id)
+        .await?
+        .map(|c| c.snapshot()))
+}
+
+/// Builds a pushed client's snapshot from its `client_registration` (which
+/// may be absent: then the client is known by its redirect URI alone).
+pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnapshot, OAuthError> {
+    if !policy.pushed.enabled {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "pushed client registration is disabled on this server",
+        ));
+    }
+    let metadata = match registration {
+        None => ClientMetadata::default(),
+        Some(text) if text.len() > policy.pushed.max_registration_bytes => {
+            return Err(metadata_error(format!(
+                "client_registration is larger than {} bytes",
+                policy.pushed.max_registration_bytes
+            )))
+        }
+        Some(text) => {
+            ClientMetadata::parse_json(text, &policy.pushed.limits).map_err(|e| match e {
+                MetadataError::NotAnObject => OAuthError::invalid_request(
+                    "client_registration must be a JSON object (RFC 7591 client metadata)",
+                ),
+                other => metadata_error(format!("client_registration: {other}")),
+            })?
+        }
+    };
+    match metadata.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {}
+        Some(other) => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none`)"
+            )))
+        }
+    }
+    if metadata.jwks_uri.is_some() {
+        return Err(metadata_error(
+            "jwks_uri is refused for pushed clients: the server fetches nothing",
+        ));
+    }
+    if metadata.jwks.is_some() {
+        return Err(metadata_error(
+            "jwks is not supported for pushed clients yet",
+        ));
+    }
+    let grant_types = metadata.effective_grant_types();
+    if !grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(metadata_error(
+            "a pushed client's grant_types must include authorization_code",
+        ));
+    }
+    if grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(metadata_error(
+            "client_credentials is not available to pushed clients",
+        ));
+    }
+    for uri in &metadata.redirect_uris {
+        if !policy.pushed.redirect_forms.contains(&uri.form()) {
+            return Err(metadata_error(format!(
+                "redirect_uri `{}` is not allowed for pushed clients (https, http on loopback, or a private-use scheme)",
+                uri.as_str()
+            )));
+        }
+    }
+    if let Some(scope) = &metadata.scope {
+        if let Some(unknown) = scope.difference(&policy.pushed_scopes).next() {
+            return Err(metadata_error(format!(
+                "scope `{unknown}` is not available to pushed clients"
+            )));
+        }
+    }
+    Ok(ClientSnapshot {
+        client_id: DYNAMIC_CLIENT_ID.to_owned(),
+        kind: ClientKind::Pushed,
+        auth_method: AuthMethod::None,
+        name: metadata.client_name.clone(),
+        redirect_uris: metadata
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        grant_types,
+        allowed_scope: metadata.scope.clone(),
+        metadata: metadata.to_json(),
+    })
+}
+
+fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidClientMetadata, description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pushed_client_without_registration_is_a_bare_public_client() {
+        let snap = pushed(&Policy::default(), None);
+        assert!(
+            matches!(snap, Ok(s) if s.kind == ClientKind::Pushed && s.redirect_uris.is_empty())
+        );
+    }
+
+    #[test]
+    fn secrets_and_remote_keys_are_refused_for_pushed_clients() {
+        let p = Policy::default();
+        for reg in [
+            r#"{"token_endpoint_auth_method":"client_secret_basic"}"#,
+            r#"{"jwks_uri":"https://a.example/jwks"}"#,
+            r#"{"grant_types":["client_credentials"],"response_types":[]}"#,
+            r#"{"redirect_uris":["http://a.example/cb"]}"#,
+        ] {
+            let err = pushed(&p, Some(reg)).err().map(|e| e.code);
+            assert_eq!(err, Some(ErrorCode::InvalidClientMetadata), "{reg}");
+        }
+        let err = pushed(&p, Some("[]")).err().map(|e| e.code);
+        assert_eq!(err, Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn disabled_policy_refuses_pushed_clients() {
+        let mut p = Policy::default();
+        p.pushed.enabled = false;
+        assert_eq!(
+            pushed(&p, None).err().map(|e| e.code),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+    }
+}

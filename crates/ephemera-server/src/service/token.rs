@@ -1,0 +1,163 @@
+//! The token endpoint (RFC 6749 §3.2): dispatch by `grant_type`, the
+//! `authorization_code` grant with PKCE (RFC 7636) and code replay
+//! detection (§10.5), and `client_credentials` (§4.4).
+
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
+use ephemera_proto::pkce::{CodeChallenge, CodeVerifier};
+use ephemera_proto::wire::TokenResponse;
+
+use super::client_auth::{self, Caller, Credentials};
+use super::{issue, new_id, refresh, request, Context, OAuthError};
+use crate::model::{Grant, KeyBinding, Timestamp};
+use crate::secret::SecretHash;
+
+pub async fn token(
+    ctx: &Context,
+    params: &Params,
+    credentials: Credentials,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(grant_type) = params.get("grant_type") else {
+        return Err(OAuthError::invalid_request("grant_type is required"));
+    };
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant_type `{grant_type}` is not supported"),
+        ));
+    }
+    let caller = client_auth::authenticate(ctx, credentials).await?;
+    match grant_type {
+        "authorization_code" => authorization_code(ctx, params, &caller, now).await,
+        "refresh_token" => refresh::refresh(ctx, params, &caller, now).await,
+        _ => client_credentials(ctx, params, &caller, now).await,
+    }
+}
+
+async fn authorization_code(
+    ctx: &Context,
+    params: &Params,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let Some(code) = params.get("code") else {
+        return Err(OAuthError::invalid_request("code is required"));
+    };
+    let hash = SecretHash::of(code);
+    let Some(stored) = ctx.store.find_code(&hash).await? else {
+        return Err(OAuthError::invalid_grant(
+            "the code is unknown or has expired",
+        ));
+    };
+    let grant = stored.grant;
+    if stored.used {
+        return Err(replayed(ctx, &grant.id).await);
+    }
+    if stored.code.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if !caller.owns(&grant.client.client_id) {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if let Some(expected) = &stored.code.redirect_uri {
+        match params.get("redirect_uri") {
+            None => return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request carried one (RFC 6749 §4.1.3)",
+            )),
+            Some(sent) if sent != expected => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the one of the authorization request",
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    match (&stored.code.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            let verifier = CodeVerifier::parse(verifier)
+                .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+            if !CodeChallenge::from_stored(challenge.clone()).is_satisfied_by(&verifier) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "code_verifier is required (PKCE)",
+            ))
+        }
+        (None, Some(_)) => {
+            // RFC 9700 §4.8.2: a verifier without a challenge is a downgrade attempt.
+            return Err(OAuthError::invalid_grant(
+                "code_verifier was sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let refresh_scope = grant
+        .client
+        .may_use_grant("refresh_token")
+        .then_some(&grant.scope);
+    let minted = issue::mint(&ctx.policy, &grant, &grant.scope, refresh_scope, now);
+    if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
+        return Err(replayed(ctx, &grant.id).await);
+    }
+    Ok(minted.response)
+}
+
+/// RFC 6749 §10.5: a code used twice revokes what it produced.
+async fn replayed(ctx: &Context, grant_id: &str) -> OAuthError {
+    if let Err(e) = ctx.store.delete_grant(grant_id).await {
+        return e.into();
+    }
+    tracing::warn!(grant_id, "authorization code replayed; grant revoked");
+    OAuthError::invalid_grant(
+        "the code was already used; the tokens issued from it have been revoked",
+    )
+}
+
+async fn client_credentials(
+    ctx: &Context,
+    params: &Params,
+    caller: &Caller,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let Caller::Registered {
+        client,
+        authenticated: true,
+    } = caller
+    else {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials is only for confidential registered clients",
+        ));
+    };
+    let snapshot = client.snapshot();
+    let scope = request::requested_scope(&ctx.policy, &snapshot, params.get("scope"))?;
+    let grant = Grant {
+        id: new_id(),
+        client: snapshot,
+        key_binding: KeyBinding::None,
+        subject: None,
+        username: None,
+        scope: scope.clone(),
+        resources: params.get_all("resource").to_vec(),
+        created_at: now,
+    };
+    for r in &grant.resources {
+        ephemera_proto::resource::ResourceIndicator::parse(r)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, e.to_string()))?;
+    }
+    let minted = issue::mint(&ctx.policy, &grant, &scope, None, now);
+    ctx.store
+        .insert_grant_with_tokens(&grant, &minted.rows)
+        .await?;
+    Ok(minted.response)
+}

@@ -1,0 +1,175 @@
+//! Persistence only: one narrow [`Store`] trait, no protocol decisions.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`sqlite`] | the embedded default: SQLite in WAL mode, one file |
+//! | `conformance` (tests) | one suite every backend must pass |
+//!
+//! One-time use is enforced by the database (`UPDATE … WHERE used_at IS NULL`
+//! inside the transaction that issues what the use yields), never by a read
+//! followed by a write.
+
+pub mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+
+use async_trait::async_trait;
+use ephemera_proto::scope::Scope;
+
+use crate::model::{
+    Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
+    User,
+};
+use crate::secret::SecretHash;
+
+/// What went wrong in storage. The client sees `server_error` for all but
+/// `Conflict`, which callers turn into a precise answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key already exists.
+    #[error("already exists")]
+    Conflict,
+    /// A stored value could not be read back (corruption or a schema mismatch).
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A code looked up by hash, with its grant.
+#[derive(Debug, Clone)]
+pub struct StoredCode {
+    pub code: Code,
+    pub used: bool,
+    pub grant: Grant,
+}
+
+/// A token looked up by hash, with its grant.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub token: Token,
+    pub grant: Grant,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub pushed_requests: u64,
+    pub sessions: u64,
+    pub codes: u64,
+    pub tokens: u64,
+    pub grants: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or upgrades the schema.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+
+    async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
+    async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError>;
+    /// Deletes the client, its grants and their tokens; false if it did not exist.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError>;
+    /// Keys not retired, newest first.
+    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+
+    async fn insert_pushed_request(
+        &self,
+        hash: &SecretHash,
+        request: &PushedRequest,
+    ) -> Result<(), StoreError>;
+    /// An unexpired pending request.
+    async fn find_pushed_request(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<PushedRequest>, StoreError>;
+    /// Moves an unexpired request's expiry to `until` if that is later.
+    async fn extend_pushed_request(
+        &self,
+        hash: &SecretHash,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Removes and returns an unexpired pending request: exactly one caller gets it.
+    async fn take_pushed_request(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<PushedRequest>, StoreError>;
+
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    async fn find_session(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError>;
+    async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError>;
+
+    async fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &Scope,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn find_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<Scope>, StoreError>;
+
+    /// Stores a new grant and its code in one transaction.
+    async fn insert_grant_with_code(&self, grant: &Grant, code: &Code) -> Result<(), StoreError>;
+    /// Stores a new grant and its tokens in one transaction (`client_credentials`).
+    async fn insert_grant_with_tokens(
+        &self,
+        grant: &Grant,
+        tokens: &[Token],
+    ) -> Result<(), StoreError>;
+
+    async fn find_code(&self, hash: &SecretHash) -> Result<Option<StoredCode>, StoreError>;
+    /// Marks the code used and stores `tokens`, atomically; false if the code
+    /// was already used (another request won), in which case nothing is stored.
+    async fn redeem_code(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        tokens: &[Token],
+    ) -> Result<bool, StoreError>;
+
+    async fn find_token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError>;
+    /// Marks a refresh token used and stores its successors, atomically; false
+    /// if it was already used, in which case nothing is stored.
+    async fn rotate_refresh_token(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        tokens: &[Token],
+    ) -> Result<bool, StoreError>;
+    async fn delete_token(&self, hash: &SecretHash) -> Result<(), StoreError>;
+
+    /// Deletes a grant with its codes and tokens (and so a pushed client's metadata).
+    async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
+    /// Deletes the grant if nothing live is left in it: no unused unexpired
+    /// token and no unused unexpired code.
+    async fn delete_grant_if_ended(
+        &self,
+        grant_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes everything expired, and every grant that has ended.
+    async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError>;
+    async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError>;
+}

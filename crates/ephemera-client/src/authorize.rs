@@ -1,0 +1,399 @@
+//! The authorization request and its answer: the PAR form with PKCE and
+//! `state` (RFC 9126, RFC 7636), the authorization URL that carries only
+//! `client_id` and `request_uri` (RFC 9126 §4), and the checks on the
+//! redirect back (RFC 6749 §4.1.2, RFC 9207).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ephemera_proto::error::{ErrorCode, ErrorResponse};
+use ephemera_proto::pkce::CodeVerifier;
+use rand::RngCore as _;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::identity::{ClientIdentity, Form};
+
+/// What the client asks for. `state` and PKCE are added by
+/// [`AuthorizationServer::push`](crate::AuthorizationServer::push).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// Where the authorization server sends the user back.
+    pub redirect_uri: String,
+    /// The scope asked for (RFC 6749 §3.3), space-separated.
+    pub scope: Option<String>,
+    /// Resource indicators (RFC 8707 §2), one `resource` parameter each.
+    pub resources: Vec<String>,
+    /// Further parameters, appended to the PAR body as they are (also useful
+    /// to send a deliberately odd request in tests).
+    pub extra: Vec<(String, String)>,
+}
+
+impl AuthorizationRequest {
+    /// A request with only a `redirect_uri`.
+    pub fn new(redirect_uri: impl Into<String>) -> Self {
+        Self {
+            redirect_uri: redirect_uri.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets `scope`.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Adds a `resource`.
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resources.push(resource.into());
+        self
+    }
+
+    /// Adds an extra parameter.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A pushed authorization request waiting for the user: send them to
+/// `authorization_url`, then hand the redirect back to
+/// [`code_from_callback`](Self::code_from_callback).
+#[derive(Debug)]
+pub struct PendingAuthorization {
+    /// The `request_uri` the PAR endpoint issued (RFC 9126 §2.2).
+    pub request_uri: String,
+    /// Seconds the `request_uri` stays valid.
+    pub expires_in: u64,
+    /// `authorization_endpoint?client_id=…&request_uri=…`.
+    pub authorization_url: Url,
+    /// The `state` sent in the PAR; the redirect must bring it back.
+    pub state: String,
+    /// The PKCE verifier whose S256 challenge went in the PAR.
+    pub code_verifier: CodeVerifier,
+    /// The `redirect_uri` sent in the PAR, sent again at the token endpoint.
+    pub redirect_uri: String,
+    /// The `client_id` sent (the dynamic URN for a pushed client).
+    pub client_id: String,
+    /// The client that pushed the request; it redeems the code.
+    pub identity: ClientIdentity,
+}
+
+impl PendingAuthorization {
+    /// Checks the redirect back to `redirect_uri` and returns the `code`.
+    ///
+    /// In order: `state` must equal ours (RFC 6749 §10.12), then `iss` must
+    /// equal `expected_issuer` (RFC 9207 §2.4; Ephemera always sends it, so
+    /// a missing `iss` is an error here too), and only then is `error` read
+    /// (RFC 6749 §4.1.2.1): a response that fails the first two checks did not
+    /// come from our authorization server for this request and is not trusted
+    /// even to report an error. Each parameter may appear at most once
+    /// (RFC 6749 §3.1).
+    pub fn code_from_callback(&self, callback_url: &str, expected_issuer: &str) -> Result<String> {
+        let url = Url::parse(callback_url)
+            .map_err(|e| Error::protocol(format!("callback URL is not a URL: {e}")))?;
+        let params = CallbackParams::parse(&url)?;
+
+        match params.state.as_deref() {
+            Some(state) if state == self.state => {}
+            Some(_) => return Err(Error::protocol("state in the callback does not match")),
+            None => return Err(Error::protocol("callback has no state")),
+        }
+        match params.iss.as_deref() {
+            Some(iss) if iss == expected_issuer => {}
+            Some(iss) => {
+                return Err(Error::protocol(format!(
+                    "iss in the callback is {iss:?}, expected {expected_issuer:?} (RFC 9207)"
+                )))
+            }
+            None => return Err(Error::protocol("callback has no iss (RFC 9207)")),
+        }
+        if let Some(error) = params.error {
+            let code: ErrorCode = serde_json::from_value(serde_json::Value::String(error.clone()))
+                .map_err(|_| {
+                    Error::protocol(format!("authorization failed with unknown error {error:?}"))
+                })?;
+            return Err(Error::Authorization(ErrorResponse {
+                error: code,
+                error_description: params.error_description,
+            }));
+        }
+        match params.code {
+            Some(code) if !code.is_empty() => Ok(code),
+            _ => Err(Error::protocol("callback has neither code nor error")),
+        }
+    }
+}
+
+/// The parameters of an authorization response that matter to us.
+#[derive(Default)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl CallbackParams {
+    fn parse(url: &Url) -> Result<Self> {
+        let mut params = Self::default();
+        for (name, value) in url.query_pairs() {
+            let slot = match name.as_ref() {
+                "code" => &mut params.code,
+                "state" => &mut params.state,
+                "iss" => &mut params.iss,
+                "error" => &mut params.error,
+                "error_description" => &mut params.error_description,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(Error::protocol(format!("callback repeats {name}")));
+            }
+            *slot = Some(value.into_owned());
+        }
+        Ok(params)
+    }
+}
+
+/// 32 random bytes, base64url: an unguessable `state`.
+pub(crate) fn random_state() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh PKCE verifier: 32 random bytes give the 43-character base64url
+/// verifier RFC 7636 §4.1 recommends.
+pub(crate) fn random_verifier() -> Result<CodeVerifier> {
+    CodeVerifier::parse(&random_state())
+        .map_err(|e| Error::protocol(format!("generated verifier was refused: {e}")))
+}
+
+/// The PAR body (RFC 9126 §2.1) and the `Authorization` header, if the
+/// client authenticates with one.
+pub(crate) fn par_form(
+    identity: &ClientIdentity,
+    request: &AuthorizationRequest,
+    state: &str,
+    verifier: &CodeVerifier,
+) -> Result<(Form, Option<String>)> {
+    let mut form = Vec::new();
+    let authorization = identity.authenticate(&mut form);
+    if let ClientIdentity::Pushed { registration } = identity {
+        let text = serde_json::to_string(registration)
+            .map_err(|e| Error::protocol(format!("client_registration is not JSON: {e}")))?;
+        form.push(("client_registration".into(), text));
+    }
+    form.push(("response_type".into(), "code".into()));
+    form.push(("redirect_uri".into(), request.redirect_uri.clone()));
+    form.push(("state".into(), state.into()));
+    form.push((
+        "code_challenge".into(),
+        verifier.challenge().as_str().into(),
+    ));
+    form.push(("code_challenge_method".into(), "S256".into()));
+    if let Some(scope) = &request.scope {
+        form.push(("scope".into(), scope.clone()));
+    }
+    for resource in &request.resources {
+        form.push(("resource".into(), resource.clone()));
+    }
+    form.extend(request.extra.iter().cloned());
+    Ok((form, authorization))
+}
+
+/// `authorization_endpoint` with `client_id` and `request_uri` appended,
+/// keeping any query the endpoint already has (RFC 6749 §3.1).
+pub(crate) fn authorization_url(endpoint: &str, client_id: &str, request_uri: &str) -> Result<Url> {
+    let mut url = Url::parse(endpoint)
+        .map_err(|e| Error::protocol(format!("authorization_endpoint is not a URL: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri);
+    Ok(url)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use ephemera_proto::DYNAMIC_CLIENT_ID;
+
+    const ISSUER: &str = "http://127.0.0.1:8080";
+
+    fn pending(state: &str) -> PendingAuthorization {
+        PendingAuthorization {
+            request_uri: "urn:ietf:params:oauth:request_uri:abc".into(),
+            expires_in: 60,
+            authorization_url: Url::parse("http://127.0.0.1:8080/authorize").unwrap(),
+            state: state.into(),
+            code_verifier: random_verifier().unwrap(),
+            redirect_uri: "http://127.0.0.1:9999/callback".into(),
+            client_id: DYNAMIC_CLIENT_ID.into(),
+            identity: ClientIdentity::pushed(serde_json::json!({})),
+        }
+    }
+
+    fn callback(query: &str) -> String {
+        format!("http://127.0.0.1:9999/callback?{query}")
+    }
+
+    #[test]
+    fn state_and_verifier_are_43_base64url_characters_and_differ_each_time() {
+        let (a, b) = (random_state(), random_state());
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(random_verifier().unwrap().secret().len(), 43);
+    }
+
+    #[test]
+    fn authorization_url_carries_only_client_id_and_request_uri_encoded() {
+        let url = authorization_url(
+            "http://127.0.0.1:8080/authorize",
+            DYNAMIC_CLIENT_ID,
+            "urn:ietf:params:oauth:request_uri:a+b",
+        )
+        .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:8080/authorize?client_id=urn%3Aietf%3Aoauth%3Aparameters%3Adynamic\
+             &request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Aa%2Bb"
+        );
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(pairs[1].1, "urn:ietf:params:oauth:request_uri:a+b");
+    }
+
+    #[test]
+    fn authorization_url_keeps_an_existing_query() {
+        let url = authorization_url("http://as.example/authorize?tenant=x", "c", "r").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://as.example/authorize?tenant=x&client_id=c&request_uri=r"
+        );
+    }
+
+    #[test]
+    fn par_form_of_a_pushed_client_carries_its_registration_and_pkce() {
+        let verifier = random_verifier().unwrap();
+        let registration = serde_json::json!({"client_name": "agent", "redirect_uris": ["x"]});
+        let request = AuthorizationRequest::new("http://127.0.0.1:9999/callback")
+            .scope("read write")
+            .resource("https://api.example/a")
+            .resource("https://api.example/b")
+            .param("prompt", "consent");
+        let (form, header) = par_form(
+            &ClientIdentity::pushed(registration.clone()),
+            &request,
+            "st",
+            &verifier,
+        )
+        .unwrap();
+        assert_eq!(header, None);
+        let get = |name: &str| -> Vec<&str> {
+            form.iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(get("client_id"), [DYNAMIC_CLIENT_ID]);
+        let sent: serde_json::Value = serde_json::from_str(get("client_registration")[0]).unwrap();
+        assert_eq!(sent, registration);
+        assert_eq!(get("response_type"), ["code"]);
+        assert_eq!(get("redirect_uri"), ["http://127.0.0.1:9999/callback"]);
+        assert_eq!(get("state"), ["st"]);
+        assert_eq!(get("code_challenge"), [verifier.challenge().as_str()]);
+        assert_eq!(get("code_challenge_method"), ["S256"]);
+        assert_eq!(get("scope"), ["read write"]);
+        assert_eq!(
+            get("resource"),
+            ["https://api.example/a", "https://api.example/b"]
+        );
+        assert_eq!(get("prompt"), ["consent"]);
+    }
+
+    #[test]
+    fn par_form_of_a_registered_client_has_no_registration() {
+        let verifier = random_verifier().unwrap();
+        let request = AuthorizationRequest::new("https://app.example/cb");
+        let (form, _) =
+            par_form(&ClientIdentity::public("app"), &request, "st", &verifier).unwrap();
+        assert!(form
+            .iter()
+            .all(|(k, _)| k != "client_registration" && k != "scope"));
+    }
+
+    #[test]
+    fn a_matching_callback_yields_the_code() {
+        let code = pending("abc")
+            .code_from_callback(
+                &callback("code=c0de&state=abc&iss=http%3A%2F%2F127.0.0.1%3A8080"),
+                ISSUER,
+            )
+            .unwrap();
+        assert_eq!(code, "c0de");
+    }
+
+    #[test]
+    fn a_callback_with_another_state_is_refused() {
+        let result = pending("abc").code_from_callback(&callback("code=c&state=xyz&iss=x"), ISSUER);
+        assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("state")));
+        let result = pending("abc").code_from_callback(&callback("code=c"), ISSUER);
+        assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("state")));
+    }
+
+    #[test]
+    fn a_callback_from_another_issuer_or_without_iss_is_refused() {
+        let other = callback("code=c&state=abc&iss=http%3A%2F%2Fevil.example");
+        let result = pending("abc").code_from_callback(&other, ISSUER);
+        assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("iss")));
+        let missing = callback("code=c&state=abc");
+        let result = pending("abc").code_from_callback(&missing, ISSUER);
+        assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("iss")));
+    }
+
+    #[test]
+    fn an_error_callback_becomes_an_authorization_error() {
+        let url = callback(
+            "error=access_denied&error_description=the+user+said+no&state=abc&iss=http%3A%2F%2F127.0.0.1%3A8080",
+        );
+        let result = pending("abc").code_from_callback(&url, ISSUER);
+        match result {
+            Err(Error::Authorization(body)) => {
+                assert_eq!(body.error, ErrorCode::AccessDenied);
+                assert_eq!(body.error_description.as_deref(), Some("the user said no"));
+            }
+            other => panic!("expected an authorization error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_callback_with_a_wrong_state_is_not_trusted() {
+        let url = callback("error=access_denied&state=nope&iss=http%3A%2F%2F127.0.0.1%3A8080");
+        let result = pending("abc").code_from_callback(&url, ISSUER);
+        assert!(matches!(result, Err(Error::Protocol(_))));
+    }
+
+    #[test]
+    fn an_unknown_error_code_or_a_repeated_parameter_is_a_protocol_error() {
+        let iss = "iss=http%3A%2F%2F127.0.0.1%3A8080";
+        let url = callback(&format!("error=made_up&state=abc&{iss}"));
+        assert!(matches!(
+            pending("abc").code_from_callback(&url, ISSUER),
+            Err(Error::Protocol(_))
+        ));
+        let url = callback(&format!("code=a&code=b&state=abc&{iss}"));
+        assert!(matches!(
+            pending("abc").code_from_callback(&url, ISSUER),
+            Err(Error::Protocol(_))
+        ));
+        let url = callback(&format!("state=abc&{iss}"));
+        assert!(matches!(
+            pending("abc").code_from_callback(&url, ISSUER),
+            Err(Error::Protocol(_))
+        ));
+    }
+}

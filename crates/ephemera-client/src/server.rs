@@ -1,0 +1,344 @@
+//! [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call
+//! (PAR, token, revocation, introspection).
+
+use std::time::Duration;
+
+use ephemera_proto::error::ErrorResponse;
+use ephemera_proto::wire::{
+    AuthorizationServerMetadata, IntrospectionResponse, PushedAuthorizationResponse, TokenResponse,
+};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::authorize::{
+    authorization_url, par_form, random_state, random_verifier, AuthorizationRequest,
+    PendingAuthorization,
+};
+use crate::error::{Error, Result};
+use crate::identity::{basic_authorization, ClientIdentity, Form};
+
+/// An authorization server, known by its metadata.
+#[derive(Debug, Clone)]
+pub struct AuthorizationServer {
+    http: reqwest::Client,
+    metadata: AuthorizationServerMetadata,
+}
+
+/// The HTTP client [`AuthorizationServer::discover`] uses: it follows no
+/// redirects (a back-channel endpoint that redirects is misconfigured, and
+/// credentials must not follow it) and gives up after 30 seconds.
+pub fn default_http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Where RFC 8414 §3.1 puts the metadata of `issuer`: the well-known suffix
+/// goes between the host and any path of the issuer.
+pub fn well_known_url(issuer: &str) -> Result<Url> {
+    let mut url =
+        Url::parse(issuer).map_err(|e| Error::protocol(format!("issuer is not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::protocol(
+            "issuer must have no query or fragment (RFC 8414 §2)",
+        ));
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+    Ok(url)
+}
+
+impl AuthorizationServer {
+    /// Fetches the metadata of `issuer` with [`default_http_client`].
+    pub async fn discover(issuer: &str) -> Result<Self> {
+        Self::discover_with(default_http_client(), issuer).await
+    }
+
+    /// Fetches the metadata of `issuer` with the given HTTP client and checks
+    /// that it names the same issuer (RFC 8414 §3.3), which stops one server
+    /// from impersonating another.
+    pub async fn discover_with(http: reqwest::Client, issuer: &str) -> Result<Self> {
+        let response = http.get(well_known_url(issuer)?).send().await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        let metadata: AuthorizationServerMetadata = interpret(status, &body, 200)?;
+        if metadata.issuer != issuer {
+            return Err(Error::protocol(format!(
+                "metadata names issuer {:?}, expected {issuer:?} (RFC 8414 §3.3)",
+                metadata.issuer
+            )));
+        }
+        Ok(Self::from_metadata(http, metadata))
+    }
+
+    /// A server whose metadata is already known.
+    pub fn from_metadata(http: reqwest::Client, metadata: AuthorizationServerMetadata) -> Self {
+        Self { http, metadata }
+    }
+
+    pub fn metadata(&self) -> &AuthorizationServerMetadata {
+        &self.metadata
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.metadata.issuer
+    }
+
+    /// The HTTP client used for every call.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Pushes an authorization request (RFC 9126) with a fresh `state` and
+    /// PKCE S256 challenge, and returns what the redirect back is checked
+    /// against. A [`ClientIdentity::Pushed`] client sends its metadata as
+    /// `client_registration`.
+    pub async fn push(
+        &self,
+        identity: &ClientIdentity,
+        request: AuthorizationRequest,
+    ) -> Result<PendingAuthorization> {
+        let endpoint = required(
+            &self.metadata.pushed_authorization_request_endpoint,
+            "pushed_authorization_request_endpoint",
+        )?;
+        let state = random_state();
+        let code_verifier = random_verifier()?;
+        let (form, authorization) = par_form(identity, &request, &state, &code_verifier)?;
+        // RFC 9126 §2.2: success is 201 Created.
+        let pushed: PushedAuthorizationResponse =
+            self.post_form(endpoint, form, authorization, 201).await?;
+        let client_id = identity.client_id().to_owned();
+        let authorization_url = authorization_url(
+            &self.metadata.authorization_endpoint,
+            &client_id,
+            &pushed.request_uri,
+        )?;
+        Ok(PendingAuthorization {
+            request_uri: pushed.request_uri,
+            expires_in: pushed.expires_in,
+            authorization_url,
+            state,
+            code_verifier,
+            redirect_uri: request.redirect_uri,
+            client_id,
+            identity: identity.clone(),
+        })
+    }
+
+    /// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    pub async fn exchange_code(
+        &self,
+        pending: &PendingAuthorization,
+        code: &str,
+    ) -> Result<TokenResponse> {
+        let mut form = vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.to_owned()),
+            ("redirect_uri".to_owned(), pending.redirect_uri.clone()),
+            (
+                "code_verifier".to_owned(),
+                pending.code_verifier.secret().to_owned(),
+            ),
+        ];
+        let authorization = pending.identity.authenticate(&mut form);
+        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
+            .await
+    }
+
+    /// Uses a refresh token (RFC 6749 §6). Ephemera rotates refresh tokens:
+    /// keep the one in the answer, the old one is spent.
+    pub async fn refresh(
+        &self,
+        identity: &ClientIdentity,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse> {
+        let mut form = vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), refresh_token.to_owned()),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope".to_owned(), scope.to_owned()));
+        }
+        let authorization = identity.authenticate(&mut form);
+        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
+            .await
+    }
+
+    /// Asks for a token for the client itself (RFC 6749 §4.4); only
+    /// confidential clients may.
+    pub async fn client_credentials(
+        &self,
+        identity: &ClientIdentity,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse> {
+        let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+        if let Some(scope) = scope {
+            form.push(("scope".to_owned(), scope.to_owned()));
+        }
+        let authorization = identity.authenticate(&mut form);
+        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
+            .await
+    }
+
+    /// Revokes a token (RFC 7009 §2.1). Unknown tokens are not an error: the
+    /// server answers 200 for them too (§2.2).
+    pub async fn revoke(
+        &self,
+        identity: &ClientIdentity,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<()> {
+        let endpoint = required(&self.metadata.revocation_endpoint, "revocation_endpoint")?;
+        let mut form = vec![("token".to_owned(), token.to_owned())];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint".to_owned(), hint.to_owned()));
+        }
+        let authorization = identity.authenticate(&mut form);
+        let (status, body) = self.send(endpoint, form, authorization).await?;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(error_from(status, &body))
+        }
+    }
+
+    /// Introspects a token (RFC 7662) as the confidential client `client_id`
+    /// (`client_secret_basic`), as a resource server does.
+    pub async fn introspect(
+        &self,
+        client_id: &str,
+        secret: &str,
+        token: &str,
+    ) -> Result<IntrospectionResponse> {
+        let endpoint = required(
+            &self.metadata.introspection_endpoint,
+            "introspection_endpoint",
+        )?;
+        let form = vec![("token".to_owned(), token.to_owned())];
+        let authorization = Some(basic_authorization(client_id, secret));
+        self.post_form(endpoint, form, authorization, 200).await
+    }
+
+    async fn post_form<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        form: Form,
+        authorization: Option<String>,
+        expected_status: u16,
+    ) -> Result<T> {
+        let (status, body) = self.send(endpoint, form, authorization).await?;
+        interpret(status, &body, expected_status)
+    }
+
+    async fn send(
+        &self,
+        endpoint: &str,
+        form: Form,
+        authorization: Option<String>,
+    ) -> Result<(u16, Vec<u8>)> {
+        let mut request = self
+            .http
+            .post(endpoint)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        Ok((status, body.to_vec()))
+    }
+}
+
+fn required<'a>(endpoint: &'a Option<String>, name: &str) -> Result<&'a str> {
+    endpoint
+        .as_deref()
+        .ok_or_else(|| Error::protocol(format!("server metadata has no {name}")))
+}
+
+/// Reads an answer: the expected status with a JSON body of type `T`, or an
+/// RFC 6749 §5.2 error, or else a protocol error.
+fn interpret<T: DeserializeOwned>(status: u16, body: &[u8], expected_status: u16) -> Result<T> {
+    if status != expected_status {
+        return Err(error_from(status, body));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Error::protocol(format!(
+            "HTTP {status} body is not the expected JSON: {e}: {}",
+            snippet(body)
+        ))
+    })
+}
+
+fn error_from(status: u16, body: &[u8]) -> Error {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(body) => Error::OAuth { status, body },
+        Err(_) => Error::protocol(format!("unexpected HTTP {status}: {}", snippet(body))),
+    }
+}
+
+/// The start of a body, for error messages.
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use ephemera_proto::error::ErrorCode;
+
+    #[test]
+    fn well_known_url_of_a_host_only_issuer() {
+        assert_eq!(
+            well_known_url("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/.well-known/oauth-authorization-server"
+        );
+        assert_eq!(
+            well_known_url("http://127.0.0.1:8080/").unwrap().as_str(),
+            "http://127.0.0.1:8080/.well-known/oauth-authorization-server"
+        );
+    }
+
+    #[test]
+    fn well_known_url_of_an_issuer_with_a_path_puts_the_path_last() {
+        assert_eq!(
+            well_known_url("https://as.example/tenant/1")
+                .unwrap()
+                .as_str(),
+            "https://as.example/.well-known/oauth-authorization-server/tenant/1"
+        );
+        assert!(well_known_url("https://as.example/?x=1").is_err());
+    }
+
+    #[test]
+    fn an_error_body_becomes_an_oauth_error() {
+        let body = br#"{"error":"invalid_grant","error_description":"used"}"#;
+        let result: Result<TokenResponse> = interpret(400, body, 200);
+        match result {
+            Err(Error::OAuth { status, body }) => {
+                assert_eq!(status, 400);
+                assert_eq!(body.error, ErrorCode::InvalidGrant);
+            }
+            other => panic!("expected an OAuth error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unexpected_status_or_body_is_a_protocol_error() {
+        let result: Result<PushedAuthorizationResponse> =
+            interpret(200, br#"{"request_uri":"u","expires_in":60}"#, 201);
+        assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("200")));
+        let result: Result<PushedAuthorizationResponse> = interpret(201, b"<html>", 201);
+        assert!(matches!(result, Err(Error::Protocol(_))));
+        let result: Result<PushedAuthorizationResponse> =
+            interpret(201, br#"{"request_uri":"u","expires_in":60}"#, 201);
+        assert!(matches!(result, Ok(r) if r.request_uri == "u"));
+    }
+}

@@ -67,7 +67,14 @@ pub async fn introspect(
         scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
         client_id: Some(grant.client.client_id.clone()),
         username: grant.username.clone(),
-        token_type: (token.kind == TokenKind::Access).then(|| "Bearer".to_owned()),
+        // A refresh token is no bearer credential for a resource server.
+        token_type: Some(
+            match token.kind {
+                TokenKind::Access => "Bearer",
+                TokenKind::Refresh => "refresh_token",
+            }
+            .to_owned(),
+        ),
         exp: Some(token.expires_at.unsigned_abs()),
         iat: Some(token.issued_at.unsigned_abs()),
         nbf: None,

@@ -21,7 +21,7 @@ pub enum LoginOutcome {
     /// A new session; the browser goes back to the authorization endpoint.
     LoggedIn { session: Secret, next: String },
     /// Wrong username or password: the same page again, with a message.
-    Retry(Pending),
+    Retry(Box<Pending>),
 }
 
 /// The CSRF token of the forms shown to the holder of `cookie`: derived from
@@ -69,7 +69,7 @@ pub async fn login(
     let ok = verify_password(hash, password).await;
     let Some(user) = user.filter(|_| ok) else {
         tracing::info!(client_id, "login failed");
-        return Ok(LoginOutcome::Retry(pending));
+        return Ok(LoginOutcome::Retry(Box::new(pending)));
     };
     let session = Secret::generate();
     ctx.store

@@ -1,1 +1,1002 @@
-//! Conformance suite (see sqlite tests).
+//! The storage conformance suite: one set of tests every [`Store`] backend
+//! must pass, so the services can rely on the trait's documented behavior
+//! (one-time use under concurrency, expiry, cascades, exact counts) whatever
+//! database is underneath.
+//!
+//! Each test is an `async fn` taking the store (`&dyn Store`, or
+//! `Arc<dyn Store>` for the concurrent ones) and knows nothing of the backend.
+//! [`conformance_suite!`] instantiates them all for one backend, each test with
+//! its own fresh, migrated database.
+//!
+//! To add a backend, write an `async fn open_<backend>() -> (Arc<dyn Store>, G)`
+//! that returns a fresh, migrated store and a guard `G` that keeps its
+//! database alive (and cleans it up on drop), then add one line at the bottom:
+//! `conformance_suite!(<backend> => open_<backend>);`.
+//! To add a test, write the `async fn` below and list it in the macro.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use ephemera_proto::scope::Scope;
+use serde_json::json;
+use tempfile::TempDir;
+use tokio::sync::Barrier;
+
+use super::{Store, StoreError, SweepReport};
+use crate::model::{
+    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, KeyBinding, PushedRequest,
+    RegisteredClient, Session, SigningKey, Stats, Timestamp, Token, TokenKind, User,
+};
+use crate::secret::{Secret, SecretHash};
+use crate::store::sqlite::SqliteStore;
+
+/// Instantiates every conformance test for one backend, in a module named
+/// after it. `$open` is an `async fn() -> (Arc<dyn Store>, impl Sized)`.
+macro_rules! conformance_suite {
+    ($backend:ident => $open:path) => {
+        mod $backend {
+            conformance_suite!(@sequential $open;
+                users_are_found_by_name_and_listed_in_username_order,
+                a_duplicate_username_is_a_conflict,
+                a_client_round_trips_with_its_secret_hash,
+                a_duplicate_client_id_is_a_conflict,
+                deleting_a_client_removes_its_grants_tokens_and_consents,
+                deleting_a_missing_client_returns_false,
+                active_signing_keys_are_listed_newest_first,
+                a_pushed_request_is_found_until_it_expires,
+                extending_a_pushed_request_moves_its_expiry_later_but_never_earlier,
+                extending_an_expired_pushed_request_does_not_revive_it,
+                a_pushed_request_is_taken_exactly_once,
+                an_expired_pushed_request_cannot_be_taken,
+                a_session_is_found_with_its_username_until_it_expires,
+                a_deleted_session_is_not_found,
+                a_saved_consent_is_found_and_overwritten_by_the_next,
+                a_new_code_is_found_unused_with_its_grant,
+                a_code_is_redeemed_exactly_once,
+                a_grant_with_tokens_stores_them_with_the_grant,
+                a_refresh_token_is_rotated_exactly_once,
+                an_access_token_cannot_be_rotated,
+                a_deleted_token_is_not_found,
+                deleting_a_grant_removes_its_codes_and_tokens,
+                a_grant_with_a_live_token_or_unused_code_has_not_ended,
+                a_grant_with_nothing_live_left_is_deleted_when_ended,
+                sweep_removes_what_expired_and_ended_and_keeps_what_lives,
+                stats_of_an_empty_store_are_zero,
+                stats_count_exactly_what_is_live,
+            );
+            conformance_suite!(@concurrent $open;
+                a_pushed_request_is_taken_exactly_once_under_concurrency,
+                a_code_is_redeemed_exactly_once_under_concurrency,
+                a_refresh_token_is_rotated_exactly_once_under_concurrency,
+            );
+        }
+    };
+    (@sequential $open:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = super::$open().await;
+                super::$name(&*store).await;
+            }
+        )*
+    };
+    (@concurrent $open:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = super::$open().await;
+                super::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// A fresh SQLite file in its own temporary directory, migrated.
+async fn open_sqlite() -> (Arc<dyn Store>, TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ephemera.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (Arc::new(store), dir)
+}
+
+conformance_suite!(sqlite => open_sqlite);
+
+// ---------------------------------------------------------------------------
+// Model builders
+// ---------------------------------------------------------------------------
+
+/// The pinned "now" of every test (time is an input).
+const NOW: Timestamp = 1_700_000_000;
+
+/// How many tasks race in the concurrent tests.
+const RACERS: usize = 16;
+
+fn new_hash() -> SecretHash {
+    Secret::generate().hash()
+}
+
+fn new_id() -> String {
+    Secret::generate().into_string()
+}
+
+fn scope(s: &str) -> Scope {
+    Scope::parse(s).unwrap()
+}
+
+fn user(username: &str) -> User {
+    User {
+        id: new_id(),
+        username: username.to_owned(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${username}"),
+        created_at: NOW,
+    }
+}
+
+fn registered_client(client_id: &str) -> RegisteredClient {
+    RegisteredClient {
+        client_id: client_id.to_owned(),
+        name: Some(format!("{client_id} app")),
+        redirect_uris: vec![format!("https://{client_id}.example/callback")],
+        allowed_scope: Some(scope("read write")),
+        confidential: true,
+        can_introspect: false,
+        created_at: NOW,
+        secret_hash: Some(new_hash()),
+    }
+}
+
+/// A pushed client: it exists only inside the grants that carry it.
+fn pushed_client() -> ClientSnapshot {
+    ClientSnapshot {
+        client_id: format!("pushed:{}", new_id()),
+        kind: ClientKind::Pushed,
+        auth_method: AuthMethod::None,
+        name: Some("Agent".to_owned()),
+        redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
+        grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+        allowed_scope: None,
+        metadata: json!({ "client_name": "Agent", "token_endpoint_auth_method": "none" }),
+    }
+}
+
+fn grant(client: ClientSnapshot) -> Grant {
+    Grant {
+        id: new_id(),
+        client,
+        key_binding: KeyBinding::None,
+        subject: Some("user-1".to_owned()),
+        username: Some("alice".to_owned()),
+        scope: scope("read"),
+        resources: vec!["https://api.example/".to_owned()],
+        created_at: NOW,
+    }
+}
+
+fn code(grant: &Grant, expires_at: Timestamp) -> Code {
+    Code {
+        hash: new_hash(),
+        grant_id: grant.id.clone(),
+        redirect_uri: Some("http://127.0.0.1/callback".to_owned()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        expires_at,
+    }
+}
+
+fn token(grant: &Grant, kind: TokenKind, expires_at: Timestamp) -> Token {
+    Token {
+        hash: new_hash(),
+        grant_id: grant.id.clone(),
+        kind,
+        scope: scope("read"),
+        issued_at: NOW,
+        expires_at,
+        used_at: None,
+    }
+}
+
+/// An access and a refresh token for `grant`, both live for an hour.
+fn token_pair(grant: &Grant) -> Vec<Token> {
+    vec![
+        token(grant, TokenKind::Access, NOW + 3600),
+        token(grant, TokenKind::Refresh, NOW + 3600),
+    ]
+}
+
+fn pushed_request(expires_at: Timestamp) -> PushedRequest {
+    PushedRequest {
+        client: pushed_client(),
+        redirect_uri: "http://127.0.0.1/callback".to_owned(),
+        redirect_uri_sent: true,
+        state: Some("xyz".to_owned()),
+        scope: scope("read"),
+        resources: vec![],
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
+        key_binding: KeyBinding::None,
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+fn session(user: &User, expires_at: Timestamp) -> Session {
+    Session {
+        hash: new_hash(),
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+fn signing_key(kid: &str, created_at: Timestamp) -> SigningKey {
+    SigningKey {
+        kid: kid.to_owned(),
+        alg: "ES256".to_owned(),
+        private_der: kid.as_bytes().to_vec(),
+        public_jwk: json!({ "kty": "EC", "crv": "P-256", "kid": kid }),
+        created_at,
+    }
+}
+
+/// Whether `token` is stored, exactly as it was given.
+async fn is_stored(store: &dyn Store, token: &Token) -> bool {
+    match store.find_token(&token.hash).await.unwrap() {
+        Some(stored) => {
+            assert_eq!(&stored.token, token);
+            true
+        }
+        None => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Users
+// ---------------------------------------------------------------------------
+
+async fn users_are_found_by_name_and_listed_in_username_order(store: &dyn Store) {
+    let bob = user("bob");
+    let alice = user("alice");
+    store.insert_user(&bob).await.unwrap();
+    store.insert_user(&alice).await.unwrap();
+
+    assert_eq!(store.find_user_by_name("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(store.find_user_by_name("carol").await.unwrap(), None);
+    assert_eq!(store.list_users().await.unwrap(), vec![alice, bob]);
+}
+
+async fn a_duplicate_username_is_a_conflict(store: &dyn Store) {
+    let first = user("alice");
+    store.insert_user(&first).await.unwrap();
+
+    let result = store.insert_user(&user("alice")).await;
+
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    assert_eq!(store.list_users().await.unwrap(), vec![first]);
+}
+
+// ---------------------------------------------------------------------------
+// Registered clients
+// ---------------------------------------------------------------------------
+
+async fn a_client_round_trips_with_its_secret_hash(store: &dyn Store) {
+    let confidential = registered_client("zeta");
+    let public = RegisteredClient {
+        confidential: false,
+        secret_hash: None,
+        allowed_scope: None,
+        ..registered_client("alpha")
+    };
+    store.insert_client(&confidential).await.unwrap();
+    store.insert_client(&public).await.unwrap();
+
+    let found = store.find_client("zeta").await.unwrap().unwrap();
+    assert_eq!(found, confidential);
+    assert!(found.secret_hash.is_some());
+    assert_eq!(store.find_client("alpha").await.unwrap(), Some(public.clone()));
+    assert_eq!(store.find_client("missing").await.unwrap(), None);
+    assert_eq!(store.list_clients().await.unwrap(), vec![public, confidential]);
+}
+
+async fn a_duplicate_client_id_is_a_conflict(store: &dyn Store) {
+    store.insert_client(&registered_client("app")).await.unwrap();
+
+    let result = store.insert_client(&registered_client("app")).await;
+
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+}
+
+async fn deleting_a_client_removes_its_grants_tokens_and_consents(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    let doomed = registered_client("doomed");
+    let kept = registered_client("kept");
+    store.insert_client(&doomed).await.unwrap();
+    store.insert_client(&kept).await.unwrap();
+    let doomed_grant = grant(doomed.snapshot());
+    let doomed_code = code(&doomed_grant, NOW + 60);
+    store
+        .insert_grant_with_code(&doomed_grant, &doomed_code)
+        .await
+        .unwrap();
+    let doomed_tokens = token_pair(&doomed_grant);
+    assert!(store
+        .redeem_code(&doomed_code.hash, NOW, &doomed_tokens)
+        .await
+        .unwrap());
+    let kept_grant = grant(kept.snapshot());
+    let kept_tokens = token_pair(&kept_grant);
+    store
+        .insert_grant_with_tokens(&kept_grant, &kept_tokens)
+        .await
+        .unwrap();
+    store
+        .save_consent(&alice.id, "doomed", &scope("read"), NOW)
+        .await
+        .unwrap();
+
+    assert!(store.delete_client("doomed").await.unwrap());
+
+    assert_eq!(store.find_client("doomed").await.unwrap(), None);
+    assert!(store.find_code(&doomed_code.hash).await.unwrap().is_none());
+    for t in &doomed_tokens {
+        assert!(!is_stored(store, t).await);
+    }
+    assert_eq!(store.find_consent(&alice.id, "doomed").await.unwrap(), None);
+    for t in &kept_tokens {
+        assert!(is_stored(store, t).await);
+    }
+    let stats = store.stats(NOW).await.unwrap();
+    assert_eq!((stats.grants, stats.registered_clients), (1, 1));
+}
+
+async fn deleting_a_missing_client_returns_false(store: &dyn Store) {
+    assert!(!store.delete_client("missing").await.unwrap());
+
+    store.insert_client(&registered_client("app")).await.unwrap();
+    assert!(store.delete_client("app").await.unwrap());
+    assert!(!store.delete_client("app").await.unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys
+// ---------------------------------------------------------------------------
+
+async fn active_signing_keys_are_listed_newest_first(store: &dyn Store) {
+    let oldest = signing_key("k-oldest", NOW - 200);
+    let newest = signing_key("k-newest", NOW);
+    let middle = signing_key("k-middle", NOW - 100);
+    for key in [&oldest, &newest, &middle] {
+        store.insert_signing_key(key).await.unwrap();
+    }
+
+    let keys = store.active_signing_keys().await.unwrap();
+
+    assert_eq!(keys, vec![newest, middle, oldest]);
+}
+
+// ---------------------------------------------------------------------------
+// Pushed requests (RFC 9126)
+// ---------------------------------------------------------------------------
+
+async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
+    let hash = new_hash();
+    let request = pushed_request(NOW + 60);
+    store.insert_pushed_request(&hash, &request).await.unwrap();
+
+    assert_eq!(
+        store.find_pushed_request(&hash, NOW).await.unwrap(),
+        Some(request.clone())
+    );
+    assert_eq!(
+        store.find_pushed_request(&hash, NOW + 59).await.unwrap(),
+        Some(request)
+    );
+    assert_eq!(store.find_pushed_request(&hash, NOW + 60).await.unwrap(), None);
+    assert_eq!(store.find_pushed_request(&hash, NOW + 61).await.unwrap(), None);
+    assert_eq!(store.find_pushed_request(&new_hash(), NOW).await.unwrap(), None);
+}
+
+async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(store: &dyn Store) {
+    let hash = new_hash();
+    store
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .await
+        .unwrap();
+
+    store
+        .extend_pushed_request(&hash, NOW + 600, NOW)
+        .await
+        .unwrap();
+    let extended = store.find_pushed_request(&hash, NOW).await.unwrap().unwrap();
+    assert_eq!(extended.expires_at, NOW + 600);
+
+    store
+        .extend_pushed_request(&hash, NOW + 120, NOW)
+        .await
+        .unwrap();
+    let kept = store.find_pushed_request(&hash, NOW).await.unwrap().unwrap();
+    assert_eq!(kept.expires_at, NOW + 600);
+    assert!(store
+        .find_pushed_request(&hash, NOW + 599)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Store) {
+    let hash = new_hash();
+    store
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .await
+        .unwrap();
+
+    store
+        .extend_pushed_request(&hash, NOW + 600, NOW + 60)
+        .await
+        .unwrap();
+
+    assert_eq!(store.find_pushed_request(&hash, NOW + 61).await.unwrap(), None);
+    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap().map(|r| r.expires_at), Some(NOW + 60));
+}
+
+async fn a_pushed_request_is_taken_exactly_once(store: &dyn Store) {
+    let hash = new_hash();
+    let request = pushed_request(NOW + 60);
+    store.insert_pushed_request(&hash, &request).await.unwrap();
+
+    assert_eq!(
+        store.take_pushed_request(&hash, NOW).await.unwrap(),
+        Some(request)
+    );
+    assert_eq!(store.take_pushed_request(&hash, NOW).await.unwrap(), None);
+    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap(), None);
+}
+
+async fn an_expired_pushed_request_cannot_be_taken(store: &dyn Store) {
+    let hash = new_hash();
+    store
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .await
+        .unwrap();
+
+    assert_eq!(store.take_pushed_request(&hash, NOW + 60).await.unwrap(), None);
+}
+
+async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn Store>) {
+    let hash = new_hash();
+    let request = pushed_request(NOW + 60);
+    store.insert_pushed_request(&hash, &request).await.unwrap();
+    let start = Arc::new(Barrier::new(RACERS));
+
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, start, hash) = (store.clone(), start.clone(), hash.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.take_pushed_request(&hash, NOW).await
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for racer in racers {
+        if let Some(r) = racer.await.unwrap().unwrap() {
+            taken.push(r);
+        }
+    }
+
+    assert_eq!(taken, vec![request]);
+    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+// ---------------------------------------------------------------------------
+
+async fn a_session_is_found_with_its_username_until_it_expires(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    let s = session(&alice, NOW + 60);
+    store.insert_session(&s).await.unwrap();
+
+    let found = store.find_session(&s.hash, NOW).await.unwrap();
+
+    assert_eq!(found, Some(s.clone()));
+    assert_eq!(found.map(|f| f.username), Some("alice".to_owned()));
+    assert_eq!(store.find_session(&s.hash, NOW + 60).await.unwrap(), None);
+    assert_eq!(store.find_session(&new_hash(), NOW).await.unwrap(), None);
+}
+
+async fn a_deleted_session_is_not_found(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    let gone = session(&alice, NOW + 60);
+    let other = session(&alice, NOW + 60);
+    store.insert_session(&gone).await.unwrap();
+    store.insert_session(&other).await.unwrap();
+
+    store.delete_session(&gone.hash).await.unwrap();
+    store.delete_session(&new_hash()).await.unwrap();
+
+    assert_eq!(store.find_session(&gone.hash, NOW).await.unwrap(), None);
+    assert_eq!(store.find_session(&other.hash, NOW).await.unwrap(), Some(other));
+}
+
+// ---------------------------------------------------------------------------
+// Consents
+// ---------------------------------------------------------------------------
+
+async fn a_saved_consent_is_found_and_overwritten_by_the_next(store: &dyn Store) {
+    let alice = user("alice");
+    let bob = user("bob");
+    store.insert_user(&alice).await.unwrap();
+    store.insert_user(&bob).await.unwrap();
+    store.insert_client(&registered_client("app")).await.unwrap();
+    assert_eq!(store.find_consent(&alice.id, "app").await.unwrap(), None);
+
+    store
+        .save_consent(&alice.id, "app", &scope("read write"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_consent(&alice.id, "app").await.unwrap(),
+        Some(scope("read write"))
+    );
+
+    store
+        .save_consent(&alice.id, "app", &scope("read"), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_consent(&alice.id, "app").await.unwrap(),
+        Some(scope("read"))
+    );
+    assert_eq!(store.find_consent(&bob.id, "app").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------
+// Grants and codes
+// ---------------------------------------------------------------------------
+
+async fn a_new_code_is_found_unused_with_its_grant(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let c = code(&g, NOW + 60);
+
+    store.insert_grant_with_code(&g, &c).await.unwrap();
+
+    let found = store.find_code(&c.hash).await.unwrap().unwrap();
+    assert_eq!(found.code, c);
+    assert!(!found.used);
+    assert_eq!(found.grant, g);
+    assert!(store.find_code(&new_hash()).await.unwrap().is_none());
+}
+
+async fn a_code_is_redeemed_exactly_once(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let c = code(&g, NOW + 60);
+    store.insert_grant_with_code(&g, &c).await.unwrap();
+    let first = token_pair(&g);
+    let second = token_pair(&g);
+
+    assert!(store.redeem_code(&c.hash, NOW, &first).await.unwrap());
+    assert!(!store.redeem_code(&c.hash, NOW + 1, &second).await.unwrap());
+
+    assert!(store.find_code(&c.hash).await.unwrap().unwrap().used);
+    for t in &first {
+        let stored = store.find_token(&t.hash).await.unwrap().unwrap();
+        assert_eq!(&stored.token, t);
+        assert_eq!(stored.grant, g);
+    }
+    for t in &second {
+        assert!(!is_stored(store, t).await);
+    }
+    let stats = store.stats(NOW).await.unwrap();
+    assert_eq!((stats.codes, stats.access_tokens, stats.refresh_tokens), (0, 1, 1));
+}
+
+async fn a_code_is_redeemed_exactly_once_under_concurrency(store: Arc<dyn Store>) {
+    let g = grant(pushed_client());
+    let c = code(&g, NOW + 60);
+    store.insert_grant_with_code(&g, &c).await.unwrap();
+    let start = Arc::new(Barrier::new(RACERS));
+
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, start, hash) = (store.clone(), start.clone(), c.hash.clone());
+            let tokens = token_pair(&g);
+            tokio::spawn(async move {
+                start.wait().await;
+                let won = store.redeem_code(&hash, NOW, &tokens).await;
+                (won, tokens)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for racer in racers {
+        let (won, tokens) = racer.await.unwrap();
+        if won.unwrap() {
+            winners.push(tokens);
+        } else {
+            losers.push(tokens);
+        }
+    }
+
+    assert_eq!(winners.len(), 1, "exactly one redemption wins");
+    for t in &winners[0] {
+        assert!(is_stored(&*store, t).await);
+    }
+    for t in losers.iter().flatten() {
+        assert!(!is_stored(&*store, t).await);
+    }
+    let stats = store.stats(NOW).await.unwrap();
+    assert_eq!((stats.codes, stats.access_tokens, stats.refresh_tokens), (0, 1, 1));
+}
+
+async fn a_grant_with_tokens_stores_them_with_the_grant(store: &dyn Store) {
+    let g = Grant {
+        subject: None,
+        username: None,
+        ..grant(registered_client("service").snapshot())
+    };
+    let access = token(&g, TokenKind::Access, NOW + 300);
+
+    store
+        .insert_grant_with_tokens(&g, std::slice::from_ref(&access))
+        .await
+        .unwrap();
+
+    let stored = store.find_token(&access.hash).await.unwrap().unwrap();
+    assert_eq!(stored.token, access);
+    assert_eq!(stored.grant, g);
+}
+
+// ---------------------------------------------------------------------------
+// Refresh tokens
+// ---------------------------------------------------------------------------
+
+async fn a_refresh_token_is_rotated_exactly_once(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let original = token_pair(&g);
+    store.insert_grant_with_tokens(&g, &original).await.unwrap();
+    let refresh = &original[1];
+    let first = token_pair(&g);
+    let second = token_pair(&g);
+
+    assert!(store
+        .rotate_refresh_token(&refresh.hash, NOW + 10, &first)
+        .await
+        .unwrap());
+    assert!(!store
+        .rotate_refresh_token(&refresh.hash, NOW + 20, &second)
+        .await
+        .unwrap());
+
+    let rotated = store.find_token(&refresh.hash).await.unwrap().unwrap();
+    assert_eq!(rotated.token.used_at, Some(NOW + 10));
+    for t in &first {
+        assert!(is_stored(store, t).await);
+    }
+    for t in &second {
+        assert!(!is_stored(store, t).await);
+    }
+    let stats = store.stats(NOW + 20).await.unwrap();
+    assert_eq!((stats.access_tokens, stats.refresh_tokens), (2, 1));
+}
+
+async fn a_refresh_token_is_rotated_exactly_once_under_concurrency(store: Arc<dyn Store>) {
+    let g = grant(pushed_client());
+    let refresh = token(&g, TokenKind::Refresh, NOW + 3600);
+    store
+        .insert_grant_with_tokens(&g, std::slice::from_ref(&refresh))
+        .await
+        .unwrap();
+    let start = Arc::new(Barrier::new(RACERS));
+
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (store, start, hash) = (store.clone(), start.clone(), refresh.hash.clone());
+            let tokens = token_pair(&g);
+            tokio::spawn(async move {
+                start.wait().await;
+                let won = store.rotate_refresh_token(&hash, NOW, &tokens).await;
+                (won, tokens)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for racer in racers {
+        let (won, tokens) = racer.await.unwrap();
+        if won.unwrap() {
+            winners.push(tokens);
+        } else {
+            losers.push(tokens);
+        }
+    }
+
+    assert_eq!(winners.len(), 1, "exactly one rotation wins");
+    for t in &winners[0] {
+        assert!(is_stored(&*store, t).await);
+    }
+    for t in losers.iter().flatten() {
+        assert!(!is_stored(&*store, t).await);
+    }
+    let rotated = store.find_token(&refresh.hash).await.unwrap().unwrap();
+    assert_eq!(rotated.token.used_at, Some(NOW));
+    let stats = store.stats(NOW).await.unwrap();
+    assert_eq!((stats.access_tokens, stats.refresh_tokens), (1, 1));
+}
+
+async fn an_access_token_cannot_be_rotated(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let access = token(&g, TokenKind::Access, NOW + 3600);
+    store
+        .insert_grant_with_tokens(&g, std::slice::from_ref(&access))
+        .await
+        .unwrap();
+    let successors = token_pair(&g);
+
+    assert!(!store
+        .rotate_refresh_token(&access.hash, NOW, &successors)
+        .await
+        .unwrap());
+    assert!(!store
+        .rotate_refresh_token(&new_hash(), NOW, &successors)
+        .await
+        .unwrap());
+
+    assert!(is_stored(store, &access).await);
+    for t in &successors {
+        assert!(!is_stored(store, t).await);
+    }
+}
+
+async fn a_deleted_token_is_not_found(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let tokens = token_pair(&g);
+    store.insert_grant_with_tokens(&g, &tokens).await.unwrap();
+
+    store.delete_token(&tokens[0].hash).await.unwrap();
+    store.delete_token(&new_hash()).await.unwrap();
+
+    assert!(!is_stored(store, &tokens[0]).await);
+    assert!(is_stored(store, &tokens[1]).await);
+}
+
+// ---------------------------------------------------------------------------
+// Ending grants
+// ---------------------------------------------------------------------------
+
+async fn deleting_a_grant_removes_its_codes_and_tokens(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let c = code(&g, NOW + 60);
+    store.insert_grant_with_code(&g, &c).await.unwrap();
+    let tokens = token_pair(&g);
+    assert!(store.redeem_code(&c.hash, NOW, &tokens).await.unwrap());
+    let other = grant(pushed_client());
+    let other_tokens = token_pair(&other);
+    store
+        .insert_grant_with_tokens(&other, &other_tokens)
+        .await
+        .unwrap();
+
+    assert!(store.delete_grant(&g.id).await.unwrap());
+    assert!(!store.delete_grant(&g.id).await.unwrap());
+
+    assert!(store.find_code(&c.hash).await.unwrap().is_none());
+    for t in &tokens {
+        assert_eq!(store.find_token(&t.hash).await.unwrap().map(|s| s.token), None);
+    }
+    for t in &other_tokens {
+        assert!(is_stored(store, t).await);
+    }
+    assert_eq!(store.stats(NOW).await.unwrap().pushed_client_grants, 1);
+}
+
+async fn a_grant_with_a_live_token_or_unused_code_has_not_ended(store: &dyn Store) {
+    // An unused, unexpired code keeps the grant.
+    let waiting = grant(pushed_client());
+    store
+        .insert_grant_with_code(&waiting, &code(&waiting, NOW + 60))
+        .await
+        .unwrap();
+    // A live token keeps the grant, even beside a used code and dead tokens.
+    let active = grant(pushed_client());
+    let c = code(&active, NOW + 60);
+    store.insert_grant_with_code(&active, &c).await.unwrap();
+    let tokens = vec![
+        token(&active, TokenKind::Access, NOW - 1),
+        token(&active, TokenKind::Refresh, NOW + 3600),
+    ];
+    assert!(store.redeem_code(&c.hash, NOW - 10, &tokens).await.unwrap());
+
+    assert!(!store.delete_grant_if_ended(&waiting.id, NOW).await.unwrap());
+    assert!(!store.delete_grant_if_ended(&active.id, NOW).await.unwrap());
+
+    assert!(store.find_code(&c.hash).await.unwrap().is_some());
+    assert!(is_stored(store, &tokens[1]).await);
+    assert_eq!(store.stats(NOW).await.unwrap().grants, 2);
+}
+
+async fn a_grant_with_nothing_live_left_is_deleted_when_ended(store: &dyn Store) {
+    // Its code was used and its only tokens expired.
+    let spent = grant(pushed_client());
+    let c = code(&spent, NOW + 60);
+    store.insert_grant_with_code(&spent, &c).await.unwrap();
+    let expired = vec![token(&spent, TokenKind::Access, NOW)];
+    assert!(store.redeem_code(&c.hash, NOW - 10, &expired).await.unwrap());
+    // Its code expired unused.
+    let abandoned = grant(pushed_client());
+    store
+        .insert_grant_with_code(&abandoned, &code(&abandoned, NOW))
+        .await
+        .unwrap();
+    // Its only refresh token was rotated (used) and the successor revoked.
+    let rotated = grant(pushed_client());
+    let refresh = token(&rotated, TokenKind::Refresh, NOW + 3600);
+    store
+        .insert_grant_with_tokens(&rotated, std::slice::from_ref(&refresh))
+        .await
+        .unwrap();
+    let successor = token(&rotated, TokenKind::Refresh, NOW + 3600);
+    assert!(store
+        .rotate_refresh_token(&refresh.hash, NOW - 5, std::slice::from_ref(&successor))
+        .await
+        .unwrap());
+    store.delete_token(&successor.hash).await.unwrap();
+
+    for g in [&spent, &abandoned, &rotated] {
+        assert!(store.delete_grant_if_ended(&g.id, NOW).await.unwrap());
+        assert!(!store.delete_grant_if_ended(&g.id, NOW).await.unwrap());
+    }
+
+    assert!(store.find_code(&c.hash).await.unwrap().is_none());
+    assert!(!is_stored(store, &expired[0]).await);
+    assert!(store.find_token(&refresh.hash).await.unwrap().is_none());
+    assert_eq!(store.stats(NOW).await.unwrap().grants, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Sweep and stats
+// ---------------------------------------------------------------------------
+
+async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    // Pushed requests: two expired (one exactly now), one live.
+    let (p_old, p_now, p_live) = (new_hash(), new_hash(), new_hash());
+    for (hash, expires_at) in [(&p_old, NOW - 1), (&p_now, NOW), (&p_live, NOW + 60)] {
+        store
+            .insert_pushed_request(hash, &pushed_request(expires_at))
+            .await
+            .unwrap();
+    }
+    // Sessions: one expired, one live.
+    let s_old = session(&alice, NOW - 1);
+    let s_live = session(&alice, NOW + 60);
+    store.insert_session(&s_old).await.unwrap();
+    store.insert_session(&s_live).await.unwrap();
+    // Grant A: its code expired unused -> code and grant go.
+    let a = grant(pushed_client());
+    let a_code = code(&a, NOW - 1);
+    store.insert_grant_with_code(&a, &a_code).await.unwrap();
+    // Grant B: code used (unexpired), access expired, refresh live -> access goes.
+    let b = grant(registered_client("app").snapshot());
+    let b_code = code(&b, NOW + 60);
+    store.insert_grant_with_code(&b, &b_code).await.unwrap();
+    let b_access = token(&b, TokenKind::Access, NOW - 1);
+    let b_refresh = token(&b, TokenKind::Refresh, NOW + 3600);
+    let b_tokens = vec![b_access.clone(), b_refresh.clone()];
+    assert!(store.redeem_code(&b_code.hash, NOW - 10, &b_tokens).await.unwrap());
+    // Grant C: both tokens expired -> tokens and grant go.
+    let c = grant(pushed_client());
+    let c_tokens = vec![
+        token(&c, TokenKind::Access, NOW - 1),
+        token(&c, TokenKind::Refresh, NOW),
+    ];
+    store.insert_grant_with_tokens(&c, &c_tokens).await.unwrap();
+    // Grant D: a live unused code -> stays.
+    let d = grant(pushed_client());
+    let d_code = code(&d, NOW + 60);
+    store.insert_grant_with_code(&d, &d_code).await.unwrap();
+
+    let report = store.sweep(NOW).await.unwrap();
+
+    assert_eq!(
+        report,
+        SweepReport {
+            pushed_requests: 2,
+            sessions: 1,
+            codes: 1,
+            tokens: 3,
+            grants: 2,
+        }
+    );
+    assert!(store.find_pushed_request(&p_live, NOW).await.unwrap().is_some());
+    assert!(store.find_session(&s_live.hash, NOW).await.unwrap().is_some());
+    assert!(store.find_code(&a_code.hash).await.unwrap().is_none());
+    assert!(store.find_code(&b_code.hash).await.unwrap().is_some());
+    assert!(!is_stored(store, &b_access).await);
+    assert!(is_stored(store, &b_refresh).await);
+    for t in &c_tokens {
+        assert!(!is_stored(store, t).await);
+    }
+    assert!(!store.find_code(&d_code.hash).await.unwrap().unwrap().used);
+    assert_eq!(store.stats(NOW).await.unwrap().grants, 2);
+    assert_eq!(store.sweep(NOW).await.unwrap(), SweepReport::default());
+}
+
+async fn stats_of_an_empty_store_are_zero(store: &dyn Store) {
+    assert_eq!(store.stats(NOW).await.unwrap(), Stats::default());
+}
+
+async fn stats_count_exactly_what_is_live(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    store.insert_user(&user("bob")).await.unwrap();
+    let app = registered_client("app");
+    store.insert_client(&app).await.unwrap();
+    store.insert_session(&session(&alice, NOW + 60)).await.unwrap();
+    store.insert_session(&session(&alice, NOW)).await.unwrap();
+    store
+        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 60))
+        .await
+        .unwrap();
+    store
+        .insert_pushed_request(&new_hash(), &pushed_request(NOW))
+        .await
+        .unwrap();
+    // Registered grant with a live unused code: one code.
+    let waiting = grant(app.snapshot());
+    store
+        .insert_grant_with_code(&waiting, &code(&waiting, NOW + 60))
+        .await
+        .unwrap();
+    // Registered grant whose unused code expired: no code.
+    let abandoned = grant(app.snapshot());
+    store
+        .insert_grant_with_code(&abandoned, &code(&abandoned, NOW))
+        .await
+        .unwrap();
+    // Pushed grant: code used, then its refresh token rotated once.
+    let active = grant(pushed_client());
+    let active_code = code(&active, NOW + 60);
+    store
+        .insert_grant_with_code(&active, &active_code)
+        .await
+        .unwrap();
+    let first = token_pair(&active);
+    assert!(store.redeem_code(&active_code.hash, NOW - 20, &first).await.unwrap());
+    assert!(store
+        .rotate_refresh_token(&first[1].hash, NOW - 10, &token_pair(&active))
+        .await
+        .unwrap());
+    // Pushed grant whose tokens all expired.
+    let expired = grant(pushed_client());
+    let expired_tokens = vec![
+        token(&expired, TokenKind::Access, NOW),
+        token(&expired, TokenKind::Refresh, NOW - 1),
+    ];
+    store
+        .insert_grant_with_tokens(&expired, &expired_tokens)
+        .await
+        .unwrap();
+
+    let stats = store.stats(NOW).await.unwrap();
+
+    assert_eq!(
+        stats,
+        Stats {
+            pending_pushed_requests: 1,
+            grants: 4,
+            pushed_client_grants: 2,
+            codes: 1,
+            access_tokens: 2,
+            refresh_tokens: 1,
+            sessions: 1,
+            registered_clients: 1,
+            users: 2,
+        }
+    );
+}

@@ -1,0 +1,208 @@
+//! The `ephemera` command line, run as a process.
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn ephemera(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ephemera"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("EPHEMERA_CONFIG")
+        .env_remove("EPHEMERA_DATABASE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn the_cli_manages_users_and_clients_and_reports_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ephemera(d, &["migrate"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        d.join("data/ephemera.db").exists(),
+        "the default database is ./data/ephemera.db"
+    );
+
+    let out = ephemera(
+        d,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ephemera(d, &["user", "list"], None);
+    assert!(text(&out).contains("bob"));
+    let out = ephemera(
+        d,
+        &["user", "add", "bob", "--password-stdin"],
+        Some("a long password\n"),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"));
+
+    let out = ephemera(
+        d,
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--scope",
+            "read",
+        ],
+        None,
+    );
+    assert!(!out.status.success(), "scope must exist: {}", text(&out));
+    let out = ephemera(
+        d,
+        &[
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://app.example/cb",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = ephemera(
+        d,
+        &["client", "add", "rs", "--confidential", "--introspect"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("client_secret: "));
+    let out = ephemera(
+        d,
+        &["client", "add", "svc", "--confidential", "--secret-stdin"],
+        Some("0123456789abcdef0123456789abcdef-svc\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("client_secret: "));
+    let out = ephemera(d, &["client", "list"], None);
+    let listed = text(&out);
+    assert!(
+        listed.contains("app")
+            && listed.contains("rs\tconfidential introspect")
+            && listed.contains("svc")
+    );
+    let out = ephemera(d, &["client", "delete", "app"], None);
+    assert!(out.status.success());
+    let out = ephemera(d, &["client", "delete", "app"], None);
+    assert!(!out.status.success());
+
+    let out = ephemera(d, &["stats", "--json"], None);
+    assert!(out.status.success());
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "pending_pushed_requests",
+        "grants",
+        "pushed_client_grants",
+        "codes",
+        "access_tokens",
+        "refresh_tokens",
+    ] {
+        assert_eq!(stats[key], 0, "{key}");
+    }
+    assert_eq!(stats["registered_clients"], 2);
+}
+
+#[test]
+fn the_cli_refuses_to_register_the_pushed_client_urn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ephemera(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "urn:ietf:oauth:parameters:dynamic",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("reserved"));
+}
+
+#[test]
+fn bad_configuration_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = ephemera(d, &["serve", "--listen", "not-an-address"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("listen"), "{}", text(&out));
+
+    std::fs::write(
+        d.join("bad.toml"),
+        "issuer = \"https://as.example\"\nnonsense = 1\n",
+    )
+    .unwrap();
+    let out = ephemera(d, &["--config", "bad.toml", "migrate"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nonsense"), "{}", text(&out));
+
+    let out = ephemera(d, &["--config", "missing.toml", "migrate"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("does not exist"));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ephemera"))
+        .args(["migrate"])
+        .current_dir(d)
+        .env("EPHEMERA_LIFETIMES__CODE", "9999")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("lifetimes.code"), "{}", text(&out));
+}
+
+#[test]
+fn the_config_file_and_database_flag_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("e.toml"),
+        "database = \"sqlite://custom/x.db\"\n[scopes]\nsupported = [\"read\"]\n",
+    )
+    .unwrap();
+    let out = ephemera(
+        d,
+        &[
+            "--config",
+            "e.toml",
+            "client",
+            "add",
+            "app",
+            "--redirect-uri",
+            "https://a.example/cb",
+            "--scope",
+            "read",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(d.join("custom/x.db").exists());
+    let out = ephemera(d, &["--database", "sqlite://other.db", "migrate"], None);
+    assert!(out.status.success());
+    assert!(d.join("other.db").exists());
+}

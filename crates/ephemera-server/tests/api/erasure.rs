@@ -1,0 +1,112 @@
+//! A pushed client lives in its grant and goes with it.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn revoking_both_tokens_of_a_pushed_flow_erases_the_client() {
+    let app = TestApp::spawn().await;
+    let tokens = app.pushed_tokens(Some(&registration())).await;
+    let stats = app.stats().await;
+    assert_eq!(
+        (
+            stats.pushed_client_grants,
+            stats.access_tokens,
+            stats.refresh_tokens
+        ),
+        (1, 1, 1)
+    );
+    for t in ["refresh_token", "access_token"] {
+        let res = app
+            .post_form(
+                "/revoke",
+                &[("token", tokens[t].as_str().unwrap()), ("client_id", URN)],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let stats = app.stats().await;
+    assert_eq!(
+        (
+            stats.pushed_client_grants,
+            stats.grants,
+            stats.access_tokens,
+            stats.refresh_tokens
+        ),
+        (0, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn revoking_the_only_access_token_of_a_grant_without_refresh_erases_it() {
+    let app = TestApp::spawn().await;
+    let tokens = app.pushed_tokens(None).await;
+    assert_eq!(app.stats().await.pushed_client_grants, 1);
+    let res = app
+        .post_form(
+            "/revoke",
+            &[
+                ("token", tokens["access_token"].as_str().unwrap()),
+                ("client_id", URN),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}
+
+#[tokio::test]
+async fn the_sweeper_erases_a_pushed_client_when_its_last_token_expires() {
+    let app = TestApp::spawn().await;
+    app.pushed_tokens(Some(&registration())).await;
+    let pending = app.push_ok(Some(&registration()), &[]).await;
+    assert!(!pending.is_empty());
+    let before = app.stats().await;
+    assert_eq!(
+        (before.pushed_client_grants, before.pending_pushed_requests),
+        (1, 1)
+    );
+
+    // The access token has expired, the refresh token has not: the grant stays.
+    app.advance(3601);
+    ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    let mid = app.stats().await;
+    assert_eq!(
+        (
+            mid.pushed_client_grants,
+            mid.access_tokens,
+            mid.refresh_tokens
+        ),
+        (1, 0, 1)
+    );
+
+    app.advance(24 * 3600);
+    let report = ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    assert_eq!(report.grants, 1);
+    let after = app.stats().await;
+    assert_eq!(
+        (
+            after.pushed_client_grants,
+            after.grants,
+            after.pending_pushed_requests
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn an_unredeemed_code_is_swept_with_its_grant() {
+    let app = TestApp::spawn().await;
+    let request_uri = app.push_ok(Some(&registration()), &[]).await;
+    app.authorize(URN, &request_uri).await;
+    assert_eq!(app.stats().await.codes, 1);
+    app.advance(61);
+    ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    let stats = app.stats().await;
+    assert_eq!((stats.codes, stats.pushed_client_grants), (0, 0));
+}

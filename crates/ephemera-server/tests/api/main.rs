@@ -1,0 +1,27 @@
+//! Ephemera's integration tests: ONE binary. Every test starts its own server
+//! on port 0 with its own SQLite file (see `helpers`) and drives it over HTTP.
+//!
+//! Where new tests go:
+//! - a whole flow that succeeds: `pushed_flow.rs` or `registered_flow.rs`
+//! - a PAR rule or bad PAR input: `par_rules.rs`
+//! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
+//! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
+//! - refresh rotation and reuse: `refresh.rs`
+//! - introspection and revocation: `introspection.rs`, `revocation.rs`
+//! - erasure of pushed clients and the sweeper: `erasure.rs`
+//! - discovery, CORS and headers: `discovery.rs`
+//! - the command line: `cli.rs`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod authorize_rules;
+mod cli;
+mod discovery;
+mod erasure;
+mod helpers;
+mod introspection;
+mod par_rules;
+mod pushed_flow;
+mod refresh;
+mod registered_flow;
+mod revocation;
+mod token_rules;

@@ -110,3 +110,31 @@ async fn an_unredeemed_code_is_swept_with_its_grant() {
     let stats = app.stats().await;
     assert_eq!((stats.codes, stats.pushed_client_grants), (0, 0));
 }
+
+#[tokio::test]
+async fn when_every_token_has_ended_the_client_starts_again_with_nothing_carried_over() {
+    let app = TestApp::spawn().await;
+    let first = app.pushed_tokens(Some(&registration())).await;
+    let first_grant = app
+        .introspect(first["access_token"].as_str().unwrap())
+        .await["grant_id"]
+        .clone();
+    app.advance(24 * 3600 + 1);
+    let res = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+                ("client_id", URN),
+            ],
+        )
+        .await;
+    assert_error(res, 400, "invalid_grant").await;
+    let second = app.pushed_tokens(Some(&registration())).await;
+    let info = app
+        .introspect(second["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["active"], true);
+    assert_ne!(info["grant_id"], first_grant);
+}

@@ -3,6 +3,7 @@
 //!
 //! Where new tests go:
 //! - a whole flow that succeeds: `pushed_flow.rs` or `registered_flow.rs`
+//! - the flow as `ephemera-client` and `ephemera-resource` users run it: `libraries.rs`
 //! - a PAR rule or bad PAR input: `par_rules.rs`
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
@@ -19,6 +20,7 @@ mod discovery;
 mod erasure;
 mod helpers;
 mod introspection;
+mod libraries;
 mod par_rules;
 mod pushed_flow;
 mod refresh;

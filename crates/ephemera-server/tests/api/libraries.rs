@@ -1,0 +1,209 @@
+//! The three parts of the flow together: `ephemera-client` drives the pushed
+//! flow against the real server, and a resource server protected by
+//! `ephemera-resource` accepts the token by introspection.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use ephemera_client::{AuthorizationRequest, AuthorizationServer, ClientIdentity};
+use ephemera_resource::{IntrospectionConfig, IntrospectionLayer, TokenContext};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn client_flow(
+    app: &TestApp,
+    server: &AuthorizationServer,
+    identity: &ClientIdentity,
+    scope: &str,
+) -> ephemera_client::TokenResponse {
+    let pending = server
+        .push(identity, AuthorizationRequest::new(REDIRECT).scope(scope))
+        .await
+        .unwrap();
+    assert!(pending
+        .authorization_url
+        .as_str()
+        .starts_with(&app.url("/authorize")));
+    let browser = app.browser();
+    let login_page = browser
+        .get(pending.authorization_url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login_page.status(), 200);
+    app.login(&browser, identity.client_id(), &pending.request_uri)
+        .await;
+    let callback = app
+        .decide(
+            &browser,
+            identity.client_id(),
+            &pending.request_uri,
+            "approve",
+        )
+        .await;
+    let code = pending
+        .code_from_callback(callback.as_str(), server.issuer())
+        .unwrap();
+    server.exchange_code(&pending, &code).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_client_library_runs_the_pushed_flow_with_refresh_and_revocation() {
+    let app = TestApp::spawn().await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    assert!(server.metadata().pushed_client_registration_supported);
+    let identity = ClientIdentity::pushed(json!({
+        "client_name": "Library Agent",
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_method": "none",
+    }));
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    assert_eq!(tokens.token_type, "Bearer");
+    let refresh = tokens.refresh_token.clone().unwrap();
+    let rotated = server.refresh(&identity, &refresh, None).await.unwrap();
+    assert_ne!(rotated.refresh_token.as_deref(), Some(refresh.as_str()));
+
+    app.introspect("create the rs client").await;
+    let info = server
+        .introspect("rs", RS_SECRET, &rotated.access_token)
+        .await
+        .unwrap();
+    assert!(info.active);
+    assert_eq!(
+        info.client_metadata.unwrap()["client_name"],
+        "Library Agent"
+    );
+
+    server
+        .revoke(
+            &identity,
+            rotated.refresh_token.as_deref().unwrap(),
+            Some("refresh_token"),
+        )
+        .await
+        .unwrap();
+    let info = server
+        .introspect("rs", RS_SECRET, &rotated.access_token)
+        .await
+        .unwrap();
+    assert!(!info.active);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}
+
+#[tokio::test]
+async fn a_reused_refresh_token_is_reported_to_the_library_as_invalid_grant() {
+    let app = TestApp::spawn().await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let identity = ClientIdentity::pushed(json!({
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+    }));
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    let refresh = tokens.refresh_token.unwrap();
+    server.refresh(&identity, &refresh, None).await.unwrap();
+    let err = server.refresh(&identity, &refresh, None).await.unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        Some(ephemera_proto::error::ErrorCode::InvalidGrant)
+    );
+}
+
+async fn whoami(ctx: TokenContext) -> Json<serde_json::Value> {
+    Json(json!({
+        "client_id": ctx.client_id,
+        "grant_id": ctx.grant_id,
+        "client_name": ctx.client_metadata.as_ref().and_then(|m| m.get("client_name")).cloned(),
+        "scopes": ctx.scopes,
+    }))
+}
+
+#[tokio::test]
+async fn a_resource_server_with_the_layer_accepts_the_pushed_clients_token_until_it_is_revoked() {
+    let app = TestApp::spawn().await;
+    app.introspect("create the rs client").await;
+    let config =
+        IntrospectionConfig::new(app.url("/introspect"), "rs", RS_SECRET, app.base.clone())
+            .require_scope("read")
+            .cache_ttl(Duration::ZERO);
+    let api = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(IntrospectionLayer::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}/whoami", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let identity =
+        ClientIdentity::pushed(json!({"client_name": "RS Agent", "redirect_uris": [REDIRECT]}));
+    let tokens = client_flow(&app, &server, &identity, "read write").await;
+
+    let res = app
+        .http
+        .get(&api_url)
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["client_id"], URN);
+    assert_eq!(body["client_name"], "RS Agent");
+    assert!(body["grant_id"].is_string());
+
+    let res = app.http.get(&api_url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+
+    server
+        .revoke(&identity, &tokens.access_token, None)
+        .await
+        .unwrap();
+    let res = app
+        .http
+        .get(&api_url)
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn a_resource_server_refuses_a_token_without_the_scope_it_requires() {
+    let app = TestApp::spawn().await;
+    app.introspect("create the rs client").await;
+    let config =
+        IntrospectionConfig::new(app.url("/introspect"), "rs", RS_SECRET, app.base.clone())
+            .require_scope("write");
+    let api = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(IntrospectionLayer::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_url = format!("http://{}/whoami", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let identity = ClientIdentity::pushed(json!({"redirect_uris": [REDIRECT]}));
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    let res = app
+        .http
+        .get(&api_url)
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("insufficient_scope"));
+}

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 
 pub async fn get(State(app): State<App>) -> Response {
-    match app.ctx.store.stats(app.ctx.clock.now()).await {
+    match app.ctx.store.ping().await {
         Ok(_) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");

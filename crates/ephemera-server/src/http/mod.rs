@@ -23,13 +23,18 @@ pub mod token;
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderName, HeaderValue, Method, Request, Response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use ephemera_proto::wire::AuthorizationServerMetadata;
 use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::service::Context;
 
@@ -131,7 +136,24 @@ pub fn router(app: App) -> Router {
                     .into_response()
             }),
         );
-    cross_origin.merge(same_origin).with_state(app)
+    // Request ids (`x-request-id`, kept when a proxy set one) and one log
+    // line per request. Only the path is logged: queries carry request_uris.
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<Body>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        })
+        .on_request(())
+        .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {
+            tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+        });
+    cross_origin.merge(same_origin).with_state(app).layer(
+        tower::ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(request_id)),
+    )
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the

@@ -69,6 +69,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or upgrades the schema.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// One round trip to the database (health checks).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;

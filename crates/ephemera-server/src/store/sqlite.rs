@@ -162,6 +162,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",

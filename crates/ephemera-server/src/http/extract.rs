@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -55,6 +55,31 @@ impl<S: Send + Sync> FromRequest<S> for BackChannelForm {
     }
 }
 
+/// A back-channel call: its form and the client credentials it carries.
+pub struct BackChannel {
+    pub params: Params,
+    pub credentials: Credentials,
+    /// Whether HTTP Basic was tried, for the `invalid_client` challenge.
+    pub basic: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for BackChannel {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+        let BackChannelForm(params) = BackChannelForm::from_request(req, state).await?;
+        match credentials(authorization.as_ref(), &params) {
+            Ok((credentials, basic)) => Ok(Self {
+                params,
+                credentials,
+                basic,
+            }),
+            Err(e) => Err(error::back_channel(e, true)),
+        }
+    }
+}
+
 /// A form body posted by one of our pages; refusals are error pages.
 pub struct PageForm(pub Params);
 
@@ -89,11 +114,11 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 /// The client credentials of a back-channel request: `Authorization: Basic`
 /// (RFC 6749 §2.3.1, each part form-decoded) and the body's `client_id` and
 /// `client_secret`. Also says whether Basic was used, for the error's challenge.
-pub fn credentials(
-    headers: &HeaderMap,
+fn credentials(
+    authorization: Option<&HeaderValue>,
     params: &Params,
 ) -> Result<(Credentials, bool), OAuthError> {
-    let basic = match headers.get(header::AUTHORIZATION) {
+    let basic = match authorization {
         None => None,
         Some(value) => Some(parse_basic(value.to_str().unwrap_or_default())?),
     };

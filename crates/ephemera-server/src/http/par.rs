@@ -1,24 +1,23 @@
 //! `POST /par` (RFC 9126).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::extract::{credentials, BackChannelForm};
+use super::extract::BackChannel;
 use super::{error, App};
 use crate::service::par;
 
-pub async fn post(
-    State(app): State<App>,
-    headers: HeaderMap,
-    BackChannelForm(params): BackChannelForm,
-) -> Response {
-    let (creds, basic) = match credentials(&headers, &params) {
-        Ok(c) => c,
-        Err(e) => return error::back_channel(e, true),
-    };
-    match par::push(&app.ctx, &params, creds, app.ctx.clock.now()).await {
+pub async fn post(State(app): State<App>, call: BackChannel) -> Response {
+    match par::push(
+        &app.ctx,
+        &call.params,
+        call.credentials,
+        app.ctx.clock.now(),
+    )
+    .await
+    {
         Ok(body) => error::no_store_json(StatusCode::CREATED, body),
-        Err(e) => error::back_channel(e, basic),
+        Err(e) => error::back_channel(e, call.basic),
     }
 }

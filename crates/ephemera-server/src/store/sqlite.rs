@@ -97,6 +97,12 @@ fn client_from(row: &SqliteRow) -> Result<RegisteredClient, StoreError> {
     Ok(client)
 }
 
+fn pushed_from(row: &SqliteRow) -> Result<PushedRequest, StoreError> {
+    let mut req: PushedRequest = from_json(row.try_get("data")?)?;
+    req.expires_at = row.try_get("expires_at")?;
+    Ok(req)
+}
+
 fn token_from(row: &SqliteRow) -> Result<Token, StoreError> {
     let kind: String = row.try_get("kind")?;
     Ok(Token {
@@ -307,12 +313,7 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            let mut req: PushedRequest = from_json(row.try_get("data")?)?;
-            req.expires_at = row.try_get("expires_at")?;
-            Ok(req)
-        })
-        .transpose()
+        row.as_ref().map(pushed_from).transpose()
     }
 
     async fn extend_pushed_request(
@@ -341,12 +342,7 @@ impl Store for SqliteStore {
             .bind(now)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|row| {
-            let mut req: PushedRequest = from_json(row.try_get("data")?)?;
-            req.expires_at = row.try_get("expires_at")?;
-            Ok(req)
-        })
-        .transpose()
+        row.as_ref().map(pushed_from).transpose()
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {

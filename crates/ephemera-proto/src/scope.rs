@@ -81,6 +81,22 @@ impl std::fmt::Display for Scope {
     }
 }
 
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(Scope::default());
+        }
+        Scope::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,21 +115,5 @@ mod tests {
         assert_eq!(Scope::parse("a\"b"), Err(ScopeError));
         assert_eq!(Scope::parse("a\\b"), Err(ScopeError));
         assert_eq!(Scope::parse(" a"), Err(ScopeError));
-    }
-}
-
-impl serde::Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Scope {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if s.is_empty() {
-            return Ok(Scope::default());
-        }
-        Scope::parse(&s).map_err(serde::de::Error::custom)
     }
 }

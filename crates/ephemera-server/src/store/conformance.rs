@@ -32,9 +32,9 @@ use crate::secret::{Secret, SecretHash};
 use crate::store::sqlite::SqliteStore;
 
 /// Instantiates every conformance test for one backend, in a module named
-/// after it. `$open` is an `async fn() -> (Arc<dyn Store>, impl Sized)`.
+/// after it. `$open` names an `async fn() -> (Arc<dyn Store>, impl Sized)`.
 macro_rules! conformance_suite {
-    ($backend:ident => $open:path) => {
+    ($backend:ident => $open:ident) => {
         mod $backend {
             conformance_suite!(@sequential $open;
                 users_are_found_by_name_and_listed_in_username_order,
@@ -72,7 +72,7 @@ macro_rules! conformance_suite {
             );
         }
     };
-    (@sequential $open:path; $($name:ident),* $(,)?) => {
+    (@sequential $open:ident; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $name() {
@@ -81,7 +81,7 @@ macro_rules! conformance_suite {
             }
         )*
     };
-    (@concurrent $open:path; $($name:ident),* $(,)?) => {
+    (@concurrent $open:ident; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
@@ -260,7 +260,10 @@ async fn users_are_found_by_name_and_listed_in_username_order(store: &dyn Store)
     store.insert_user(&bob).await.unwrap();
     store.insert_user(&alice).await.unwrap();
 
-    assert_eq!(store.find_user_by_name("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(
+        store.find_user_by_name("alice").await.unwrap(),
+        Some(alice.clone())
+    );
     assert_eq!(store.find_user_by_name("carol").await.unwrap(), None);
     assert_eq!(store.list_users().await.unwrap(), vec![alice, bob]);
 }
@@ -293,13 +296,22 @@ async fn a_client_round_trips_with_its_secret_hash(store: &dyn Store) {
     let found = store.find_client("zeta").await.unwrap().unwrap();
     assert_eq!(found, confidential);
     assert!(found.secret_hash.is_some());
-    assert_eq!(store.find_client("alpha").await.unwrap(), Some(public.clone()));
+    assert_eq!(
+        store.find_client("alpha").await.unwrap(),
+        Some(public.clone())
+    );
     assert_eq!(store.find_client("missing").await.unwrap(), None);
-    assert_eq!(store.list_clients().await.unwrap(), vec![public, confidential]);
+    assert_eq!(
+        store.list_clients().await.unwrap(),
+        vec![public, confidential]
+    );
 }
 
 async fn a_duplicate_client_id_is_a_conflict(store: &dyn Store) {
-    store.insert_client(&registered_client("app")).await.unwrap();
+    store
+        .insert_client(&registered_client("app"))
+        .await
+        .unwrap();
 
     let result = store.insert_client(&registered_client("app")).await;
 
@@ -353,7 +365,10 @@ async fn deleting_a_client_removes_its_grants_tokens_and_consents(store: &dyn St
 async fn deleting_a_missing_client_returns_false(store: &dyn Store) {
     assert!(!store.delete_client("missing").await.unwrap());
 
-    store.insert_client(&registered_client("app")).await.unwrap();
+    store
+        .insert_client(&registered_client("app"))
+        .await
+        .unwrap();
     assert!(store.delete_client("app").await.unwrap());
     assert!(!store.delete_client("app").await.unwrap());
 }
@@ -392,9 +407,18 @@ async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
         store.find_pushed_request(&hash, NOW + 59).await.unwrap(),
         Some(request)
     );
-    assert_eq!(store.find_pushed_request(&hash, NOW + 60).await.unwrap(), None);
-    assert_eq!(store.find_pushed_request(&hash, NOW + 61).await.unwrap(), None);
-    assert_eq!(store.find_pushed_request(&new_hash(), NOW).await.unwrap(), None);
+    assert_eq!(
+        store.find_pushed_request(&hash, NOW + 60).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_pushed_request(&hash, NOW + 61).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_pushed_request(&new_hash(), NOW).await.unwrap(),
+        None
+    );
 }
 
 async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(store: &dyn Store) {
@@ -408,14 +432,22 @@ async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(sto
         .extend_pushed_request(&hash, NOW + 600, NOW)
         .await
         .unwrap();
-    let extended = store.find_pushed_request(&hash, NOW).await.unwrap().unwrap();
+    let extended = store
+        .find_pushed_request(&hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(extended.expires_at, NOW + 600);
 
     store
         .extend_pushed_request(&hash, NOW + 120, NOW)
         .await
         .unwrap();
-    let kept = store.find_pushed_request(&hash, NOW).await.unwrap().unwrap();
+    let kept = store
+        .find_pushed_request(&hash, NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(kept.expires_at, NOW + 600);
     assert!(store
         .find_pushed_request(&hash, NOW + 599)
@@ -436,8 +468,18 @@ async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Stor
         .await
         .unwrap();
 
-    assert_eq!(store.find_pushed_request(&hash, NOW + 61).await.unwrap(), None);
-    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap().map(|r| r.expires_at), Some(NOW + 60));
+    assert_eq!(
+        store.find_pushed_request(&hash, NOW + 61).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_pushed_request(&hash, NOW)
+            .await
+            .unwrap()
+            .map(|r| r.expires_at),
+        Some(NOW + 60)
+    );
 }
 
 async fn a_pushed_request_is_taken_exactly_once(store: &dyn Store) {
@@ -460,7 +502,10 @@ async fn an_expired_pushed_request_cannot_be_taken(store: &dyn Store) {
         .await
         .unwrap();
 
-    assert_eq!(store.take_pushed_request(&hash, NOW + 60).await.unwrap(), None);
+    assert_eq!(
+        store.take_pushed_request(&hash, NOW + 60).await.unwrap(),
+        None
+    );
 }
 
 async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn Store>) {
@@ -519,7 +564,10 @@ async fn a_deleted_session_is_not_found(store: &dyn Store) {
     store.delete_session(&new_hash()).await.unwrap();
 
     assert_eq!(store.find_session(&gone.hash, NOW).await.unwrap(), None);
-    assert_eq!(store.find_session(&other.hash, NOW).await.unwrap(), Some(other));
+    assert_eq!(
+        store.find_session(&other.hash, NOW).await.unwrap(),
+        Some(other)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -531,7 +579,10 @@ async fn a_saved_consent_is_found_and_overwritten_by_the_next(store: &dyn Store)
     let bob = user("bob");
     store.insert_user(&alice).await.unwrap();
     store.insert_user(&bob).await.unwrap();
-    store.insert_client(&registered_client("app")).await.unwrap();
+    store
+        .insert_client(&registered_client("app"))
+        .await
+        .unwrap();
     assert_eq!(store.find_consent(&alice.id, "app").await.unwrap(), None);
 
     store
@@ -591,7 +642,10 @@ async fn a_code_is_redeemed_exactly_once(store: &dyn Store) {
         assert!(!is_stored(store, t).await);
     }
     let stats = store.stats(NOW).await.unwrap();
-    assert_eq!((stats.codes, stats.access_tokens, stats.refresh_tokens), (0, 1, 1));
+    assert_eq!(
+        (stats.codes, stats.access_tokens, stats.refresh_tokens),
+        (0, 1, 1)
+    );
 }
 
 async fn a_code_is_redeemed_exactly_once_under_concurrency(store: Arc<dyn Store>) {
@@ -630,7 +684,10 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: Arc<dyn Store>
         assert!(!is_stored(&*store, t).await);
     }
     let stats = store.stats(NOW).await.unwrap();
-    assert_eq!((stats.codes, stats.access_tokens, stats.refresh_tokens), (0, 1, 1));
+    assert_eq!(
+        (stats.codes, stats.access_tokens, stats.refresh_tokens),
+        (0, 1, 1)
+    );
 }
 
 async fn a_grant_with_tokens_stores_them_with_the_grant(store: &dyn Store) {
@@ -786,7 +843,10 @@ async fn deleting_a_grant_removes_its_codes_and_tokens(store: &dyn Store) {
 
     assert!(store.find_code(&c.hash).await.unwrap().is_none());
     for t in &tokens {
-        assert_eq!(store.find_token(&t.hash).await.unwrap().map(|s| s.token), None);
+        assert_eq!(
+            store.find_token(&t.hash).await.unwrap().map(|s| s.token),
+            None
+        );
     }
     for t in &other_tokens {
         assert!(is_stored(store, t).await);
@@ -825,7 +885,10 @@ async fn a_grant_with_nothing_live_left_is_deleted_when_ended(store: &dyn Store)
     let c = code(&spent, NOW + 60);
     store.insert_grant_with_code(&spent, &c).await.unwrap();
     let expired = vec![token(&spent, TokenKind::Access, NOW)];
-    assert!(store.redeem_code(&c.hash, NOW - 10, &expired).await.unwrap());
+    assert!(store
+        .redeem_code(&c.hash, NOW - 10, &expired)
+        .await
+        .unwrap());
     // Its code expired unused.
     let abandoned = grant(pushed_client());
     store
@@ -888,7 +951,10 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
     let b_access = token(&b, TokenKind::Access, NOW - 1);
     let b_refresh = token(&b, TokenKind::Refresh, NOW + 3600);
     let b_tokens = vec![b_access.clone(), b_refresh.clone()];
-    assert!(store.redeem_code(&b_code.hash, NOW - 10, &b_tokens).await.unwrap());
+    assert!(store
+        .redeem_code(&b_code.hash, NOW - 10, &b_tokens)
+        .await
+        .unwrap());
     // Grant C: both tokens expired -> tokens and grant go.
     let c = grant(pushed_client());
     let c_tokens = vec![
@@ -913,8 +979,16 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
             grants: 2,
         }
     );
-    assert!(store.find_pushed_request(&p_live, NOW).await.unwrap().is_some());
-    assert!(store.find_session(&s_live.hash, NOW).await.unwrap().is_some());
+    assert!(store
+        .find_pushed_request(&p_live, NOW)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_session(&s_live.hash, NOW)
+        .await
+        .unwrap()
+        .is_some());
     assert!(store.find_code(&a_code.hash).await.unwrap().is_none());
     assert!(store.find_code(&b_code.hash).await.unwrap().is_some());
     assert!(!is_stored(store, &b_access).await);
@@ -937,7 +1011,10 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
     store.insert_user(&user("bob")).await.unwrap();
     let app = registered_client("app");
     store.insert_client(&app).await.unwrap();
-    store.insert_session(&session(&alice, NOW + 60)).await.unwrap();
+    store
+        .insert_session(&session(&alice, NOW + 60))
+        .await
+        .unwrap();
     store.insert_session(&session(&alice, NOW)).await.unwrap();
     store
         .insert_pushed_request(&new_hash(), &pushed_request(NOW + 60))
@@ -967,7 +1044,10 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
         .await
         .unwrap();
     let first = token_pair(&active);
-    assert!(store.redeem_code(&active_code.hash, NOW - 20, &first).await.unwrap());
+    assert!(store
+        .redeem_code(&active_code.hash, NOW - 20, &first)
+        .await
+        .unwrap());
     assert!(store
         .rotate_refresh_token(&first[1].hash, NOW - 10, &token_pair(&active))
         .await

@@ -13,10 +13,16 @@
 //! | [`scope`] | scope strings as sets of scope-tokens (RFC 6749 §3.3) |
 //! | [`resource`] | resource indicators (RFC 8707 §2) |
 //! | [`metadata`] | RFC 7591 client metadata, parsed and validated (the pushed `client_registration`) |
+//! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
+//! | [`dpop`] | DPoP proofs (RFC 9449) |
+//! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
+pub mod assertion;
+pub mod dpop;
 pub mod error;
 pub mod form;
+pub mod jose;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;

@@ -84,6 +84,10 @@ pub struct ClientMetadata {
     pub software_version: Option<String>,
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
+    /// RFC 9449 §5.2: the client always uses DPoP-bound access tokens.
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// RFC 8705 §3.4: the client always uses certificate-bound access tokens.
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
     /// Human-readable fields with a language tag (`client_name#fr`), RFC 7591 §2.2.
     pub localized: BTreeMap<String, String>,
 }
@@ -222,6 +226,16 @@ impl ClientMetadata {
             Some(s) => Some(Scope::parse(&s).map_err(|e| invalid(e.to_string()))?),
             None => None,
         };
+        let boolean = |name: &str| -> Result<Option<bool>, MetadataError> {
+            match map.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Bool(b)) => Ok(Some(*b)),
+                Some(_) => Err(invalid(format!("{name} must be true or false"))),
+            }
+        };
+        md.dpop_bound_access_tokens = boolean("dpop_bound_access_tokens")?;
+        md.tls_client_certificate_bound_access_tokens =
+            boolean("tls_client_certificate_bound_access_tokens")?;
         md.software_id = string("software_id")?;
         md.software_version = string("software_version")?;
         md.jwks = match map.get("jwks") {
@@ -324,6 +338,15 @@ impl ClientMetadata {
         }
         if let Some(j) = &self.jwks {
             m.insert("jwks".into(), j.clone());
+        }
+        if let Some(b) = self.dpop_bound_access_tokens {
+            m.insert("dpop_bound_access_tokens".into(), Value::from(b));
+        }
+        if let Some(b) = self.tls_client_certificate_bound_access_tokens {
+            m.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                Value::from(b),
+            );
         }
         for (k, v) in &self.localized {
             m.insert(k.clone(), Value::from(v.as_str()));

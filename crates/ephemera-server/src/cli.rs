@@ -100,6 +100,10 @@ struct ClientAdd {
     /// Display name shown on the consent page.
     #[arg(long)]
     name: Option<String>,
+    /// A JWK Set file with the client's public keys: it authenticates with
+    /// private_key_jwt (RFC 7523) instead of a secret.
+    #[arg(long, conflicts_with = "secret_stdin")]
+    jwks_file: Option<PathBuf>,
 }
 
 /// Parses the command line and runs it; errors are printed, not panicked.
@@ -168,6 +172,17 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Client(ClientCommand::Add(add)) => {
+            let jwks = match &add.jwks_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                    Some(
+                        serde_json::from_str(&text)
+                            .map_err(|e| format!("{}: not JSON: {e}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
             let secret = if add.secret_stdin {
                 Some(read_stdin("client secret")?)
             } else {
@@ -181,6 +196,7 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
                 confidential: add.confidential,
                 secret,
                 can_introspect: add.introspect,
+                jwks,
             };
             let (client, shown) = admin::add_client(store.as_ref(), &config.policy, new, now)
                 .await

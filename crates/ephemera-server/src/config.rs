@@ -13,7 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::policy::{Lifetimes, Policy, PushedPolicy};
+use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy};
 
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,28 @@ pub struct RawConfig {
     pub scopes: RawScopes,
     pub lifetimes: RawLifetimes,
     pub pushed_clients: RawPushed,
+    pub proofs: RawProofs,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawProofs {
+    pub dpop_require_nonce: bool,
+    pub dpop_max_age: i64,
+    pub assertion_max_lifetime: i64,
+    pub leeway: i64,
+}
+
+impl Default for RawProofs {
+    fn default() -> Self {
+        let p = ProofPolicy::default();
+        Self {
+            dpop_require_nonce: p.dpop_require_nonce,
+            dpop_max_age: p.dpop_max_age,
+            assertion_max_lifetime: p.assertion_max_lifetime,
+            leeway: p.leeway,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -70,6 +92,7 @@ pub struct RawLifetimes {
 #[serde(deny_unknown_fields, default)]
 pub struct RawPushed {
     pub enabled: bool,
+    pub require_sender_constraint: bool,
     pub redirect_uri_forms: Vec<String>,
     pub max_registration_bytes: usize,
 }
@@ -85,6 +108,7 @@ impl Default for RawConfig {
             scopes: RawScopes::default(),
             lifetimes: RawLifetimes::default(),
             pushed_clients: RawPushed::default(),
+            proofs: RawProofs::default(),
         }
     }
 }
@@ -108,6 +132,7 @@ impl Default for RawPushed {
     fn default() -> Self {
         Self {
             enabled: true,
+            require_sender_constraint: false,
             redirect_uri_forms: vec!["https".into(), "loopback".into(), "private_use".into()],
             max_registration_bytes: 8192,
         }
@@ -175,6 +200,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_raw(raw: RawConfig) -> Result<Self, ConfigError> {
+        let policy = policy_from_raw(&raw)?;
         let listen: SocketAddr = raw
             .listen
             .parse()
@@ -213,7 +239,7 @@ impl Config {
             database: raw.database,
             log_format,
             sweep_interval: Duration::from_secs(raw.sweep_interval),
-            policy: policy_from_raw(&raw.scopes, &raw.lifetimes, &raw.pushed_clients)?,
+            policy,
         })
     }
 }
@@ -247,11 +273,8 @@ fn scope_list(key: &'static str, items: &[String]) -> Result<Scope, ConfigError>
     Scope::from_tokens(items.iter().cloned()).map_err(|e| invalid(key, e.to_string()))
 }
 
-fn policy_from_raw(
-    scopes: &RawScopes,
-    l: &RawLifetimes,
-    p: &RawPushed,
-) -> Result<Policy, ConfigError> {
+fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
+    let (scopes, l, p) = (&raw.scopes, &raw.lifetimes, &raw.pushed_clients);
     let supported = scope_list("scopes.supported", &scopes.supported)?;
     let pushed = match &scopes.pushed {
         Some(list) => scope_list("scopes.pushed", list)?,
@@ -313,17 +336,32 @@ fn policy_from_raw(
             "must be between 256 and 65536",
         ));
     }
+    let r = &raw.proofs;
+    let proofs = ProofPolicy {
+        dpop_require_nonce: r.dpop_require_nonce,
+        dpop_max_age: positive("proofs.dpop_max_age", r.dpop_max_age)?,
+        assertion_max_lifetime: positive(
+            "proofs.assertion_max_lifetime",
+            r.assertion_max_lifetime,
+        )?,
+        leeway: match r.leeway {
+            0..=60 => r.leeway,
+            _ => return Err(invalid("proofs.leeway", "must be 0 to 60 seconds")),
+        },
+    };
     Ok(Policy {
         scopes_supported: supported,
         pushed_scopes: pushed,
         default_scope: default,
         pushed: PushedPolicy {
             enabled: p.enabled,
+            require_sender_constraint: p.require_sender_constraint,
             redirect_forms,
             max_registration_bytes: p.max_registration_bytes,
             ..PushedPolicy::default()
         },
         lifetimes,
+        proofs,
     })
 }
 

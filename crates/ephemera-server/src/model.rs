@@ -36,6 +36,9 @@ pub enum AuthMethod {
     None,
     /// A confidential client with a shared secret (basic or post).
     ClientSecret,
+    /// A JWT signed by one of the client's keys (RFC 7523), for pushed
+    /// clients the keys of their own registration.
+    PrivateKeyJwt,
 }
 
 /// The client as resolved once at the start of a transaction: every later
@@ -53,6 +56,9 @@ pub struct ClientSnapshot {
     pub allowed_scope: Option<Scope>,
     /// The metadata as the client sent it (pushed) or as configured.
     pub metadata: Value,
+    /// Public keys for `private_key_jwt` (a JWK Set).
+    #[serde(default)]
+    pub jwks: Option<Value>,
 }
 
 impl ClientSnapshot {
@@ -65,13 +71,22 @@ impl ClientSnapshot {
     }
 }
 
-/// The key a transaction is bound to from PAR on. Only `None` exists until
-/// sender-constrained tokens arrive; the place in the grant is kept for them.
+/// The keys a transaction is bound to from PAR on: its tokens must be
+/// presented with proof of them, and the binding never changes afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum KeyBinding {
-    #[default]
-    None,
+pub struct KeyBinding {
+    /// RFC 7638 thumbprint of the DPoP key (RFC 9449 `jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+    /// SHA-256 thumbprint of the client certificate (RFC 8705 `x5t#S256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+impl KeyBinding {
+    pub fn is_none(&self) -> bool {
+        self.dpop_jkt.is_none() && self.x5t_s256.is_none()
+    }
 }
 
 /// A pre-registered client as the operator created it.
@@ -84,6 +99,9 @@ pub struct RegisteredClient {
     pub confidential: bool,
     pub can_introspect: bool,
     pub created_at: Timestamp,
+    /// Public keys for `private_key_jwt`, set by the operator.
+    #[serde(default)]
+    pub jwks: Option<Value>,
     #[serde(skip)]
     pub secret_hash: Option<SecretHash>,
 }
@@ -97,16 +115,17 @@ impl RegisteredClient {
         ClientSnapshot {
             client_id: self.client_id.clone(),
             kind: ClientKind::Registered,
-            auth_method: if self.confidential {
-                AuthMethod::ClientSecret
-            } else {
-                AuthMethod::None
+            auth_method: match (self.confidential, &self.jwks) {
+                (_, Some(_)) => AuthMethod::PrivateKeyJwt,
+                (true, None) => AuthMethod::ClientSecret,
+                (false, None) => AuthMethod::None,
             },
             name: self.name.clone(),
             redirect_uris: self.redirect_uris.clone(),
             grant_types,
             allowed_scope: self.allowed_scope.clone(),
             metadata: Value::Null,
+            jwks: self.jwks.clone(),
         }
     }
 }
@@ -191,6 +210,10 @@ pub struct Token {
     pub expires_at: Timestamp,
     /// Set when a refresh token was rotated (used once).
     pub used_at: Option<Timestamp>,
+    /// The DPoP key thumbprint the token is bound to.
+    pub jkt: Option<String>,
+    /// The client certificate thumbprint the token is bound to.
+    pub x5t: Option<String>,
 }
 
 /// A resource owner.

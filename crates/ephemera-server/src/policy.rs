@@ -43,6 +43,8 @@ impl Default for Lifetimes {
 #[derive(Debug, Clone)]
 pub struct PushedPolicy {
     pub enabled: bool,
+    /// Pushed clients must bind a key (DPoP or a client certificate) at PAR.
+    pub require_sender_constraint: bool,
     pub redirect_forms: Vec<RedirectForm>,
     pub max_registration_bytes: usize,
     pub limits: MetadataLimits,
@@ -52,6 +54,7 @@ impl Default for PushedPolicy {
     fn default() -> Self {
         Self {
             enabled: true,
+            require_sender_constraint: false,
             redirect_forms: vec![
                 RedirectForm::Https,
                 RedirectForm::LoopbackHttp,
@@ -59,6 +62,30 @@ impl Default for PushedPolicy {
             ],
             max_registration_bytes: 8192,
             limits: MetadataLimits::default(),
+        }
+    }
+}
+
+/// How proofs of possession are checked.
+#[derive(Debug, Clone)]
+pub struct ProofPolicy {
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_require_nonce: bool,
+    /// How old a DPoP proof's `iat` may be, in seconds.
+    pub dpop_max_age: i64,
+    /// The furthest ahead a client assertion's `exp` may lie, in seconds.
+    pub assertion_max_lifetime: i64,
+    /// Allowed clock skew, in seconds.
+    pub leeway: i64,
+}
+
+impl Default for ProofPolicy {
+    fn default() -> Self {
+        Self {
+            dpop_require_nonce: false,
+            dpop_max_age: 60,
+            assertion_max_lifetime: 300,
+            leeway: 5,
         }
     }
 }
@@ -74,6 +101,7 @@ pub struct Policy {
     pub default_scope: Scope,
     pub pushed: PushedPolicy,
     pub lifetimes: Lifetimes,
+    pub proofs: ProofPolicy,
 }
 
 impl Policy {

@@ -49,11 +49,17 @@ fn json_error(status: StatusCode, err: OAuthError, basic_used: bool) -> Response
             HeaderValue::from_static("Basic realm=\"ephemera\""),
         )]
     });
+    // RFC 9449 §8: a `use_dpop_nonce` error carries the nonce to use.
+    let nonce = err
+        .dpop_nonce
+        .as_deref()
+        .and_then(|n| HeaderValue::from_str(n).ok())
+        .map(|n| [(HeaderName::from_static("dpop-nonce"), n)]);
     let body = ErrorResponse {
         error: err.code,
         error_description: Some(err.description.into_owned()),
     };
-    (status, NO_STORE, challenge, Json(body)).into_response()
+    (status, NO_STORE, challenge, nonce, Json(body)).into_response()
 }
 
 /// A body that was refused before it could be parsed.

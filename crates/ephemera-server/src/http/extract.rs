@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 
 use super::error;
@@ -61,6 +62,8 @@ pub struct BackChannel {
     pub credentials: Credentials,
     /// Whether HTTP Basic was tried, for the `invalid_client` challenge.
     pub basic: bool,
+    /// The `DPoP` header (RFC 9449 §4), at most one.
+    pub dpop: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for BackChannel {
@@ -68,12 +71,25 @@ impl<S: Send + Sync> FromRequest<S> for BackChannel {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+        let mut proofs = req.headers().get_all("dpop").iter();
+        let dpop = match (proofs.next(), proofs.next()) {
+            (Some(_), Some(_)) => {
+                let e = OAuthError::new(
+                    ErrorCode::InvalidDpopProof,
+                    "more than one DPoP header was sent",
+                );
+                return Err(error::back_channel(e, false));
+            }
+            (Some(v), None) => Some(v.to_str().unwrap_or_default().to_owned()),
+            (None, _) => None,
+        };
         let BackChannelForm(params) = BackChannelForm::from_request(req, state).await?;
         match credentials(authorization.as_ref(), &params) {
             Ok((credentials, basic)) => Ok(Self {
                 params,
                 credentials,
                 basic,
+                dpop,
             }),
             Err(e) => Err(error::back_channel(e, true)),
         }
@@ -128,6 +144,8 @@ fn credentials(
             basic,
             client_id: params.get("client_id").map(str::to_owned),
             client_secret: params.get("client_secret").map(str::to_owned),
+            client_assertion: params.get("client_assertion").map(str::to_owned),
+            client_assertion_type: params.get("client_assertion_type").map(str::to_owned),
         },
         used_basic,
     ))

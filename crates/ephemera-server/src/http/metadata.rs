@@ -15,6 +15,7 @@ pub async fn get(State(app): State<App>) -> Response {
 /// Built once at start-up.
 pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let algs = serde_json::Value::from(s(ephemera_proto::jose::ALLOWED_ALGS));
     AuthorizationServerMetadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: format!("{issuer}/authorize"),
@@ -32,20 +33,40 @@ pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
         token_endpoint_auth_methods_supported: s(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ]),
         introspection_endpoint_auth_methods_supported: s(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
         revocation_endpoint_auth_methods_supported: s(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ]),
         code_challenge_methods_supported: s(&["S256"]),
         authorization_response_iss_parameter_supported: true,
         pushed_client_registration_supported: true,
-        extra: Default::default(),
+        extra: [
+            ("dpop_signing_alg_values_supported", algs.clone()),
+            (
+                "token_endpoint_auth_signing_alg_values_supported",
+                algs.clone(),
+            ),
+            (
+                "introspection_endpoint_auth_signing_alg_values_supported",
+                algs.clone(),
+            ),
+            (
+                "revocation_endpoint_auth_signing_alg_values_supported",
+                algs,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
     }
 }

@@ -90,6 +90,8 @@ pub struct NewClient {
     /// A secret given by the operator; generated when `None`.
     pub secret: Option<String>,
     pub can_introspect: bool,
+    /// Public keys (a JWK Set) for `private_key_jwt`, instead of a secret.
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// Creates a registered client; returns its secret if one was generated.
@@ -116,11 +118,19 @@ pub async fn add_client(
     for uri in &new.redirect_uris {
         RedirectUri::parse(uri).map_err(|e| invalid(format!("{uri}: {e}")))?;
     }
-    if !new.confidential && new.redirect_uris.is_empty() {
+    if !new.confidential && new.jwks.is_none() && new.redirect_uris.is_empty() {
         return Err(invalid("a public client needs at least one --redirect-uri"));
     }
     if new.secret.is_some() && !new.confidential {
         return Err(invalid("only a --confidential client has a secret"));
+    }
+    if let Some(jwks) = &new.jwks {
+        if new.secret.is_some() {
+            return Err(invalid(
+                "a client authenticates with a secret or with keys, not both",
+            ));
+        }
+        ephemera_proto::assertion::parse_jwks(jwks).map_err(|e| invalid(format!("jwks: {e}")))?;
     }
     let allowed_scope = if new.scopes.is_empty() {
         None
@@ -132,7 +142,7 @@ pub async fn add_client(
         }
         Some(s)
     };
-    let (secret_hash, shown) = match (new.confidential, new.secret) {
+    let (secret_hash, shown) = match (new.confidential && new.jwks.is_none(), new.secret) {
         (false, _) => (None, None),
         (true, Some(given)) if given.chars().count() < MIN_SECRET_LEN => {
             return Err(invalid(format!(
@@ -150,9 +160,10 @@ pub async fn add_client(
         name: new.name,
         redirect_uris: new.redirect_uris,
         allowed_scope,
-        confidential: new.confidential,
+        confidential: new.confidential || new.jwks.is_some(),
         can_introspect: new.can_introspect,
         created_at: now,
+        jwks: new.jwks,
         secret_hash,
     };
     match store.insert_client(&client).await {

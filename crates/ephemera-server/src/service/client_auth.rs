@@ -1,11 +1,17 @@
 //! Who is calling a back-channel endpoint (RFC 6749 §2.3): a registered
-//! client (public with its `client_id`, or confidential with its secret by
-//! `client_secret_basic` or `client_secret_post`) or a pushed client (the URN).
+//! client (public with its `client_id`; confidential with its secret by
+//! `client_secret_basic` / `client_secret_post`, or with a JWT signed by its
+//! key, `private_key_jwt`), or a pushed client (the URN), whose keys come
+//! from its own registration and are checked against its grant.
 
-use ephemera_proto::is_dynamic_client_id;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
+use ephemera_proto::{is_dynamic_client_id, DYNAMIC_CLIENT_ID};
+use serde_json::Value;
 
-use super::{Context, OAuthError};
-use crate::model::RegisteredClient;
+use super::{proof, Context, OAuthError};
+use crate::model::{AuthMethod, ClientSnapshot, RegisteredClient, Timestamp};
 
 /// The credentials a request carried, as the HTTP layer found them.
 #[derive(Default)]
@@ -14,6 +20,8 @@ pub struct Credentials {
     pub basic: Option<(String, String)>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion: Option<String>,
+    pub client_assertion_type: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -28,21 +36,23 @@ impl std::fmt::Debug for Credentials {
 /// The authenticated (or, for public clients, identified) caller.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    /// A pre-registered client; `authenticated` is true when it proved a secret.
+    /// A pre-registered client; `authenticated` is true when it proved a
+    /// secret or a key.
     Registered {
         client: RegisteredClient,
         authenticated: bool,
     },
-    /// A pushed client, identified only by the URN: what it may do is decided
-    /// by the grant it presents.
-    Pushed,
+    /// A pushed client, identified only by the URN. Its assertion (if any)
+    /// is checked by [`verify_pushed`] against the keys of the registration
+    /// it pushed.
+    Pushed { assertion: Option<String> },
 }
 
 impl Caller {
     pub fn client_id(&self) -> &str {
         match self {
             Self::Registered { client, .. } => &client.client_id,
-            Self::Pushed => ephemera_proto::DYNAMIC_CLIENT_ID,
+            Self::Pushed { .. } => DYNAMIC_CLIENT_ID,
         }
     }
 
@@ -52,36 +62,87 @@ impl Caller {
     }
 }
 
-pub async fn authenticate(ctx: &Context, creds: Credentials) -> Result<Caller, OAuthError> {
-    if creds.basic.is_some() && creds.client_secret.is_some() {
+/// Identifies and authenticates the caller of the endpoint at `path`.
+pub async fn authenticate(
+    ctx: &Context,
+    creds: Credentials,
+    path: &str,
+    now: Timestamp,
+) -> Result<Caller, OAuthError> {
+    let has_secret = creds.basic.is_some() || creds.client_secret.is_some();
+    if (creds.basic.is_some() && creds.client_secret.is_some())
+        || (has_secret && creds.client_assertion.is_some())
+    {
         return Err(OAuthError::invalid_request(
             "more than one client authentication method was used (RFC 6749 §2.3)",
         ));
     }
-    let (client_id, secret) =
-        match (creds.basic, creds.client_id) {
-            (Some((id, _)), Some(param)) if id != param => {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match the client authenticated by the Authorization header",
-                ))
-            }
-            (Some((id, secret)), _) => (id, Some(secret)),
-            (None, Some(id)) => (id, creds.client_secret),
-            (None, None) => return Err(OAuthError::invalid_client(
+    let assertion = match (
+        creds.client_assertion,
+        creds.client_assertion_type.as_deref(),
+    ) {
+        (None, None) => None,
+        (Some(a), Some(JWT_BEARER_ASSERTION)) => Some(a),
+        (Some(_), Some(other)) => {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type `{other}` is not supported; use {JWT_BEARER_ASSERTION}"
+            )))
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type is required with client_assertion",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "client_assertion is required with client_assertion_type",
+            ))
+        }
+    };
+    let (client_id, secret) = match (creds.basic, creds.client_id) {
+        (Some((id, _)), Some(param)) if id != param => {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the client authenticated by the Authorization header",
+            ))
+        }
+        (Some((id, secret)), _) => (id, Some(secret)),
+        (None, Some(id)) => (id, creds.client_secret),
+        // RFC 7523 §3: with an assertion, client_id may be left out.
+        (None, None) => match assertion.as_deref().and_then(unverified_issuer) {
+            Some(id) => (id, None),
+            None => return Err(OAuthError::invalid_client(
                 "client authentication is required: send client_id (public clients) or credentials",
             )),
-        };
+        },
+    };
     if is_dynamic_client_id(&client_id) {
         if secret.is_some() {
             return Err(OAuthError::invalid_client(
                 "a pushed client has no client secret",
             ));
         }
-        return Ok(Caller::Pushed);
+        return Ok(Caller::Pushed { assertion });
     }
     let Some(client) = ctx.store.find_client(&client_id).await? else {
         return Err(OAuthError::invalid_client("unknown client"));
     };
+    if let Some(jwks) = &client.jwks {
+        let Some(assertion) = assertion else {
+            return Err(OAuthError::invalid_client(
+                "this client authenticates with private_key_jwt: send client_assertion",
+            ));
+        };
+        proof::client_assertion(ctx, &assertion, &client.client_id, jwks, path, now).await?;
+        return Ok(Caller::Registered {
+            client,
+            authenticated: true,
+        });
+    }
+    if assertion.is_some() {
+        return Err(OAuthError::invalid_client(
+            "this client has no keys registered for private_key_jwt",
+        ));
+    }
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) if hash.verify(&secret) => Ok(Caller::Registered {
             client,
@@ -99,4 +160,40 @@ pub async fn authenticate(ctx: &Context, creds: Credentials) -> Result<Caller, O
             authenticated: false,
         }),
     }
+}
+
+/// Checks a pushed caller against the client it pushed: a client that
+/// registered keys for `private_key_jwt` must sign every request with one of
+/// them; a client that registered none cannot start signing later.
+pub async fn verify_pushed(
+    ctx: &Context,
+    caller: &Caller,
+    client: &ClientSnapshot,
+    path: &str,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    let Caller::Pushed { assertion } = caller else {
+        return Ok(());
+    };
+    match (client.auth_method, assertion, &client.jwks) {
+        (AuthMethod::PrivateKeyJwt, Some(a), Some(jwks)) => {
+            proof::client_assertion(ctx, a, DYNAMIC_CLIENT_ID, jwks, path, now).await?;
+            Ok(())
+        }
+        (AuthMethod::PrivateKeyJwt, _, _) => Err(OAuthError::invalid_client(
+            "this pushed client registered keys (private_key_jwt): send a client_assertion signed by one of them",
+        )),
+        (_, Some(_), _) => Err(OAuthError::invalid_client(
+            "this pushed client registered no keys at PAR; authentication cannot be added later",
+        )),
+        (_, None, _) => Ok(()),
+    }
+}
+
+/// The `iss` of an assertion, read before its signature is checked, only to
+/// know which client's keys to check it with.
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }

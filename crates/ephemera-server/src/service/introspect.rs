@@ -18,7 +18,7 @@ pub async fn introspect(
     credentials: Credentials,
     now: Timestamp,
 ) -> Result<IntrospectionResponse, OAuthError> {
-    let caller = client_auth::authenticate(ctx, credentials).await?;
+    let caller = client_auth::authenticate(ctx, credentials, "/introspect", now).await?;
     match &caller {
         Caller::Registered {
             client,
@@ -70,6 +70,7 @@ pub async fn introspect(
         // A refresh token is no bearer credential for a resource server.
         token_type: Some(
             match token.kind {
+                TokenKind::Access if token.jkt.is_some() => "DPoP",
                 TokenKind::Access => "Bearer",
                 TokenKind::Refresh => "refresh_token",
             }
@@ -91,7 +92,19 @@ pub async fn introspect(
         client_kind: Some(grant.client.kind.as_str().to_owned()),
         client_metadata: (grant.client.kind == ClientKind::Pushed)
             .then(|| grant.client.metadata.clone()),
-        cnf: None,
+        cnf: cnf(token.jkt.as_deref(), token.x5t.as_deref()),
         extra,
     })
+}
+
+/// The confirmation claim of a bound token (RFC 9449 §6.2, RFC 8705 §3.2).
+fn cnf(jkt: Option<&str>, x5t: Option<&str>) -> Option<Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(j) = jkt {
+        m.insert("jkt".into(), Value::from(j));
+    }
+    if let Some(x) = x5t {
+        m.insert("x5t#S256".into(), Value::from(x));
+    }
+    (!m.is_empty()).then_some(Value::Object(m))
 }

@@ -20,6 +20,7 @@ pub fn mint(
     grant: &Grant,
     scope: &Scope,
     refresh_scope: Option<&Scope>,
+    jkt: Option<&str>,
     now: Timestamp,
 ) -> Minted {
     let access = Secret::generate();
@@ -32,7 +33,10 @@ pub fn mint(
         issued_at: now,
         expires_at: now + access_ttl,
         used_at: None,
+        jkt: jkt.map(str::to_owned),
+        x5t: None,
     }];
+    let refresh_jkt = jkt.filter(|_| grant.client.is_public()).map(str::to_owned);
     let refresh = refresh_scope.map(|refresh_scope| {
         let secret = Secret::generate();
         rows.push(Token {
@@ -43,6 +47,8 @@ pub fn mint(
             issued_at: now,
             expires_at: now + policy.refresh_lifetime(grant.client.kind),
             used_at: None,
+            jkt: refresh_jkt.clone(),
+            x5t: None,
         });
         secret.into_string()
     });
@@ -50,7 +56,7 @@ pub fn mint(
         rows,
         response: TokenResponse {
             access_token: access.into_string(),
-            token_type: "Bearer".to_owned(),
+            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
             expires_in: access_ttl.unsigned_abs(),
             refresh_token: refresh,
             scope: (!scope.is_empty()).then(|| scope.to_string()),

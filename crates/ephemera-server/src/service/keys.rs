@@ -3,6 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use ephemera_proto::jose::thumbprint;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -14,9 +15,21 @@ use crate::store::{Store, StoreError};
 pub struct KeySet {
     pub signing: Vec<(SigningKey, p256::ecdsa::SigningKey)>,
     jwks: Value,
+    /// Secret for stateless DPoP nonces, derived from the newest signing key
+    /// so every node with the same keys makes the same nonces.
+    nonce_secret: [u8; 32],
 }
 
 impl KeySet {
+    /// The DPoP nonce of the time window `window` (RFC 9449 §8).
+    pub fn dpop_nonce(&self, window: i64) -> String {
+        let mut h = Sha256::new();
+        h.update(self.nonce_secret);
+        h.update(window.to_be_bytes());
+        h.update(self.nonce_secret);
+        URL_SAFE_NO_PAD.encode(&h.finalize()[..18])
+    }
+
     /// The JWK Set document (RFC 7517 §5).
     pub fn jwks(&self) -> &Value {
         &self.jwks
@@ -40,7 +53,16 @@ pub async fn ensure(store: &dyn Store, now: Timestamp) -> Result<KeySet, StoreEr
     }
     let jwks =
         json!({ "keys": signing.iter().map(|(k, _)| k.public_jwk.clone()).collect::<Vec<_>>() });
-    Ok(KeySet { signing, jwks })
+    let mut h = Sha256::new();
+    h.update(b"ephemera dpop nonce");
+    if let Some((k, _)) = signing.first() {
+        h.update(&k.private_der);
+    }
+    Ok(KeySet {
+        signing,
+        jwks,
+        nonce_secret: h.finalize().into(),
+    })
 }
 
 fn generate(now: Timestamp) -> Result<SigningKey, StoreError> {
@@ -50,8 +72,10 @@ fn generate(now: Timestamp) -> Result<SigningKey, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("encoding a new key: {e}")))?;
     let jwk: Value = serde_json::from_str(&secret.public_key().to_jwk_string())
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let kid =
-        thumbprint(&jwk).ok_or_else(|| StoreError::Corrupt("new key has no coordinates".into()))?;
+    let kid = jwk
+        .as_object()
+        .and_then(thumbprint)
+        .ok_or_else(|| StoreError::Corrupt("new key has no coordinates".into()))?;
     let mut public = jwk;
     if let Value::Object(m) = &mut public {
         m.insert("kid".into(), Value::from(kid.as_str()));
@@ -65,11 +89,4 @@ fn generate(now: Timestamp) -> Result<SigningKey, StoreError> {
         public_jwk: public,
         created_at: now,
     })
-}
-
-/// The RFC 7638 thumbprint of an EC public JWK.
-pub fn thumbprint(jwk: &Value) -> Option<String> {
-    let (crv, x, y) = (jwk["crv"].as_str()?, jwk["x"].as_str()?, jwk["y"].as_str()?);
-    let canonical = format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
 }

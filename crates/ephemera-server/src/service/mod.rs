@@ -13,6 +13,7 @@
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
+//! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
 //! | [`issue`] | minting access and refresh tokens |
 //! | [`introspect`] | RFC 7662 |
 //! | [`revoke`] | RFC 7009 |
@@ -29,6 +30,7 @@ pub mod issue;
 pub mod keys;
 pub mod login;
 pub mod par;
+pub mod proof;
 pub mod refresh;
 pub mod request;
 pub mod resolve;
@@ -86,6 +88,8 @@ impl Clock {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// A fresh DPoP nonce to send with the error (`use_dpop_nonce`).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -93,6 +97,7 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            dpop_nonce: None,
         }
     }
 

@@ -1,19 +1,26 @@
 //! The PAR endpoint (RFC 9126): where every pushed client starts, with its
-//! registration in hand, and where registered clients may start too.
+//! registration in hand, and where registered clients may start too. This is
+//! where a transaction's keys are bound: a DPoP proof or `dpop_jkt`
+//! (RFC 9449 §10), and a pushed client's own keys for `private_key_jwt`,
+//! proven by the request's client assertion.
 
+use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 use ephemera_proto::wire::PushedAuthorizationResponse;
 use ephemera_proto::REQUEST_URI_PREFIX;
 
 use super::client_auth::{self, Caller, Credentials};
-use super::{request, resolve, Context, OAuthError};
-use crate::model::Timestamp;
+use super::{proof, request, resolve, Context, OAuthError};
+use crate::model::{ClientKind, KeyBinding, Timestamp};
 use crate::secret::{Secret, SecretHash};
+
+const PATH: &str = "/par";
 
 pub async fn push(
     ctx: &Context,
     params: &Params,
     credentials: Credentials,
+    dpop: Option<&str>,
     now: Timestamp,
 ) -> Result<PushedAuthorizationResponse, OAuthError> {
     if params.contains("request_uri") {
@@ -21,9 +28,15 @@ pub async fn push(
             "request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)",
         ));
     }
-    let caller = client_auth::authenticate(ctx, credentials).await?;
-    let client = match caller {
-        Caller::Pushed => resolve::pushed(&ctx.policy, params.get("client_registration"))?,
+    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
+    let client = match &caller {
+        Caller::Pushed { .. } => {
+            let client = resolve::pushed(&ctx.policy, params.get("client_registration"))?;
+            // Possession of the pushed keys is proven here, once, before
+            // anything is stored.
+            client_auth::verify_pushed(ctx, &caller, &client, PATH, now).await?;
+            client
+        }
         Caller::Registered { client, .. } => {
             if params.contains("client_registration") {
                 return Err(OAuthError::invalid_request(format!(
@@ -35,8 +48,10 @@ pub async fn push(
         }
     };
     let ttl = ctx.policy.lifetimes.request_uri;
-    let pending =
+    let mut pending =
         request::validate(&ctx.policy, client, params, now, ttl).map_err(|e| e.into_error())?;
+    pending.key_binding = binding(ctx, params, dpop, &pending.client, now).await?;
+
     let secret = Secret::generate();
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret.expose());
     ctx.store
@@ -46,4 +61,56 @@ pub async fn push(
         request_uri,
         expires_in: ttl.unsigned_abs(),
     })
+}
+
+/// The keys the transaction is bound to from here on.
+async fn binding(
+    ctx: &Context,
+    params: &Params,
+    dpop: Option<&str>,
+    client: &crate::model::ClientSnapshot,
+    now: Timestamp,
+) -> Result<KeyBinding, OAuthError> {
+    let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
+    let dpop_jkt = match (params.get("dpop_jkt"), proof) {
+        (Some(jkt), Some(p)) if jkt != p.jkt => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "dpop_jkt does not match the key of the DPoP proof (RFC 9449 §10.1)",
+            ))
+        }
+        (Some(jkt), _)
+            if jkt.len() != 43
+                || !jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+            ))
+        }
+        (Some(jkt), _) => Some(jkt.to_owned()),
+        (None, Some(p)) => Some(p.jkt),
+        (None, None) => None,
+    };
+    let binding = KeyBinding {
+        dpop_jkt,
+        x5t_s256: None,
+    };
+    if binding.dpop_jkt.is_none()
+        && client.metadata.get("dpop_bound_access_tokens") == Some(&true.into())
+    {
+        return Err(OAuthError::invalid_request(
+            "the registration says dpop_bound_access_tokens: send a DPoP proof with this request",
+        ));
+    }
+    if binding.is_none()
+        && client.kind == ClientKind::Pushed
+        && ctx.policy.pushed.require_sender_constraint
+    {
+        return Err(OAuthError::invalid_request(
+            "this server requires pushed clients to bind a key at PAR: send a DPoP proof (or dpop_jkt)",
+        ));
+    }
+    Ok(binding)
 }

@@ -7,15 +7,19 @@ use ephemera_proto::form::Params;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
-use super::client_auth::Caller;
-use super::{issue, Context, OAuthError};
-use crate::model::{Timestamp, TokenKind};
+use ephemera_proto::dpop::DpopProof;
+
+use super::client_auth::{self, Caller};
+use super::token::PATH;
+use super::{issue, proof, Context, OAuthError};
+use crate::model::{ClientKind, Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
 pub async fn refresh(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
+    dpop_proof: Option<&DpopProof>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(raw) = params.get("refresh_token") else {
@@ -38,9 +42,17 @@ pub async fn refresh(
             "the refresh token was issued to another client",
         ));
     }
+    client_auth::verify_pushed(ctx, caller, &grant.client, PATH, now).await?;
     if token.used_at.is_some() {
         return Err(reused(ctx, &grant.id).await);
     }
+    // The key is the refresh token's own (public clients) or the grant's.
+    let required = token
+        .jkt
+        .as_deref()
+        .or(grant.key_binding.dpop_jkt.as_deref());
+    let may_add = grant.client.kind == ClientKind::Registered;
+    let jkt = proof::dpop_binding(required, dpop_proof, may_add)?;
     // RFC 6749 §6: the same rights or fewer, never more.
     let scope = match params.get("scope") {
         None => token.scope.clone(),
@@ -56,7 +68,14 @@ pub async fn refresh(
             asked
         }
     };
-    let minted = issue::mint(&ctx.policy, &grant, &scope, Some(&token.scope), now);
+    let minted = issue::mint(
+        &ctx.policy,
+        &grant,
+        &scope,
+        Some(&token.scope),
+        jkt.as_deref(),
+        now,
+    );
     if !ctx
         .store
         .rotate_refresh_token(&hash, now, &minted.rows)

@@ -135,7 +135,7 @@ pub fn validate(
         scope,
         resources,
         code_challenge,
-        key_binding: KeyBinding::None,
+        key_binding: KeyBinding::default(),
         created_at: now,
         expires_at: now + ttl,
     })

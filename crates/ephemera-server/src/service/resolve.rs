@@ -1,6 +1,7 @@
 //! `client_id` -> [`ClientSnapshot`]: the one place where client models differ.
 //! Everything after resolution reads only the snapshot.
 
+use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use ephemera_proto::DYNAMIC_CLIENT_ID;
@@ -47,23 +48,35 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             })?
         }
     };
-    match metadata.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => {}
+    let auth_method = match metadata.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => AuthMethod::None,
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
         Some(other) => {
             return Err(metadata_error(format!(
-                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none`)"
+                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none` or `private_key_jwt`)"
             )))
         }
-    }
+    };
     if metadata.jwks_uri.is_some() {
         return Err(metadata_error(
-            "jwks_uri is refused for pushed clients: the server fetches nothing",
+            "jwks_uri is refused for pushed clients: the server fetches nothing; send jwks",
         ));
     }
-    if metadata.jwks.is_some() {
-        return Err(metadata_error(
-            "jwks is not supported for pushed clients yet",
-        ));
+    match (&metadata.jwks, auth_method) {
+        (Some(jwks), AuthMethod::PrivateKeyJwt) => {
+            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
+        }
+        (None, AuthMethod::PrivateKeyJwt) => {
+            return Err(metadata_error(
+                "private_key_jwt needs the client's public keys in jwks",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(metadata_error(
+                "jwks is only used with token_endpoint_auth_method private_key_jwt",
+            ))
+        }
+        (None, _) => {}
     }
     let grant_types = metadata.effective_grant_types();
     if !grant_types.iter().any(|g| g == "authorization_code") {
@@ -94,7 +107,7 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
     Ok(ClientSnapshot {
         client_id: DYNAMIC_CLIENT_ID.to_owned(),
         kind: ClientKind::Pushed,
-        auth_method: AuthMethod::None,
+        auth_method,
         name: metadata.client_name.clone(),
         redirect_uris: metadata
             .redirect_uris
@@ -104,6 +117,7 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         grant_types,
         allowed_scope: metadata.scope.clone(),
         metadata: metadata.to_json(),
+        jwks: metadata.jwks.clone(),
     })
 }
 

@@ -9,13 +9,15 @@ use super::{Context, OAuthError};
 use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
+const PATH: &str = "/revoke";
+
 pub async fn revoke(
     ctx: &Context,
     params: &Params,
     credentials: Credentials,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
-    let caller = client_auth::authenticate(ctx, credentials).await?;
+    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
     let Some(raw) = params.get("token") else {
         return Err(OAuthError::invalid_request("token is required"));
     };
@@ -31,6 +33,7 @@ pub async fn revoke(
             "the token was issued to another client",
         ));
     }
+    client_auth::verify_pushed(ctx, &caller, &stored.grant.client, PATH, now).await?;
     match stored.token.kind {
         TokenKind::Refresh => {
             ctx.store.delete_grant(&stored.grant.id).await?;

@@ -8,14 +8,21 @@ use ephemera_proto::pkce::{CodeChallenge, CodeVerifier};
 use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller, Credentials};
-use super::{issue, new_id, refresh, request, Context, OAuthError};
-use crate::model::{Grant, KeyBinding, Timestamp};
+use ephemera_proto::dpop::DpopProof;
+
+use super::{issue, new_id, proof, refresh, request, Context, OAuthError};
+use crate::model::{ClientKind, Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
+
+/// The token endpoint's path: the `htu` of its DPoP proofs and an `aud` of
+/// client assertions.
+pub const PATH: &str = "/token";
 
 pub async fn token(
     ctx: &Context,
     params: &Params,
     credentials: Credentials,
+    dpop: Option<&str>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(grant_type) = params.get("grant_type") else {
@@ -30,11 +37,12 @@ pub async fn token(
             format!("grant_type `{grant_type}` is not supported"),
         ));
     }
-    let caller = client_auth::authenticate(ctx, credentials).await?;
+    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
+    let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     match grant_type {
-        "authorization_code" => authorization_code(ctx, params, &caller, now).await,
-        "refresh_token" => refresh::refresh(ctx, params, &caller, now).await,
-        _ => client_credentials(ctx, params, &caller, now).await,
+        "authorization_code" => authorization_code(ctx, params, &caller, proof.as_ref(), now).await,
+        "refresh_token" => refresh::refresh(ctx, params, &caller, proof.as_ref(), now).await,
+        _ => client_credentials(ctx, params, &caller, proof.as_ref(), now).await,
     }
 }
 
@@ -42,6 +50,7 @@ async fn authorization_code(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
+    dpop_proof: Option<&DpopProof>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(code) = params.get("code") else {
@@ -65,6 +74,9 @@ async fn authorization_code(
             "the code was issued to another client",
         ));
     }
+    client_auth::verify_pushed(ctx, caller, &grant.client, PATH, now).await?;
+    let may_add = grant.client.kind == ClientKind::Registered;
+    let jkt = proof::dpop_binding(grant.key_binding.dpop_jkt.as_deref(), dpop_proof, may_add)?;
     if let Some(expected) = &stored.code.redirect_uri {
         match params.get("redirect_uri") {
             None => return Err(OAuthError::invalid_request(
@@ -105,7 +117,14 @@ async fn authorization_code(
         .client
         .may_use_grant("refresh_token")
         .then_some(&grant.scope);
-    let minted = issue::mint(&ctx.policy, &grant, &grant.scope, refresh_scope, now);
+    let minted = issue::mint(
+        &ctx.policy,
+        &grant,
+        &grant.scope,
+        refresh_scope,
+        jkt.as_deref(),
+        now,
+    );
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
         return Err(replayed(ctx, &grant.id).await);
     }
@@ -127,6 +146,7 @@ async fn client_credentials(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
+    dpop_proof: Option<&DpopProof>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Caller::Registered {
@@ -144,7 +164,10 @@ async fn client_credentials(
     let grant = Grant {
         id: new_id(),
         client: snapshot,
-        key_binding: KeyBinding::None,
+        key_binding: KeyBinding {
+            dpop_jkt: dpop_proof.map(|p| p.jkt.clone()),
+            x5t_s256: None,
+        },
         subject: None,
         username: None,
         scope: scope.clone(),
@@ -155,7 +178,14 @@ async fn client_credentials(
         ephemera_proto::resource::ResourceIndicator::parse(r)
             .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, e.to_string()))?;
     }
-    let minted = issue::mint(&ctx.policy, &grant, &scope, None, now);
+    let minted = issue::mint(
+        &ctx.policy,
+        &grant,
+        &scope,
+        None,
+        grant.key_binding.dpop_jkt.as_deref(),
+        now,
+    );
     ctx.store
         .insert_grant_with_tokens(&grant, &minted.rows)
         .await?;

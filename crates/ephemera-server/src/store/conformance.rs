@@ -64,11 +64,15 @@ macro_rules! conformance_suite {
                 sweep_removes_what_expired_and_ended_and_keeps_what_lives,
                 stats_of_an_empty_store_are_zero,
                 stats_count_exactly_what_is_live,
+                a_jti_is_accepted_once_until_its_window_ends,
+                a_token_keeps_its_key_binding,
+                sweep_forgets_expired_jtis,
             );
             conformance_suite!(@concurrent $open;
                 a_pushed_request_is_taken_exactly_once_under_concurrency,
                 a_code_is_redeemed_exactly_once_under_concurrency,
                 a_refresh_token_is_rotated_exactly_once_under_concurrency,
+                a_jti_is_accepted_once_under_concurrency,
             );
         }
     };
@@ -143,6 +147,7 @@ fn registered_client(client_id: &str) -> RegisteredClient {
         confidential: true,
         can_introspect: false,
         created_at: NOW,
+        jwks: None,
         secret_hash: Some(new_hash()),
     }
 }
@@ -158,6 +163,7 @@ fn pushed_client() -> ClientSnapshot {
         grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
         allowed_scope: None,
         metadata: json!({ "client_name": "Agent", "token_endpoint_auth_method": "none" }),
+        jwks: None,
     }
 }
 
@@ -165,7 +171,7 @@ fn grant(client: ClientSnapshot) -> Grant {
     Grant {
         id: new_id(),
         client,
-        key_binding: KeyBinding::None,
+        key_binding: KeyBinding::default(),
         subject: Some("user-1".to_owned()),
         username: Some("alice".to_owned()),
         scope: scope("read"),
@@ -193,6 +199,8 @@ fn token(grant: &Grant, kind: TokenKind, expires_at: Timestamp) -> Token {
         issued_at: NOW,
         expires_at,
         used_at: None,
+        jkt: None,
+        x5t: None,
     }
 }
 
@@ -213,7 +221,7 @@ fn pushed_request(expires_at: Timestamp) -> PushedRequest {
         scope: scope("read"),
         resources: vec![],
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned()),
-        key_binding: KeyBinding::None,
+        key_binding: KeyBinding::default(),
         created_at: NOW,
         expires_at,
     }
@@ -977,6 +985,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
             codes: 1,
             tokens: 3,
             grants: 2,
+            jtis: 0,
         }
     );
     assert!(store
@@ -1079,4 +1088,74 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
             users: 2,
         }
     );
+}
+
+// ---------------------------------------------------------------------------
+// Replay cache and key bindings
+// ---------------------------------------------------------------------------
+
+async fn a_jti_is_accepted_once_until_its_window_ends(store: &dyn Store) {
+    assert!(store
+        .remember_jti("dpop:k1:j1", NOW + 60, NOW)
+        .await
+        .unwrap());
+    assert!(!store
+        .remember_jti("dpop:k1:j1", NOW + 60, NOW + 1)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .remember_jti("dpop:k2:j1", NOW + 60, NOW)
+            .await
+            .unwrap(),
+        "other key, other namespace"
+    );
+    // Once the window has passed the row may be taken over.
+    assert!(store
+        .remember_jti("dpop:k1:j1", NOW + 200, NOW + 61)
+        .await
+        .unwrap());
+}
+
+async fn a_jti_is_accepted_once_under_concurrency(store: Arc<dyn Store>) {
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .remember_jti("assertion:c:j", NOW + 60, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
+async fn a_token_keeps_its_key_binding(store: &dyn Store) {
+    let g = grant(pushed_client());
+    let mut t = token(&g, TokenKind::Access, NOW + 60);
+    t.jkt = Some("thumb".to_owned());
+    t.x5t = Some("cert".to_owned());
+    store
+        .insert_grant_with_tokens(&g, &[t.clone()])
+        .await
+        .unwrap();
+    let found = store.find_token(&t.hash).await.unwrap().unwrap();
+    assert_eq!(found.token, t);
+}
+
+async fn sweep_forgets_expired_jtis(store: &dyn Store) {
+    store.remember_jti("a", NOW + 10, NOW).await.unwrap();
+    store.remember_jti("b", NOW + 100, NOW).await.unwrap();
+    let report = store.sweep(NOW + 50).await.unwrap();
+    assert_eq!(report.jtis, 1);
+    assert!(!store.remember_jti("b", NOW + 100, NOW + 50).await.unwrap());
 }

@@ -62,6 +62,7 @@ pub struct SweepReport {
     pub codes: u64,
     pub tokens: u64,
     pub grants: u64,
+    pub jtis: u64,
 }
 
 #[async_trait]
@@ -169,6 +170,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_grant_if_ended(
         &self,
         grant_id: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a proof or assertion `jti` (namespaced in `key`) until
+    /// `expires_at`; false if it was already seen and has not expired: a
+    /// replay. Enforced by the primary key, so it holds across nodes.
+    async fn remember_jti(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 

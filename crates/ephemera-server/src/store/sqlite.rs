@@ -114,6 +114,8 @@ fn token_from(row: &SqliteRow) -> Result<Token, StoreError> {
         issued_at: row.try_get("issued_at")?,
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
+        jkt: row.try_get("jkt")?,
+        x5t: row.try_get("x5t")?,
     })
 }
 
@@ -123,8 +125,8 @@ async fn insert_tokens_tx(
 ) -> Result<(), StoreError> {
     for t in tokens {
         sqlx::query(
-            "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at, jkt, x5t) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(t.hash.as_bytes())
         .bind(&t.grant_id)
@@ -133,6 +135,8 @@ async fn insert_tokens_tx(
         .bind(t.issued_at)
         .bind(t.expires_at)
         .bind(t.used_at)
+        .bind(&t.jkt)
+        .bind(&t.x5t)
         .execute(&mut *tx)
         .await
         .map_err(conflict_or)?;
@@ -505,7 +509,7 @@ impl Store for SqliteStore {
 
     async fn find_token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, g.data \
+            "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, g.data \
              FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?",
         )
         .bind(hash.as_bytes())
@@ -584,6 +588,7 @@ impl Store for SqliteStore {
             ("sessions", &mut report.sessions),
             ("codes", &mut report.codes),
             ("tokens", &mut report.tokens),
+            ("seen_jtis", &mut report.jtis),
         ] {
             *slot = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= ?"))
                 .bind(now)
@@ -598,6 +603,26 @@ impl Store for SqliteStore {
             .rows_affected();
         tx.commit().await?;
         Ok(report)
+    }
+
+    async fn remember_jti(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // A row whose window has passed may be taken over; a live one may not.
+        let n = sqlx::query(
+            "INSERT INTO seen_jtis (key, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE seen_jtis.expires_at <= ?3",
+        )
+        .bind(key)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError> {

@@ -8,6 +8,7 @@
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
 //! - refresh rotation and reuse: `refresh.rs`
+//! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
 //! - erasure of pushed clients and the sweeper: `erasure.rs`
 //! - discovery, CORS and headers: `discovery.rs`
@@ -17,11 +18,14 @@
 mod authorize_rules;
 mod cli;
 mod discovery;
+mod dpop;
 mod erasure;
 mod helpers;
 mod introspection;
+mod keys;
 mod libraries;
 mod par_rules;
+mod private_key_jwt;
 mod pushed_flow;
 mod refresh;
 mod registered_flow;

@@ -1,0 +1,126 @@
+//! Proof of possession: DPoP proofs (RFC 9449) and client assertions
+//! (RFC 7523), with server nonces and a replay cache that holds across
+//! nodes (the store's unique key), and the rule that a grant's binding never
+//! changes after PAR.
+
+use ephemera_proto::assertion::{self, ClientAssertion};
+use ephemera_proto::dpop::{self, DpopProof};
+use ephemera_proto::error::ErrorCode;
+use serde_json::Value;
+
+use super::{Context, OAuthError};
+use crate::model::Timestamp;
+
+/// How long one DPoP nonce is served, in seconds; the previous one is
+/// still accepted, so a nonce lives between one and two windows.
+const NONCE_WINDOW: i64 = 300;
+
+fn dpop_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidDpopProof, description)
+}
+
+/// The nonce clients should put in their next proof.
+pub fn current_nonce(ctx: &Context, now: Timestamp) -> String {
+    ctx.keys.dpop_nonce(now.div_euclid(NONCE_WINDOW))
+}
+
+/// Verifies the DPoP proof sent to `path` (if any): signature and claims,
+/// the server nonce when policy requires one, and single use of its `jti`.
+pub async fn dpop(
+    ctx: &Context,
+    proof: Option<&str>,
+    path: &str,
+    access_token: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<DpopProof>, OAuthError> {
+    let Some(proof) = proof else { return Ok(None) };
+    let policy = &ctx.policy.proofs;
+    let url = format!("{}{path}", ctx.issuer);
+    let expect = dpop::Expectations {
+        method: "POST",
+        url: &url,
+        now,
+        max_age: policy.dpop_max_age,
+        leeway: policy.leeway,
+        access_token,
+    };
+    let verified = dpop::verify(proof, &expect).map_err(|e| dpop_error(e.to_string()))?;
+    if policy.dpop_require_nonce {
+        let window = now.div_euclid(NONCE_WINDOW);
+        let fresh = [ctx.keys.dpop_nonce(window), ctx.keys.dpop_nonce(window - 1)];
+        if !verified.nonce.as_ref().is_some_and(|n| fresh.contains(n)) {
+            let mut err = OAuthError::new(
+                ErrorCode::UseDpopNonce,
+                "this server requires a nonce in DPoP proofs: use the DPoP-Nonce header's value",
+            );
+            err.dpop_nonce = Some(fresh[0].clone());
+            return Err(err);
+        }
+    }
+    let key = format!("dpop:{}:{}", verified.jkt, verified.jti);
+    let until = verified.iat + policy.dpop_max_age + policy.leeway;
+    if !ctx.store.remember_jti(&key, until, now).await? {
+        return Err(dpop_error("the DPoP proof's jti was already used"));
+    }
+    Ok(Some(verified))
+}
+
+/// The DPoP key a new token is bound to. `required` is the grant's (or the
+/// refresh token's) binding; `may_add` says whether a grant without one may
+/// be bound now (registered clients at the token endpoint, RFC 9449 §5) —
+/// never for pushed clients, whose binding is fixed at PAR.
+pub fn dpop_binding(
+    required: Option<&str>,
+    proof: Option<&DpopProof>,
+    may_add: bool,
+) -> Result<Option<String>, OAuthError> {
+    match (required, proof) {
+        (Some(jkt), Some(p)) if p.jkt == jkt => Ok(Some(p.jkt.clone())),
+        (Some(_), Some(_)) => Err(dpop_error(
+            "the DPoP proof is signed by another key than the one bound to this grant",
+        )),
+        (Some(_), None) => Err(dpop_error(
+            "this grant is bound to a DPoP key: send a DPoP proof signed by it",
+        )),
+        (None, Some(p)) if may_add => Ok(Some(p.jkt.clone())),
+        (None, Some(_)) => Err(dpop_error(
+            "this grant was not bound to a DPoP key at PAR; a binding cannot be added later",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Verifies a client assertion signed by one of `jwks`, sent to `path`.
+pub async fn client_assertion(
+    ctx: &Context,
+    assertion_jwt: &str,
+    client_id: &str,
+    jwks: &Value,
+    path: &str,
+    now: Timestamp,
+) -> Result<ClientAssertion, OAuthError> {
+    let keys = assertion::parse_jwks(jwks)
+        .map_err(|e| OAuthError::invalid_client(format!("the client's keys: {e}")))?;
+    let endpoint = format!("{}{path}", ctx.issuer);
+    let audiences = [ctx.issuer.as_ref(), endpoint.as_str()];
+    let expect = assertion::Expectations {
+        client_id,
+        audiences: &audiences,
+        now,
+        max_lifetime: ctx.policy.proofs.assertion_max_lifetime,
+        leeway: ctx.policy.proofs.leeway,
+    };
+    let verified = assertion::verify(assertion_jwt, &keys, &expect)
+        .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
+    let key = format!("assertion:{client_id}:{}", verified.jti);
+    if !ctx
+        .store
+        .remember_jti(&key, verified.exp + ctx.policy.proofs.leeway, now)
+        .await?
+    {
+        return Err(OAuthError::invalid_client(
+            "client_assertion's jti was already used",
+        ));
+    }
+    Ok(verified)
+}

@@ -75,7 +75,8 @@ pub struct PendingAuthorization {
     pub redirect_uri: String,
     /// The `client_id` sent (the dynamic URN for a pushed client).
     pub client_id: String,
-    /// The client that pushed the request; it redeems the code.
+    /// The client that pushed the request; it redeems the code, with the
+    /// same client authentication and DPoP key.
     pub identity: ClientIdentity,
 }
 
@@ -171,16 +172,18 @@ pub(crate) fn random_verifier() -> Result<CodeVerifier> {
 }
 
 /// The PAR body (RFC 9126 §2.1) and the `Authorization` header, if the
-/// client authenticates with one.
+/// client authenticates with one. A client assertion in it is for
+/// `audience` and fresh: build the form again for a retry.
 pub(crate) fn par_form(
     identity: &ClientIdentity,
     request: &AuthorizationRequest,
     state: &str,
     verifier: &CodeVerifier,
+    audience: &str,
 ) -> Result<(Form, Option<String>)> {
     let mut form = Vec::new();
-    let authorization = identity.authenticate(&mut form);
-    if let ClientIdentity::Pushed { registration } = identity {
+    let authorization = identity.authenticate(&mut form, audience)?;
+    if let Some(registration) = identity.registration() {
         let text = serde_json::to_string(registration)
             .map_err(|e| Error::protocol(format!("client_registration is not JSON: {e}")))?;
         form.push(("client_registration".into(), text));
@@ -218,6 +221,8 @@ pub(crate) fn authorization_url(endpoint: &str, client_id: &str, request_uri: &s
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::ClientKey;
+    use ephemera_proto::assertion::{self, parse_jwks, Expectations, JWT_BEARER_ASSERTION};
     use ephemera_proto::DYNAMIC_CLIENT_ID;
 
     const ISSUER: &str = "http://127.0.0.1:8080";
@@ -290,6 +295,7 @@ mod tests {
             &request,
             "st",
             &verifier,
+            ISSUER,
         )
         .unwrap();
         assert_eq!(header, None);
@@ -319,11 +325,53 @@ mod tests {
     fn par_form_of_a_registered_client_has_no_registration() {
         let verifier = random_verifier().unwrap();
         let request = AuthorizationRequest::new("https://app.example/cb");
-        let (form, _) =
-            par_form(&ClientIdentity::public("app"), &request, "st", &verifier).unwrap();
+        let (form, _) = par_form(
+            &ClientIdentity::public("app"),
+            &request,
+            "st",
+            &verifier,
+            ISSUER,
+        )
+        .unwrap();
         assert!(form
             .iter()
             .all(|(k, _)| k != "client_registration" && k != "scope"));
+    }
+
+    #[test]
+    fn par_form_of_a_pushed_client_with_a_key_carries_jwks_and_an_assertion() {
+        let verifier = random_verifier().unwrap();
+        let key = ClientKey::generate();
+        let identity = ClientIdentity::pushed_with_key(
+            serde_json::json!({"client_name": "agent", "redirect_uris": ["x"]}),
+            key.clone(),
+        );
+        let request = AuthorizationRequest::new("http://127.0.0.1:9999/callback");
+
+        let (form, header) = par_form(&identity, &request, "st", &verifier, ISSUER).unwrap();
+
+        assert_eq!(header, None);
+        let get = |name: &str| -> Vec<&str> {
+            form.iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        let sent: serde_json::Value = serde_json::from_str(get("client_registration")[0]).unwrap();
+        assert_eq!(sent["jwks"], key.jwks());
+        assert_eq!(sent["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(sent["client_name"], "agent");
+        assert_eq!(get("client_id"), [DYNAMIC_CLIENT_ID]);
+        assert_eq!(get("client_assertion_type"), [JWT_BEARER_ASSERTION]);
+        let keys = parse_jwks(&sent["jwks"]).unwrap();
+        let expect = Expectations {
+            client_id: DYNAMIC_CLIENT_ID,
+            audiences: &[ISSUER],
+            now: crate::keys::now(),
+            max_lifetime: 60,
+            leeway: 5,
+        };
+        assert!(assertion::verify(get("client_assertion")[0], &keys, &expect).is_ok());
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum Error {
     /// The loopback redirect listener failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A key could not be loaded, encoded or used to sign a DPoP proof or
+    /// client assertion.
+    #[error("key error: {0}")]
+    Key(String),
     /// The server broke the protocol: an unexpected status or body, a
     /// `state` or `iss` mismatch, missing metadata, an unusable URL.
     #[error("protocol error: {0}")]

@@ -1,9 +1,19 @@
-//! Who the client is and how it authenticates at the back channel.
+//! Who the client is, how it authenticates at the back channel
+//! (RFC 6749 §2.3.1 secrets, RFC 7523 `private_key_jwt`), and which DPoP key
+//! (RFC 9449) it proves.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
 use ephemera_proto::DYNAMIC_CLIENT_ID;
 use serde_json::Value;
+
+use crate::dpop::DpopKey;
+use crate::error::Result;
+use crate::keys::ClientKey;
+
+/// The `token_endpoint_auth_method` of JWT client assertions (RFC 7523 §2.2).
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
 /// A form body: name-value pairs in order, names may repeat.
 pub(crate) type Form = Vec<(String, String)>;
@@ -17,82 +27,209 @@ pub enum SecretMethod {
     Post,
 }
 
-/// The client, as the authorization server will know it.
+/// The client, as the authorization server will know it: its `client_id`,
+/// how it authenticates at the back channel, and optionally the DPoP key it
+/// proves on every PAR, token and refresh request.
+///
+/// The DPoP key lives here, not on each call, so that it cannot be
+/// forgotten half-way: the identity that pushed the request is kept in the
+/// [`PendingAuthorization`](crate::PendingAuthorization) that redeems the
+/// code, and the same identity is what [`refresh`](crate::AuthorizationServer::refresh)
+/// takes. A pushed client exists only inside its grant anyway, so its
+/// identity is naturally per grant.
 #[derive(Clone)]
-pub enum ClientIdentity {
-    /// A client with no prior registration: its `client_id` is
-    /// [`DYNAMIC_CLIENT_ID`] and its RFC 7591 metadata travels in the PAR as
-    /// `client_registration` (draft-richer-oauth-pushed-client-registration).
-    /// It has no secret (`token_endpoint_auth_method` `none`).
-    Pushed { registration: Value },
-    /// A pre-registered public client (`token_endpoint_auth_method` `none`).
+pub struct ClientIdentity {
+    authentication: Authentication,
+    dpop: Option<DpopKey>,
+}
+
+#[derive(Clone)]
+enum Authentication {
+    /// `client_id` is [`DYNAMIC_CLIENT_ID`]; the RFC 7591 metadata travels in
+    /// the PAR as `client_registration`. With a key, the metadata carries its
+    /// `jwks` and every request a client assertion.
+    Pushed {
+        registration: Value,
+        key: Option<ClientKey>,
+    },
+    /// A pre-registered public client (`none`).
     Public { client_id: String },
-    /// A pre-registered confidential client with a shared secret.
-    Confidential {
+    /// A pre-registered client with a shared secret.
+    Secret {
         client_id: String,
         secret: String,
         method: SecretMethod,
     },
+    /// A pre-registered client with `private_key_jwt` (RFC 7523 §2.2).
+    PrivateKeyJwt { client_id: String, key: ClientKey },
 }
 
 impl ClientIdentity {
-    /// A pushed client with this RFC 7591 metadata.
+    fn new(authentication: Authentication) -> Self {
+        Self {
+            authentication,
+            dpop: None,
+        }
+    }
+
+    /// A pushed client with this RFC 7591 metadata and no secret: its
+    /// `client_id` is [`DYNAMIC_CLIENT_ID`] and the metadata goes in the PAR
+    /// as `client_registration` (draft-richer-oauth-pushed-client-registration).
+    /// The metadata is sent as given.
     pub fn pushed(registration: Value) -> Self {
-        Self::Pushed { registration }
+        Self::new(Authentication::Pushed {
+            registration,
+            key: None,
+        })
+    }
+
+    /// A pushed client that authenticates with `private_key_jwt`
+    /// (RFC 7523 §2.2) using a key it pushes itself: `jwks`
+    /// (`{"keys": [key's public JWK]}`) and `token_endpoint_auth_method`
+    /// `private_key_jwt` are set in `registration` (replacing any given
+    /// values; a `registration` that is not a JSON object is sent as it is),
+    /// and the PAR and every token, refresh and revocation request carry a
+    /// client assertion signed by `key` for the issuer.
+    pub fn pushed_with_key(mut registration: Value, key: ClientKey) -> Self {
+        if let Value::Object(members) = &mut registration {
+            members.insert("jwks".into(), key.jwks());
+            members.insert(
+                "token_endpoint_auth_method".into(),
+                Value::from(PRIVATE_KEY_JWT),
+            );
+        }
+        Self::new(Authentication::Pushed {
+            registration,
+            key: Some(key),
+        })
     }
 
     /// A pre-registered public client.
     pub fn public(client_id: impl Into<String>) -> Self {
-        Self::Public {
+        Self::new(Authentication::Public {
             client_id: client_id.into(),
-        }
+        })
     }
 
-    /// A pre-registered confidential client.
+    /// A pre-registered confidential client with a shared secret.
     pub fn confidential(
         client_id: impl Into<String>,
         secret: impl Into<String>,
         method: SecretMethod,
     ) -> Self {
-        Self::Confidential {
+        Self::new(Authentication::Secret {
             client_id: client_id.into(),
             secret: secret.into(),
             method,
-        }
+        })
+    }
+
+    /// A pre-registered client that authenticates with `private_key_jwt`
+    /// (RFC 7523 §2.2): the server has `key`'s public JWK on file.
+    pub fn private_key_jwt(client_id: impl Into<String>, key: ClientKey) -> Self {
+        Self::new(Authentication::PrivateKeyJwt {
+            client_id: client_id.into(),
+            key,
+        })
+    }
+
+    /// This identity, proving possession of `key` with a DPoP proof
+    /// (RFC 9449) on its PAR, token and refresh requests: the grant and its
+    /// tokens are bound to the key.
+    pub fn with_dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
+        self
     }
 
     /// The `client_id` this client sends.
     pub fn client_id(&self) -> &str {
-        match self {
-            Self::Pushed { .. } => DYNAMIC_CLIENT_ID,
-            Self::Public { client_id } | Self::Confidential { client_id, .. } => client_id,
+        match &self.authentication {
+            Authentication::Pushed { .. } => DYNAMIC_CLIENT_ID,
+            Authentication::Public { client_id }
+            | Authentication::Secret { client_id, .. }
+            | Authentication::PrivateKeyJwt { client_id, .. } => client_id,
         }
     }
 
+    /// The metadata a pushed client sends as `client_registration`, exactly
+    /// as it goes out; `None` for a pre-registered client.
+    pub fn registration(&self) -> Option<&Value> {
+        match &self.authentication {
+            Authentication::Pushed { registration, .. } => Some(registration),
+            _ => None,
+        }
+    }
+
+    /// The `token_endpoint_auth_method` (RFC 7591 §2) this client uses.
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        match &self.authentication {
+            Authentication::Pushed { key: None, .. } | Authentication::Public { .. } => "none",
+            Authentication::Secret {
+                method: SecretMethod::Basic,
+                ..
+            } => "client_secret_basic",
+            Authentication::Secret {
+                method: SecretMethod::Post,
+                ..
+            } => "client_secret_post",
+            Authentication::Pushed { key: Some(_), .. } | Authentication::PrivateKeyJwt { .. } => {
+                PRIVATE_KEY_JWT
+            }
+        }
+    }
+
+    /// The key client assertions are signed with, for `private_key_jwt`.
+    pub fn client_key(&self) -> Option<&ClientKey> {
+        match &self.authentication {
+            Authentication::Pushed { key, .. } => key.as_ref(),
+            Authentication::PrivateKeyJwt { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The DPoP key this identity proves, if any.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_ref()
+    }
+
     /// Adds this client's authentication to a back-channel form and returns
-    /// the `Authorization` header value to send, if any.
+    /// the `Authorization` header value to send, if any. `audience` is the
+    /// `aud` of a client assertion: Ephemera wants its issuer identifier.
     ///
     /// Clients without a secret identify themselves with `client_id`
-    /// (RFC 6749 §3.2.1); `client_secret_post` puts both values in the body.
-    pub(crate) fn authenticate(&self, form: &mut Form) -> Option<String> {
-        match self {
-            Self::Pushed { .. } | Self::Public { .. } => {
+    /// (RFC 6749 §3.2.1); `client_secret_post` puts both values in the body;
+    /// `private_key_jwt` sends `client_id` (a pushed client has no other way
+    /// to name itself) with a fresh assertion (RFC 7523 §2.2), so call this
+    /// again for every request, retries included: the server refuses a
+    /// replayed `jti`.
+    pub(crate) fn authenticate(&self, form: &mut Form, audience: &str) -> Result<Option<String>> {
+        match &self.authentication {
+            Authentication::Pushed { key: None, .. } | Authentication::Public { .. } => {
                 form.push(("client_id".into(), self.client_id().into()));
-                None
+                Ok(None)
             }
-            Self::Confidential {
+            Authentication::Pushed { key: Some(key), .. }
+            | Authentication::PrivateKeyJwt { key, .. } => {
+                let client_id = self.client_id();
+                let assertion = key.assertion(client_id, audience)?;
+                form.push(("client_id".into(), client_id.into()));
+                form.push(("client_assertion_type".into(), JWT_BEARER_ASSERTION.into()));
+                form.push(("client_assertion".into(), assertion));
+                Ok(None)
+            }
+            Authentication::Secret {
                 client_id,
                 secret,
                 method: SecretMethod::Basic,
-            } => Some(basic_authorization(client_id, secret)),
-            Self::Confidential {
+            } => Ok(Some(basic_authorization(client_id, secret))),
+            Authentication::Secret {
                 client_id,
                 secret,
                 method: SecretMethod::Post,
             } => {
                 form.push(("client_id".into(), client_id.clone()));
                 form.push(("client_secret".into(), secret.clone()));
-                None
+                Ok(None)
             }
         }
     }
@@ -100,24 +237,24 @@ impl ClientIdentity {
 
 impl std::fmt::Debug for ClientIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Pushed { registration } => f
-                .debug_struct("Pushed")
-                .field("registration", registration)
-                .finish(),
-            Self::Public { client_id } => f
-                .debug_struct("Public")
-                .field("client_id", client_id)
-                .finish(),
-            Self::Confidential {
-                client_id, method, ..
-            } => f
-                .debug_struct("Confidential")
-                .field("client_id", client_id)
-                .field("secret", &"[redacted]")
-                .field("method", method)
-                .finish(),
+        let mut out = f.debug_struct("ClientIdentity");
+        out.field("client_id", &self.client_id()).field(
+            "token_endpoint_auth_method",
+            &self.token_endpoint_auth_method(),
+        );
+        if let Some(registration) = self.registration() {
+            out.field("registration", registration);
         }
+        if let Authentication::Secret { .. } = &self.authentication {
+            out.field("secret", &"[redacted]");
+        }
+        if let Some(key) = self.client_key() {
+            out.field("client_key", key);
+        }
+        if let Some(key) = &self.dpop {
+            out.field("dpop", key);
+        }
+        out.finish()
     }
 }
 
@@ -131,8 +268,17 @@ pub fn basic_authorization(client_id: &str, secret: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use ephemera_proto::assertion::{self, parse_jwks, Expectations};
+    use serde_json::json;
+
+    const ISSUER: &str = "https://as.example";
+
+    fn pairs(form: &Form) -> Vec<(&str, &str)> {
+        form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
 
     #[test]
     fn basic_authorization_form_urlencodes_both_parts() {
@@ -147,16 +293,16 @@ mod tests {
     #[test]
     fn public_and_pushed_clients_send_their_client_id_in_the_body() {
         let mut form = Vec::new();
-        let header = ClientIdentity::pushed(serde_json::json!({})).authenticate(&mut form);
-        assert_eq!(header, None);
-        assert_eq!(
-            form,
-            vec![("client_id".to_owned(), DYNAMIC_CLIENT_ID.to_owned())]
-        );
+        let pushed = ClientIdentity::pushed(json!({}));
+        assert_eq!(pushed.authenticate(&mut form, ISSUER).unwrap(), None);
+        assert_eq!(pairs(&form), [("client_id", DYNAMIC_CLIENT_ID)]);
+        assert_eq!(pushed.token_endpoint_auth_method(), "none");
 
         let mut form = Vec::new();
-        assert_eq!(ClientIdentity::public("cli").authenticate(&mut form), None);
-        assert_eq!(form, vec![("client_id".to_owned(), "cli".to_owned())]);
+        let public = ClientIdentity::public("cli");
+        assert_eq!(public.authenticate(&mut form, ISSUER).unwrap(), None);
+        assert_eq!(pairs(&form), [("client_id", "cli")]);
+        assert_eq!(public.registration(), None);
     }
 
     #[test]
@@ -164,20 +310,81 @@ mod tests {
         let mut form = Vec::new();
         let basic = ClientIdentity::confidential("svc", "s3cret", SecretMethod::Basic);
         assert_eq!(
-            basic.authenticate(&mut form),
+            basic.authenticate(&mut form, ISSUER).unwrap(),
             Some(basic_authorization("svc", "s3cret"))
         );
         assert!(form.is_empty());
 
         let post = ClientIdentity::confidential("svc", "s3cret", SecretMethod::Post);
-        assert_eq!(post.authenticate(&mut form), None);
+        assert_eq!(post.authenticate(&mut form, ISSUER).unwrap(), None);
         assert_eq!(
-            form,
-            vec![
-                ("client_id".to_owned(), "svc".to_owned()),
-                ("client_secret".to_owned(), "s3cret".to_owned())
-            ]
+            pairs(&form),
+            [("client_id", "svc"), ("client_secret", "s3cret")]
         );
+        assert_eq!(basic.token_endpoint_auth_method(), "client_secret_basic");
+        assert_eq!(post.token_endpoint_auth_method(), "client_secret_post");
+    }
+
+    #[test]
+    fn a_pushed_client_with_a_key_pushes_its_jwks_and_signs_assertions() {
+        let key = ClientKey::generate();
+        let identity = ClientIdentity::pushed_with_key(
+            json!({"client_name": "agent", "token_endpoint_auth_method": "none"}),
+            key.clone(),
+        );
+        let mut form = Vec::new();
+
+        let header = identity.authenticate(&mut form, ISSUER).unwrap();
+
+        let registration = identity.registration().unwrap();
+        assert_eq!(registration["client_name"], "agent");
+        assert_eq!(registration["jwks"], key.jwks());
+        assert_eq!(registration["token_endpoint_auth_method"], PRIVATE_KEY_JWT);
+        assert_eq!(identity.token_endpoint_auth_method(), PRIVATE_KEY_JWT);
+        assert_eq!(header, None);
+        let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["client_id", "client_assertion_type", "client_assertion"]
+        );
+        assert_eq!(form[0].1, DYNAMIC_CLIENT_ID);
+        assert_eq!(form[1].1, JWT_BEARER_ASSERTION);
+        let keys = parse_jwks(&registration["jwks"]).unwrap();
+        let expect = Expectations {
+            client_id: DYNAMIC_CLIENT_ID,
+            audiences: &[ISSUER],
+            now: crate::keys::now(),
+            max_lifetime: 300,
+            leeway: 5,
+        };
+        let verified = assertion::verify(&form[2].1, &keys, &expect).unwrap();
+        assert_eq!(verified.jkt, key.kid());
+    }
+
+    #[test]
+    fn every_request_gets_a_fresh_assertion() {
+        let identity = ClientIdentity::private_key_jwt("app", ClientKey::generate());
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        identity.authenticate(&mut first, ISSUER).unwrap();
+        identity.authenticate(&mut second, ISSUER).unwrap();
+        assert_eq!(first[0], ("client_id".to_owned(), "app".to_owned()));
+        assert_ne!(first[2].1, second[2].1);
+        assert_eq!(identity.registration(), None);
+        assert_eq!(identity.token_endpoint_auth_method(), PRIVATE_KEY_JWT);
+    }
+
+    #[test]
+    fn a_registration_that_is_not_an_object_is_sent_as_it_is() {
+        let identity = ClientIdentity::pushed_with_key(json!(["odd"]), ClientKey::generate());
+        assert_eq!(identity.registration(), Some(&json!(["odd"])));
+    }
+
+    #[test]
+    fn the_dpop_key_travels_with_the_identity() {
+        let key = DpopKey::generate();
+        let identity = ClientIdentity::public("app").with_dpop(key.clone());
+        assert_eq!(identity.dpop_key().map(DpopKey::jkt), Some(key.jkt()));
+        assert!(ClientIdentity::public("app").dpop_key().is_none());
     }
 
     #[test]
@@ -185,5 +392,6 @@ mod tests {
         let identity = ClientIdentity::confidential("svc", "s3cret", SecretMethod::Basic);
         let printed = format!("{identity:?}");
         assert!(printed.contains("svc") && !printed.contains("s3cret"));
+        assert!(printed.contains("[redacted]"));
     }
 }

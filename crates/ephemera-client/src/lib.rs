@@ -1,36 +1,69 @@
 //! The client side of Ephemera: an OAuth 2 client for Pushed Client
 //! Registration (draft-richer-oauth-pushed-client-registration), with PAR
-//! (RFC 9126), PKCE S256 (RFC 7636), `iss` checks (RFC 9207), refresh,
-//! revocation (RFC 7009) and introspection (RFC 7662).
+//! (RFC 9126), PKCE S256 (RFC 7636), `iss` checks (RFC 9207), DPoP
+//! (RFC 9449), `private_key_jwt` (RFC 7523), refresh, revocation (RFC 7009)
+//! and introspection (RFC 7662).
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`error`] | [`Error`]: OAuth error bodies, HTTP failures, protocol violations |
-//! | [`identity`] | [`ClientIdentity`]: pushed, public or confidential, and how each authenticates (RFC 6749 §2.3.1) |
-//! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call |
+//! | [`error`] | [`Error`]: OAuth error bodies, HTTP failures, key failures, protocol violations |
+//! | [`identity`] | [`ClientIdentity`]: pushed, public, secret or `private_key_jwt`, how each authenticates (RFC 6749 §2.3.1, RFC 7523 §2.2), and the DPoP key it proves |
+//! | [`keys`] | [`ClientKey`]: the ES256 key of a `private_key_jwt` client, its `jwks` and client assertions; the signing shared with [`dpop`] |
+//! | [`dpop`] | [`DpopKey`]: DPoP proofs (RFC 9449 §4) and the server's `DPoP-Nonce` (§8, §9) |
+//! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call, with DPoP proofs and the one `use_dpop_nonce` retry |
 //! | [`authorize`] | [`AuthorizationRequest`] -> [`PendingAuthorization`]: the PAR form, `state`, PKCE, the authorization URL and the checks on the redirect back |
+//! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7) |
 //! | [`loopback`] | [`LoopbackRedirect`]: a one-shot `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
 //!
-//! A pushed client from start to finish:
+//! **Where the keys go.** A key that authenticates the client
+//! ([`ClientKey`]) and a key the tokens are bound to ([`DpopKey`]) both live
+//! in the [`ClientIdentity`]. The identity that pushes the request is kept in
+//! the [`PendingAuthorization`] that redeems the code and is what
+//! [`refresh`](AuthorizationServer::refresh) takes, so PAR, token and
+//! refresh requests all carry the same proofs without the caller repeating
+//! them. The [`AuthorizationServer`] remembers the server's latest
+//! `DPoP-Nonce`; an [`AccessToken`] remembers each resource server's.
+//!
+//! A pushed client with a DPoP key and its own `private_key_jwt` key, from
+//! start to finish:
 //!
 //! ```no_run
-//! use ephemera_client::{AuthorizationRequest, AuthorizationServer, ClientIdentity, LoopbackRedirect};
+//! use ephemera_client::{
+//!     AccessToken, AuthorizationRequest, AuthorizationServer, ClientIdentity, ClientKey,
+//!     DpopKey, LoopbackRedirect,
+//! };
 //!
 //! # async fn run() -> Result<(), ephemera_client::Error> {
 //! let server = AuthorizationServer::discover("http://127.0.0.1:8080").await?;
 //! let loopback = LoopbackRedirect::bind().await?;
-//! let client = ClientIdentity::pushed(serde_json::json!({
-//!     "client_name": "My agent",
-//!     "redirect_uris": [loopback.redirect_uri()],
-//!     "token_endpoint_auth_method": "none",
-//! }));
+//! let dpop = DpopKey::generate();
+//! // `jwks` and `token_endpoint_auth_method: private_key_jwt` are added to
+//! // the metadata; `ClientIdentity::pushed` alone is a public pushed client.
+//! let client = ClientIdentity::pushed_with_key(
+//!     serde_json::json!({
+//!         "client_name": "My agent",
+//!         "redirect_uris": [loopback.redirect_uri()],
+//!     }),
+//!     ClientKey::generate(),
+//! )
+//! .with_dpop(dpop.clone());
 //! let request = AuthorizationRequest::new(loopback.redirect_uri()).scope("read");
 //! let pending = server.push(&client, request).await?;
 //! println!("open {}", pending.authorization_url);
 //! let callback = loopback.wait_for_callback().await?;
 //! let code = pending.code_from_callback(&callback, server.issuer())?;
+//! // `token_type` is `DPoP`: the tokens are bound to `dpop`.
 //! let tokens = server.exchange_code(&pending, &code).await?;
+//!
+//! // At a resource server: `Authorization: DPoP …` plus a proof with `ath`.
+//! let token = AccessToken::from_response(&tokens, Some(&dpop))?;
+//! let response = token
+//!     .send_with_nonce_retry(server.http().get("https://api.example/items"))
+//!     .await?;
+//! println!("{}", response.status());
+//!
 //! if let Some(refresh_token) = &tokens.refresh_token {
+//!     // The same identity: the refresh is proved by the same keys.
 //!     // Refresh tokens rotate: keep the new one.
 //!     let _tokens = server.refresh(&client, refresh_token, None).await?;
 //! }
@@ -38,16 +71,22 @@
 //! # }
 //! ```
 
+pub mod access;
 pub mod authorize;
+pub mod dpop;
 pub mod error;
 pub mod identity;
+pub mod keys;
 pub mod loopback;
 pub mod server;
 
+pub use access::AccessToken;
 pub use authorize::{AuthorizationRequest, PendingAuthorization};
+pub use dpop::DpopKey;
 pub use ephemera_proto::wire::{AuthorizationServerMetadata, IntrospectionResponse, TokenResponse};
 pub use error::{Error, Result};
 pub use identity::{ClientIdentity, SecretMethod};
+pub use keys::ClientKey;
 pub use loopback::LoopbackRedirect;
 pub use server::AuthorizationServer;
 pub use url::Url;

@@ -1,6 +1,8 @@
 //! [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call
-//! (PAR, token, revocation, introspection).
+//! (PAR, token, revocation, introspection), with the DPoP proof of the
+//! client's key and the server's DPoP nonce (RFC 9449 §8).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ephemera_proto::error::ErrorResponse;
@@ -14,14 +16,20 @@ use crate::authorize::{
     authorization_url, par_form, random_state, random_verifier, AuthorizationRequest,
     PendingAuthorization,
 };
+use crate::dpop::{self, DpopKey, DPOP_HEADER};
 use crate::error::{Error, Result};
 use crate::identity::{basic_authorization, ClientIdentity, Form};
 
 /// An authorization server, known by its metadata.
+///
+/// It also remembers the last `DPoP-Nonce` the server sent (RFC 9449 §8.2:
+/// the client uses the latest one until it gets another) and puts it in every
+/// later proof; clones share it.
 #[derive(Debug, Clone)]
 pub struct AuthorizationServer {
     http: reqwest::Client,
     metadata: AuthorizationServerMetadata,
+    dpop_nonce: Arc<Mutex<Option<String>>>,
 }
 
 /// The HTTP client [`AuthorizationServer::discover`] uses: it follows no
@@ -75,7 +83,11 @@ impl AuthorizationServer {
 
     /// A server whose metadata is already known.
     pub fn from_metadata(http: reqwest::Client, metadata: AuthorizationServerMetadata) -> Self {
-        Self { http, metadata }
+        Self {
+            http,
+            metadata,
+            dpop_nonce: Arc::default(),
+        }
     }
 
     pub fn metadata(&self) -> &AuthorizationServerMetadata {
@@ -91,10 +103,26 @@ impl AuthorizationServer {
         &self.http
     }
 
+    /// The last `DPoP-Nonce` this server sent, which the next proof carries.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.dpop_nonce
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn remember_dpop_nonce(&self, nonce: String) {
+        *self
+            .dpop_nonce
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(nonce);
+    }
+
     /// Pushes an authorization request (RFC 9126) with a fresh `state` and
     /// PKCE S256 challenge, and returns what the redirect back is checked
-    /// against. A [`ClientIdentity::Pushed`] client sends its metadata as
-    /// `client_registration`.
+    /// against. A pushed client sends its metadata as `client_registration`;
+    /// an identity with a DPoP key sends a `DPoP` proof, which binds the
+    /// grant to that key (RFC 9449 §10.1).
     pub async fn push(
         &self,
         identity: &ClientIdentity,
@@ -106,10 +134,13 @@ impl AuthorizationServer {
         )?;
         let state = random_state();
         let code_verifier = random_verifier()?;
-        let (form, authorization) = par_form(identity, &request, &state, &code_verifier)?;
+        let issuer = self.issuer();
         // RFC 9126 §2.2: success is 201 Created.
-        let pushed: PushedAuthorizationResponse =
-            self.post_form(endpoint, form, authorization, 201).await?;
+        let pushed: PushedAuthorizationResponse = self
+            .post_form(endpoint, identity.dpop_key(), 201, || {
+                par_form(identity, &request, &state, &code_verifier, issuer)
+            })
+            .await?;
         let client_id = identity.client_id().to_owned();
         let authorization_url = authorization_url(
             &self.metadata.authorization_endpoint,
@@ -128,13 +159,15 @@ impl AuthorizationServer {
         })
     }
 
-    /// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    /// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) as
+    /// the identity that pushed the request, with a DPoP proof if it has a
+    /// key: the answer's `token_type` is then `DPoP`.
     pub async fn exchange_code(
         &self,
         pending: &PendingAuthorization,
         code: &str,
     ) -> Result<TokenResponse> {
-        let mut form = vec![
+        let form = vec![
             ("grant_type".to_owned(), "authorization_code".to_owned()),
             ("code".to_owned(), code.to_owned()),
             ("redirect_uri".to_owned(), pending.redirect_uri.clone()),
@@ -143,13 +176,13 @@ impl AuthorizationServer {
                 pending.code_verifier.secret().to_owned(),
             ),
         ];
-        let authorization = pending.identity.authenticate(&mut form);
-        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
-            .await
+        self.token_request(&pending.identity, form).await
     }
 
     /// Uses a refresh token (RFC 6749 §6). Ephemera rotates refresh tokens:
-    /// keep the one in the answer, the old one is spent.
+    /// keep the one in the answer, the old one is spent. Pass the identity
+    /// the grant was made with: a DPoP-bound grant needs a proof by the same
+    /// key (RFC 9449 §5), and a `private_key_jwt` client an assertion.
     pub async fn refresh(
         &self,
         identity: &ClientIdentity,
@@ -163,13 +196,12 @@ impl AuthorizationServer {
         if let Some(scope) = scope {
             form.push(("scope".to_owned(), scope.to_owned()));
         }
-        let authorization = identity.authenticate(&mut form);
-        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
-            .await
+        self.token_request(identity, form).await
     }
 
     /// Asks for a token for the client itself (RFC 6749 §4.4); only
-    /// confidential clients may.
+    /// confidential clients may. An identity with a DPoP key gets a
+    /// DPoP-bound token.
     pub async fn client_credentials(
         &self,
         identity: &ClientIdentity,
@@ -179,13 +211,12 @@ impl AuthorizationServer {
         if let Some(scope) = scope {
             form.push(("scope".to_owned(), scope.to_owned()));
         }
-        let authorization = identity.authenticate(&mut form);
-        self.post_form(&self.metadata.token_endpoint, form, authorization, 200)
-            .await
+        self.token_request(identity, form).await
     }
 
     /// Revokes a token (RFC 7009 §2.1). Unknown tokens are not an error: the
-    /// server answers 200 for them too (§2.2).
+    /// server answers 200 for them too (§2.2). No DPoP proof is sent:
+    /// RFC 9449 defines none for revocation.
     pub async fn revoke(
         &self,
         identity: &ClientIdentity,
@@ -197,8 +228,9 @@ impl AuthorizationServer {
         if let Some(hint) = hint {
             form.push(("token_type_hint".to_owned(), hint.to_owned()));
         }
-        let authorization = identity.authenticate(&mut form);
-        let (status, body) = self.send(endpoint, form, authorization).await?;
+        let (status, body) = self
+            .send(endpoint, None, || self.authenticated(identity, &form))
+            .await?;
         if status == 200 {
             Ok(())
         } else {
@@ -219,39 +251,91 @@ impl AuthorizationServer {
             "introspection_endpoint",
         )?;
         let form = vec![("token".to_owned(), token.to_owned())];
-        let authorization = Some(basic_authorization(client_id, secret));
-        self.post_form(endpoint, form, authorization, 200).await
+        let authorization = basic_authorization(client_id, secret);
+        self.post_form(endpoint, None, 200, || {
+            Ok((form.clone(), Some(authorization.clone())))
+        })
+        .await
+    }
+
+    /// A token endpoint request as `identity`, with its DPoP proof.
+    async fn token_request(&self, identity: &ClientIdentity, form: Form) -> Result<TokenResponse> {
+        self.post_form(
+            &self.metadata.token_endpoint,
+            identity.dpop_key(),
+            200,
+            || self.authenticated(identity, &form),
+        )
+        .await
+    }
+
+    /// `form` with `identity`'s authentication added (a fresh assertion each
+    /// time), and the `Authorization` header to send.
+    fn authenticated(
+        &self,
+        identity: &ClientIdentity,
+        form: &Form,
+    ) -> Result<(Form, Option<String>)> {
+        let mut form = form.clone();
+        let authorization = identity.authenticate(&mut form, self.issuer())?;
+        Ok((form, authorization))
     }
 
     async fn post_form<T: DeserializeOwned>(
         &self,
         endpoint: &str,
-        form: Form,
-        authorization: Option<String>,
+        dpop: Option<&DpopKey>,
         expected_status: u16,
+        build: impl Fn() -> Result<(Form, Option<String>)>,
     ) -> Result<T> {
-        let (status, body) = self.send(endpoint, form, authorization).await?;
+        let (status, body) = self.send(endpoint, dpop, build).await?;
         interpret(status, &body, expected_status)
     }
 
+    /// POSTs the form `build` makes, with a DPoP proof by `dpop` if given.
+    ///
+    /// When the server answers `use_dpop_nonce` with a `DPoP-Nonce`
+    /// (RFC 9449 §8), the request is sent once more, built afresh (a new
+    /// client assertion: the first one's `jti` may be spent) with a proof
+    /// carrying that nonce. Every `DPoP-Nonce` seen is remembered for later
+    /// proofs.
     async fn send(
         &self,
         endpoint: &str,
-        form: Form,
-        authorization: Option<String>,
+        dpop: Option<&DpopKey>,
+        build: impl Fn() -> Result<(Form, Option<String>)>,
     ) -> Result<(u16, Vec<u8>)> {
-        let mut request = self
-            .http
-            .post(endpoint)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form);
-        if let Some(value) = authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, value);
+        let mut retried = false;
+        loop {
+            let (form, authorization) = build()?;
+            let mut request = self
+                .http
+                .post(endpoint)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form);
+            if let Some(value) = authorization {
+                request = request.header(reqwest::header::AUTHORIZATION, value);
+            }
+            if let Some(key) = dpop {
+                let nonce = self.dpop_nonce();
+                let proof = key.proof("POST", endpoint, None, nonce.as_deref())?;
+                request = request.header(DPOP_HEADER, proof);
+            }
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let fresh_nonce = dpop::nonce_of(response.headers());
+            if let Some(nonce) = &fresh_nonce {
+                self.remember_dpop_nonce(nonce.clone());
+            }
+            let body = response.bytes().await?;
+            let asks_for_nonce =
+                status == 400 && fresh_nonce.is_some() && dpop::is_use_dpop_nonce_body(&body);
+            if dpop.is_some() && asks_for_nonce && !retried {
+                retried = true;
+                continue;
+            }
+            return Ok((status, body.to_vec()));
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await?;
-        Ok((status, body.to_vec()))
     }
 }
 

@@ -4,10 +4,11 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `support` | the fake authorization server |
+//! | `support` | the fake authorization server (and a resource endpoint) |
 //! | `discovery` | RFC 8414 metadata and the issuer check |
 //! | `code_flow` | PAR, callback, code exchange, refresh rotation |
 //! | `back_channel` | client authentication, client_credentials, revocation, introspection, error bodies |
+//! | `binding` | DPoP on PAR, token and refresh, `use_dpop_nonce`, `private_key_jwt` with pushed keys, tokens at a resource server |
 //!
 //! A new test goes in the module of the flow it exercises; new fake
 //! behavior goes in `support`.
@@ -15,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod back_channel;
+mod binding;
 mod code_flow;
 mod discovery;
 mod support;

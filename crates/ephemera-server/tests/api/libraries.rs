@@ -207,3 +207,83 @@ async fn a_resource_server_refuses_a_token_without_the_scope_it_requires() {
         .unwrap()
         .contains("insufficient_scope"));
 }
+
+#[tokio::test]
+async fn the_client_library_binds_dpop_and_pushed_keys_and_the_server_enforces_them() {
+    use ephemera_client::{ClientKey, DpopKey};
+    let app = TestApp::spawn().await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let dpop = DpopKey::generate();
+    let identity = ClientIdentity::pushed_with_key(
+        json!({
+            "client_name": "Bound Agent",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+        }),
+        ClientKey::generate(),
+    )
+    .with_dpop(dpop.clone());
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    assert_eq!(tokens.token_type, "DPoP");
+    app.introspect("create the rs client").await;
+    let info = server
+        .introspect("rs", RS_SECRET, &tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(info.cnf.unwrap()["jkt"], dpop.jkt());
+    assert_eq!(
+        info.client_metadata.unwrap()["token_endpoint_auth_method"],
+        "private_key_jwt"
+    );
+
+    let refresh = tokens.refresh_token.unwrap();
+    // The same client without its DPoP key, or with another signing key, is refused.
+    let without_dpop = ClientIdentity::pushed_with_key(
+        json!({"redirect_uris": [REDIRECT]}),
+        identity.client_key().unwrap().clone(),
+    );
+    let err = server
+        .refresh(&without_dpop, &refresh, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        Some(ephemera_proto::error::ErrorCode::InvalidDpopProof)
+    );
+    let other_key = ClientIdentity::pushed_with_key(
+        json!({"redirect_uris": [REDIRECT]}),
+        ClientKey::generate(),
+    )
+    .with_dpop(dpop.clone());
+    let err = server
+        .refresh(&other_key, &refresh, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.error_code(),
+        Some(ephemera_proto::error::ErrorCode::InvalidClient)
+    );
+    let rotated = server.refresh(&identity, &refresh, None).await.unwrap();
+    assert_eq!(rotated.token_type, "DPoP");
+    server
+        .revoke(&identity, rotated.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}
+
+#[tokio::test]
+async fn the_client_library_follows_the_servers_dpop_nonce() {
+    use ephemera_client::DpopKey;
+    let app = TestApp::spawn_with(|c| c.proofs.dpop_require_nonce = true).await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let identity = ClientIdentity::pushed(json!({"redirect_uris": [REDIRECT], "grant_types": ["authorization_code", "refresh_token"]}))
+        .with_dpop(DpopKey::generate());
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    assert_eq!(tokens.token_type, "DPoP");
+    assert!(server.dpop_nonce().is_some());
+    server
+        .refresh(&identity, tokens.refresh_token.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+}

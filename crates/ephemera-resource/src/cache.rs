@@ -106,6 +106,9 @@ mod tests {
             client_metadata: None,
             audiences: Vec::new(),
             expires_at,
+            token_type: None,
+            dpop_jkt: None,
+            certificate_thumbprint: None,
         }
     }
 

@@ -1,7 +1,10 @@
 //! [`IntrospectionConfig`]: which authorization server vouches for tokens,
-//! and what this resource server demands of them.
+//! what this resource server demands of them, and how it checks their
+//! sender constraints (DPoP, client certificates).
 
 use std::time::Duration;
+
+use url::Url;
 
 /// How the layer checks tokens. Build it with [`IntrospectionConfig::new`]
 /// and the setters, or fill the public fields directly.
@@ -26,14 +29,45 @@ pub struct IntrospectionConfig {
     pub cache_ttl: Duration,
     /// The `realm` of the `WWW-Authenticate` challenge (RFC 6750 §3).
     pub realm: String,
+    /// The URL clients use to reach this resource server, as the world
+    /// sees it (scheme, host, port, and the path prefix a proxy or
+    /// `Router::nest` strips). A DPoP proof's `htu` must equal this URL
+    /// joined with the request path the layer sees (RFC 9449 §4.3).
+    /// DPoP is accepted only when it is set: without it the `DPoP` scheme
+    /// counts as no credentials and DPoP-bound tokens are refused.
+    pub public_base_url: Option<Url>,
+    /// How old a DPoP proof's `iat` may be; also how long its `jti` is
+    /// remembered against replay.
+    pub dpop_max_age: Duration,
+    /// How far in the future a DPoP proof's `iat` may be (clock skew).
+    pub dpop_leeway: Duration,
+    /// When set, every DPoP proof must carry a nonce from this server
+    /// (RFC 9449 §9); nonces are random, rotate this often, and the one
+    /// before the current is still accepted. `None`: no nonces.
+    pub dpop_nonce_period: Option<Duration>,
+    /// Whether to read the client certificate from the RFC 9440
+    /// `Client-Cert` header when the request has no
+    /// [`ClientCertificate`](crate::ClientCertificate) extension. Turn it on
+    /// only behind a TLS-terminating proxy that sets the header and strips
+    /// it from what clients send: otherwise anyone can claim any certificate.
+    pub trust_client_cert_header: bool,
+    /// The URL of this resource's RFC 9728 metadata, sent as
+    /// `resource_metadata="…"` in every challenge (RFC 9728 §5.1); see
+    /// [`ProtectedResourceMetadata::metadata_url`](crate::ProtectedResourceMetadata::metadata_url).
+    pub resource_metadata: Option<String>,
 }
 
 impl IntrospectionConfig {
     /// The cache lifetime [`IntrospectionConfig::new`] sets.
     pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+    /// The DPoP proof age [`IntrospectionConfig::new`] sets.
+    pub const DEFAULT_DPOP_MAX_AGE: Duration = Duration::from_secs(60);
+    /// The DPoP clock leeway [`IntrospectionConfig::new`] sets.
+    pub const DEFAULT_DPOP_LEEWAY: Duration = Duration::from_secs(5);
 
-    /// A configuration with no audience, no required scopes, a 30 s cache
-    /// and the realm `ephemera`.
+    /// A configuration with no audience, no required scopes, a 30 s cache,
+    /// the realm `ephemera`, no DPoP (no public base URL), no trusted
+    /// `Client-Cert` header and no `resource_metadata`.
     pub fn new(
         introspection_endpoint: impl Into<String>,
         client_id: impl Into<String>,
@@ -49,6 +83,12 @@ impl IntrospectionConfig {
             required_scopes: Vec::new(),
             cache_ttl: Self::DEFAULT_CACHE_TTL,
             realm: "ephemera".into(),
+            public_base_url: None,
+            dpop_max_age: Self::DEFAULT_DPOP_MAX_AGE,
+            dpop_leeway: Self::DEFAULT_DPOP_LEEWAY,
+            dpop_nonce_period: None,
+            trust_client_cert_header: false,
+            resource_metadata: None,
         }
     }
 
@@ -71,6 +111,36 @@ impl IntrospectionConfig {
         self.realm = realm.into();
         self
     }
+
+    /// Accepts DPoP, with proofs' `htu` checked against `url` + the
+    /// request path (see [`IntrospectionConfig::public_base_url`]).
+    pub fn public_base_url(mut self, url: Url) -> Self {
+        self.public_base_url = Some(url);
+        self
+    }
+
+    /// Requires server nonces in DPoP proofs, rotated every `period`.
+    pub fn require_dpop_nonce(mut self, period: Duration) -> Self {
+        self.dpop_nonce_period = Some(period);
+        self
+    }
+
+    /// Trusts (or not) the RFC 9440 `Client-Cert` header.
+    pub fn trust_client_cert_header(mut self, trust: bool) -> Self {
+        self.trust_client_cert_header = trust;
+        self
+    }
+
+    /// Sends `resource_metadata="<url>"` in challenges (RFC 9728 §5.1).
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
+        self
+    }
+
+    /// Whether the `DPoP` scheme is accepted.
+    pub fn dpop_enabled(&self) -> bool {
+        self.public_base_url.is_some()
+    }
 }
 
 impl std::fmt::Debug for IntrospectionConfig {
@@ -84,6 +154,15 @@ impl std::fmt::Debug for IntrospectionConfig {
             .field("required_scopes", &self.required_scopes)
             .field("cache_ttl", &self.cache_ttl)
             .field("realm", &self.realm)
+            .field(
+                "public_base_url",
+                &self.public_base_url.as_ref().map(Url::as_str),
+            )
+            .field("dpop_max_age", &self.dpop_max_age)
+            .field("dpop_leeway", &self.dpop_leeway)
+            .field("dpop_nonce_period", &self.dpop_nonce_period)
+            .field("trust_client_cert_header", &self.trust_client_cert_header)
+            .field("resource_metadata", &self.resource_metadata)
             .finish()
     }
 }

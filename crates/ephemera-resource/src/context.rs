@@ -5,12 +5,14 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::Value;
 
 /// The checked token behind a request, put in the request extensions by
 /// [`IntrospectionLayer`](crate::IntrospectionLayer). Handlers take it as
-/// an argument: `async fn handler(ctx: TokenContext)`.
-#[derive(Debug, Clone, PartialEq)]
+/// an argument: `async fn handler(ctx: TokenContext)`. It serializes to
+/// JSON with these field names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TokenContext {
     /// `sub`: the resource owner (absent for some `client_credentials` tokens).
     pub subject: Option<String>,
@@ -28,12 +30,27 @@ pub struct TokenContext {
     pub audiences: Vec<String>,
     /// `exp`, seconds since the Unix epoch.
     pub expires_at: Option<u64>,
+    /// `token_type` as introspection gave it: `Bearer`, `DPoP`, or none.
+    pub token_type: Option<String>,
+    /// `cnf.jkt`: the RFC 7638 thumbprint of the key the token is bound to
+    /// (RFC 9449 §6.2). When set, this request carried a valid DPoP proof
+    /// signed with that key.
+    pub dpop_jkt: Option<String>,
+    /// `cnf["x5t#S256"]`: the SHA-256 thumbprint of the client certificate
+    /// the token is bound to (RFC 8705 §3.1). When set, this request came
+    /// with that certificate.
+    pub certificate_thumbprint: Option<String>,
 }
 
 impl TokenContext {
     /// Whether the token carries this scope-token.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// Whether the token is sender-constrained (DPoP or certificate).
+    pub fn is_bound(&self) -> bool {
+        self.dpop_jkt.is_some() || self.certificate_thumbprint.is_some()
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`IntrospectionLayer`] and the service it wraps routes in: read the
-//! bearer token, find or fetch its introspection, check it, and put a
-//! [`TokenContext`] in the request extensions, or answer with the rejection.
+//! access token (and DPoP proof, client certificate), find or fetch its
+//! introspection, check it and its binding, and put a [`TokenContext`] in
+//! the request extensions, or answer with the rejection.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,39 +9,66 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::http::Request;
+use axum::http::{HeaderValue, Request};
 use axum::response::Response;
+use ephemera_proto::dpop::DpopProof;
 use tower::{Layer, Service};
 
-use crate::bearer::bearer_token;
+use crate::authorization::{credentials, uses_dpop_scheme, Scheme};
 use crate::cache::{self, Cache};
+use crate::certificate;
 use crate::config::IntrospectionConfig;
 use crate::context::TokenContext;
+use crate::dpop::DpopCheck;
 use crate::introspect::{default_http_client, Introspector};
-use crate::rejection::Rejection;
+use crate::rejection::{Challenges, Rejection, DPOP_NONCE};
 use crate::verdict::{accept, check_scopes};
 
 /// How many tokens the cache holds at most.
 const CACHE_CAPACITY: usize = 10_000;
 
-/// A tower layer that lets through only requests with a valid bearer token.
+/// A tower layer that lets through only requests with a valid access
+/// token, presented as the token's binding demands:
+///
+/// - an unbound token with `Authorization: Bearer`, or with
+///   `Authorization: DPoP` and a valid proof (RFC 9449 §7.2 lets a
+///   resource take it; the proof is checked all the same);
+/// - a DPoP-bound token (`cnf.jkt`) only with `Authorization: DPoP` and
+///   one `DPoP` proof signed by that key, for this method, URL and token,
+///   fresh, not replayed, with the server nonce when nonces are on;
+/// - a certificate-bound token (`cnf["x5t#S256"]`) only on a request with
+///   that client certificate ([`ClientCertificate`](crate::ClientCertificate)
+///   extension, or the trusted `Client-Cert` header).
 ///
 /// ```no_run
 /// use axum::{routing::get, Router};
-/// use ephemera_resource::{IntrospectionConfig, IntrospectionLayer, TokenContext};
+/// use ephemera_resource::{
+///     metadata, IntrospectionConfig, IntrospectionLayer, ProtectedResourceMetadata, TokenContext,
+/// };
 ///
 /// async fn whoami(ctx: TokenContext) -> String {
 ///     ctx.subject.unwrap_or_default()
 /// }
 ///
+/// # fn main() -> Result<(), url::ParseError> {
+/// let resource = "https://api.example";
 /// let config = IntrospectionConfig::new(
 ///     "http://127.0.0.1:8080/introspect", "my-api", "its-secret", "http://127.0.0.1:8080",
 /// )
-/// .audience("https://api.example")
-/// .require_scope("read");
+/// .audience(resource)
+/// .require_scope("read")
+/// .public_base_url(url::Url::parse(resource)?);
+/// let metadata = ProtectedResourceMetadata::for_config(resource, &config);
+/// let config = match metadata.metadata_url() {
+///     Some(url) => config.resource_metadata(url),
+///     None => config,
+/// };
 /// let app: Router = Router::new()
 ///     .route("/whoami", get(whoami))
-///     .layer(IntrospectionLayer::new(config));
+///     .layer(IntrospectionLayer::new(config))
+///     .merge(metadata::router(metadata));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct IntrospectionLayer {
@@ -50,6 +78,8 @@ pub struct IntrospectionLayer {
 struct Shared {
     introspector: Introspector,
     cache: Cache,
+    /// `None` when DPoP is off.
+    dpop: Option<DpopCheck>,
     config: IntrospectionConfig,
 }
 
@@ -65,6 +95,7 @@ impl IntrospectionLayer {
         let shared = Shared {
             introspector: Introspector::new(http, &config),
             cache: Cache::new(config.cache_ttl, CACHE_CAPACITY),
+            dpop: DpopCheck::new(&config, Instant::now()),
             config,
         };
         Self {
@@ -125,47 +156,138 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
-        let token = bearer_token(request.headers()).map(str::to_owned);
+        // Everything read from the request is read here, so the future
+        // holds no borrow of it.
+        let presented = shared.presented(&request);
+        let dpop_request = shared.dpop.is_some() && uses_dpop_scheme(request.headers());
         Box::pin(async move {
-            let outcome = match token {
-                Ok(token) => shared.authorize(&token).await,
+            let outcome = match presented {
+                Ok(presented) => shared.authorize(presented).await,
                 Err(rejection) => Err(rejection),
             };
-            match outcome {
+            let mut response = match outcome {
                 Ok(context) => {
                     request.extensions_mut().insert(context);
-                    inner.call(request).await
+                    inner.call(request).await?
                 }
-                Err(rejection) => Ok(rejection.into_response(&shared.config.realm)),
+                Err(rejection) => rejection.into_response_with(&Challenges {
+                    realm: &shared.config.realm,
+                    dpop: shared.dpop.is_some(),
+                    dpop_request,
+                    resource_metadata: shared.config.resource_metadata.as_deref(),
+                }),
+            };
+            // RFC 9449 §9: every answer to a DPoP request carries the
+            // nonce to use next, so a rotation costs the client no 401.
+            if dpop_request {
+                let nonce = shared.dpop.as_ref().and_then(|d| d.nonce(Instant::now()));
+                if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    response
+                        .headers_mut()
+                        .entry(DPOP_NONCE.clone())
+                        .or_insert(value);
+                }
             }
+            Ok(response)
         })
     }
 }
 
+/// What a request presents: its token, the verified DPoP proof of a
+/// `DPoP` scheme request, and its client certificate's thumbprint.
+struct Presented {
+    token: String,
+    proof: Option<DpopProof>,
+    certificate: Option<String>,
+}
+
 impl Shared {
-    async fn authorize(&self, token: &str) -> Result<TokenContext, Rejection> {
-        let key = cache::key(token);
+    /// Reads the request's credentials and checks what needs no
+    /// introspection: a bad DPoP proof costs the authorization server
+    /// no call.
+    fn presented<B>(&self, request: &Request<B>) -> Result<Presented, Rejection> {
+        let credentials = credentials(request.headers(), self.dpop.is_some())?;
+        let proof = match (credentials.scheme, &self.dpop) {
+            (Scheme::Dpop, Some(dpop)) => Some(dpop.verify(
+                request.headers(),
+                request.method(),
+                request.uri().path(),
+                credentials.token,
+                unix_now(),
+                Instant::now(),
+            )?),
+            _ => None,
+        };
+        Ok(Presented {
+            token: credentials.token.to_owned(),
+            proof,
+            certificate: certificate::presented_thumbprint(
+                request.extensions(),
+                request.headers(),
+                self.config.trust_client_cert_header,
+            ),
+        })
+    }
+
+    async fn authorize(&self, presented: Presented) -> Result<TokenContext, Rejection> {
+        let key = cache::key(&presented.token);
         let context = match self.cache.get(&key, Instant::now()) {
             Some(context) => context,
             None => {
-                let response = self.introspector.introspect(token).await.map_err(|error| {
-                    tracing::warn!(%error, "token introspection failed");
-                    Rejection::Unavailable
-                })?;
+                let response = self
+                    .introspector
+                    .introspect(&presented.token)
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(%error, "token introspection failed");
+                        Rejection::Unavailable
+                    })?;
                 let context = accept(&response, &self.config)?;
-                self.cache
-                    .insert(key, context.clone(), Instant::now(), unix_now());
+                self.cache.insert(
+                    key,
+                    context.clone(),
+                    Instant::now(),
+                    u64::try_from(unix_now()).unwrap_or_default(),
+                );
                 context
             }
         };
+        self.check_binding(&context, &presented)?;
         check_scopes(&context, &self.config.required_scopes)?;
         Ok(context)
     }
+
+    /// The request must prove what the token is bound to.
+    fn check_binding(
+        &self,
+        context: &TokenContext,
+        presented: &Presented,
+    ) -> Result<(), Rejection> {
+        match (&presented.proof, &self.dpop) {
+            (Some(proof), Some(dpop)) => {
+                dpop.bind(proof, context.dpop_jkt.as_deref(), Instant::now())?;
+            }
+            // RFC 9449 §7.2: a DPoP-bound token sent as a bearer token is
+            // a downgrade and is refused.
+            _ if context.dpop_jkt.is_some() => {
+                return Err(Rejection::InvalidToken(if self.dpop.is_some() {
+                    "the token is DPoP-bound: send it with the DPoP scheme and a DPoP proof"
+                } else {
+                    "the token is DPoP-bound and this resource server does not accept DPoP"
+                }));
+            }
+            _ => {}
+        }
+        if let Some(thumbprint) = &context.certificate_thumbprint {
+            certificate::check(thumbprint, presented.certificate.as_deref())?;
+        }
+        Ok(())
+    }
 }
 
-fn unix_now() -> u64 {
+fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or_default()
 }

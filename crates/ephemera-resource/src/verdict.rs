@@ -1,15 +1,22 @@
 //! From an introspection answer to a [`TokenContext`] or a [`Rejection`]:
 //! the checks that do not depend on the request (active, issuer, audience,
-//! bearer usability), and the scope check that does.
+//! an access token, a binding we can check), and the scope check that does.
+//! Whether the request proves the binding is `binding`'s business.
 
 use ephemera_proto::wire::IntrospectionResponse;
+use serde_json::Value;
 
 use crate::config::IntrospectionConfig;
 use crate::context::TokenContext;
 use crate::rejection::Rejection;
 
-/// Accepts an introspection answer as a bearer access token for this
-/// resource server, or says why not.
+/// The `cnf` member of a DPoP-bound token (RFC 9449 §6.1).
+const JKT: &str = "jkt";
+/// The `cnf` member of a certificate-bound token (RFC 8705 §3.1).
+const X5T_S256: &str = "x5t#S256";
+
+/// Accepts an introspection answer as an access token for this resource
+/// server, with the binding it must be presented with, or says why not.
 pub fn accept(
     response: &IntrospectionResponse,
     config: &IntrospectionConfig,
@@ -32,24 +39,20 @@ pub fn accept(
             ));
         }
     }
-    // A sender-constrained token (DPoP, RFC 9449 §6; mTLS, RFC 8705 §3.1)
-    // must never be accepted on a bare Authorization: Bearer header, or
-    // stealing it would be enough to use it.
-    if response.cnf.is_some() {
-        return Err(Rejection::InvalidToken("the token is bound to a key"));
-    }
-    match response.token_type.as_deref() {
-        None => {}
-        Some(t) if t.eq_ignore_ascii_case("Bearer") => {}
-        Some(t) if t.eq_ignore_ascii_case("DPoP") => {
-            return Err(Rejection::InvalidToken("the token is bound to a key"));
-        }
-        // Anything else (a refresh token, say) is not a bearer access token.
-        Some(_) => {
-            return Err(Rejection::InvalidToken(
-                "the token is not a bearer access token",
-            ))
-        }
+    let dpop_typed = match response.token_type.as_deref() {
+        None => false,
+        Some(t) if t.eq_ignore_ascii_case("Bearer") => false,
+        Some(t) if t.eq_ignore_ascii_case("DPoP") => true,
+        // Anything else (a refresh token, say) is not an access token.
+        Some(_) => return Err(Rejection::InvalidToken("the token is not an access token")),
+    };
+    let (dpop_jkt, certificate_thumbprint) = binding(response.cnf.as_ref())?;
+    // RFC 9449 §6.2: a DPoP token's introspection names its key; without
+    // the key there is nothing to hold the presenter to.
+    if dpop_typed && dpop_jkt.is_none() {
+        return Err(Rejection::InvalidToken(
+            "the token is DPoP-bound but its key is unknown",
+        ));
     }
     Ok(TokenContext {
         subject: response.sub.clone(),
@@ -67,7 +70,34 @@ pub fn accept(
         client_metadata: response.client_metadata.clone(),
         audiences,
         expires_at: response.exp,
+        token_type: response.token_type.clone(),
+        dpop_jkt,
+        certificate_thumbprint,
     })
+}
+
+/// The key thumbprint and certificate thumbprint of `cnf` (RFC 7800 §3.1).
+/// A confirmation this resource server cannot check (`jwk`, `kid`, ...)
+/// or an empty one refuses the token: failing open would turn a
+/// sender-constrained token back into a bearer token.
+fn binding(cnf: Option<&Value>) -> Result<(Option<String>, Option<String>), Rejection> {
+    const UNCHECKABLE: Rejection =
+        Rejection::InvalidToken("the token is bound in a way this resource server cannot check");
+    let Some(cnf) = cnf else {
+        return Ok((None, None));
+    };
+    let Value::Object(members) = cnf else {
+        return Err(UNCHECKABLE);
+    };
+    if members.is_empty() || members.keys().any(|k| k != JKT && k != X5T_S256) {
+        return Err(UNCHECKABLE);
+    }
+    let member = |name: &str| match members.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(_) => Err(UNCHECKABLE),
+    };
+    Ok((member(JKT)?, member(X5T_S256)?))
 }
 
 /// Every required scope must be among the token's (RFC 6750 §3.1).
@@ -170,36 +200,74 @@ mod tests {
     }
 
     #[test]
-    fn bound_tokens_are_not_bearer_tokens() {
-        let dpop = IntrospectionResponse {
-            token_type: Some("DPoP".into()),
-            ..active()
-        };
-        assert!(matches!(
-            accept(&dpop, &config()),
-            Err(Rejection::InvalidToken(_))
-        ));
-        let cnf = IntrospectionResponse {
-            cnf: Some(json!({"jkt": "x"})),
-            ..active()
-        };
-        assert!(matches!(
-            accept(&cnf, &config()),
-            Err(Rejection::InvalidToken(_))
-        ));
+    fn a_refresh_token_is_not_an_access_token() {
         let refresh = IntrospectionResponse {
             token_type: Some("refresh_token".into()),
             ..active()
         };
-        assert!(matches!(
+        assert_eq!(
             accept(&refresh, &config()),
-            Err(Rejection::InvalidToken(_))
-        ));
+            Err(Rejection::InvalidToken("the token is not an access token"))
+        );
         let untyped = IntrospectionResponse {
             token_type: None,
             ..active()
         };
         assert!(accept(&untyped, &config()).is_ok());
+    }
+
+    #[test]
+    fn bound_tokens_carry_their_binding() {
+        let dpop = IntrospectionResponse {
+            token_type: Some("DPoP".into()),
+            cnf: Some(json!({"jkt": "key-thumbprint"})),
+            ..active()
+        };
+        let context = accept(&dpop, &config()).unwrap();
+        assert_eq!(context.dpop_jkt.as_deref(), Some("key-thumbprint"));
+        assert_eq!(context.certificate_thumbprint, None);
+        assert_eq!(context.token_type.as_deref(), Some("DPoP"));
+        let mtls = IntrospectionResponse {
+            cnf: Some(json!({"x5t#S256": "cert-thumbprint"})),
+            ..active()
+        };
+        let context = accept(&mtls, &config()).unwrap();
+        assert_eq!(context.dpop_jkt, None);
+        assert_eq!(
+            context.certificate_thumbprint.as_deref(),
+            Some("cert-thumbprint")
+        );
+        assert!(context.is_bound());
+        assert!(!accept(&active(), &config()).unwrap().is_bound());
+    }
+
+    #[test]
+    fn bindings_that_cannot_be_checked_refuse_the_token() {
+        for cnf in [
+            json!({"jwk": {"kty": "EC"}}),
+            json!({"jkt": "k", "kid": "x"}),
+            json!({}),
+            json!({"jkt": 1}),
+            json!({"jkt": ""}),
+            json!("jkt"),
+        ] {
+            let answer = IntrospectionResponse {
+                cnf: Some(cnf.clone()),
+                ..active()
+            };
+            assert!(
+                matches!(accept(&answer, &config()), Err(Rejection::InvalidToken(_))),
+                "{cnf}"
+            );
+        }
+        let keyless_dpop = IntrospectionResponse {
+            token_type: Some("DPoP".into()),
+            ..active()
+        };
+        assert!(matches!(
+            accept(&keyless_dpop, &config()),
+            Err(Rejection::InvalidToken(_))
+        ));
     }
 
     #[test]

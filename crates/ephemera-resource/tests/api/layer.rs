@@ -137,6 +137,22 @@ async fn a_key_bound_token_cannot_be_used_as_a_bearer_token() {
 }
 
 #[tokio::test]
+async fn a_refresh_token_is_not_an_access_token() {
+    let mut refresh = active("read", json!("https://api.test"));
+    refresh["token_type"] = json!("refresh_token");
+    let fake = FakeIntrospection::new(&[("refresh", refresh)]);
+    let app = app(config(fake.clone().serve().await));
+
+    let answer = call(&app, Some("Bearer refresh")).await;
+
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some("Bearer realm=\"test\", error=\"invalid_token\", error_description=\"the token is not an access token\"")
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_introspection_endpoint_is_a_503() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -4,9 +4,12 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `support` | the fake introspection endpoint and the app under test |
+//! | `support` | the fake introspection endpoint, the app under test, a client's DPoP key and proofs |
 //! | `layer` | what a request with or without a good token gets |
 //! | `cache` | when the layer reuses an introspection answer |
+//! | `dpop` | DPoP-bound tokens: proofs, replay, nonces, the scheme's challenges (RFC 9449) |
+//! | `certificate` | certificate-bound tokens: the extension and the `Client-Cert` header (RFC 8705, RFC 9440) |
+//! | `metadata` | the RFC 9728 metadata route and `resource_metadata` in challenges |
 //!
 //! A new test goes in the module of the behavior it checks; a new fake goes
 //! in `support`.
@@ -14,5 +17,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cache;
+mod certificate;
+mod dpop;
 mod layer;
+mod metadata;
 mod support;

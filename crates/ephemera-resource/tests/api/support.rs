@@ -8,15 +8,26 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use ephemera_resource::{IntrospectionConfig, IntrospectionLayer, TokenContext};
+use ephemera_proto::jose::sha256_b64;
+use ephemera_resource::{
+    metadata, IntrospectionConfig, IntrospectionLayer, ProtectedResourceMetadata, TokenContext,
+};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use p256::pkcs8::EncodePrivateKey as _;
 use serde_json::{json, Value};
 use tower::ServiceExt as _;
+use url::Url;
 
 pub const ISSUER: &str = "http://as.test";
 pub const CLIENT_ID: &str = "resource-server";
 pub const CLIENT_SECRET: &str = "rs-secret";
+/// The public base URL of the resource server under test.
+pub const API: &str = "http://api.test";
+/// The URL of `GET /whoami` as clients see it: the `htu` of good proofs.
+pub const WHOAMI_URL: &str = "http://api.test/whoami";
 
 /// A fake introspection endpoint: answers from a token -> JSON table,
 /// `{"active":false}` for anything else, and counts its calls.
@@ -104,11 +115,104 @@ pub fn active(scope: &str, aud: Value) -> Value {
     })
 }
 
+/// A DPoP-bound token's introspection answer (RFC 9449 §6.2).
+pub fn dpop_bound(scope: &str, jkt: &str) -> Value {
+    let mut answer = active(scope, json!("https://api.test"));
+    answer["token_type"] = json!("DPoP");
+    answer["cnf"] = json!({ "jkt": jkt });
+    answer
+}
+
+/// A certificate-bound token's introspection answer (RFC 8705 §3.2).
+pub fn certificate_bound(scope: &str, certificate_der: &[u8]) -> Value {
+    let mut answer = active(scope, json!("https://api.test"));
+    answer["cnf"] = json!({ "x5t#S256": sha256_b64(certificate_der) });
+    answer
+}
+
 pub fn config(endpoint: String) -> IntrospectionConfig {
     IntrospectionConfig::new(endpoint, CLIENT_ID, CLIENT_SECRET, ISSUER).realm("test")
 }
 
+/// [`config`] with DPoP on, at [`API`].
+pub fn dpop_config(endpoint: String) -> IntrospectionConfig {
+    config(endpoint).public_base_url(Url::parse(API).unwrap())
+}
+
+/// A client's ES256 DPoP key.
+pub struct DpopKey {
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl DpopKey {
+    pub fn generate() -> Self {
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let der = secret.to_pkcs8_der().unwrap();
+        let point = secret.public_key().to_encoded_point(false);
+        let jwk = json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        });
+        Self {
+            encoding: EncodingKey::from_ec_der(der.as_bytes()),
+            jwk,
+        }
+    }
+
+    /// The RFC 7638 thumbprint: the `cnf.jkt` of tokens bound to this key.
+    pub fn thumbprint(&self) -> String {
+        ephemera_proto::jose::thumbprint(self.jwk.as_object().unwrap()).unwrap()
+    }
+
+    /// A proof with these claims, `typ` dpop+jwt, ES256, and the key as `jwk`.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.jwk.clone()).unwrap());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+
+    /// A good proof for `GET /whoami` with `token`.
+    pub fn proof(&self, token: &str) -> String {
+        self.sign(&claims(token))
+    }
+}
+
+/// The claims of a good proof for `GET /whoami` with `token`: a fresh
+/// `jti`, `iat` now, and `ath`.
+pub fn claims(token: &str) -> Value {
+    json!({
+        "jti": format!("{:032x}", rand::random::<u128>()),
+        "htm": "GET",
+        "htu": WHOAMI_URL,
+        "iat": now(),
+        "ath": sha256_b64(token.as_bytes()),
+    })
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `GET /whoami` with an `Authorization` header and the given `DPoP` headers.
+pub fn request(authorization: &str, proofs: &[&str]) -> Request<Body> {
+    let mut request = Request::get("/whoami").header(header::AUTHORIZATION, authorization);
+    for proof in proofs {
+        request = request.header("DPoP", *proof);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
 async fn whoami(ctx: TokenContext) -> String {
+    if ctx.is_bound() {
+        return serde_json::to_string(&ctx).unwrap();
+    }
     format!(
         "{}|{}|{}|{}|{}",
         ctx.subject.unwrap_or_default(),
@@ -128,6 +232,14 @@ pub fn app(config: IntrospectionConfig) -> Router {
         .layer(IntrospectionLayer::new(config))
 }
 
+/// [`app`] plus the RFC 9728 metadata route, outside the layer.
+pub fn app_with_metadata(
+    config: IntrospectionConfig,
+    metadata: ProtectedResourceMetadata,
+) -> Router {
+    app(config).merge(metadata::router(metadata))
+}
+
 /// The same handler with no layer in front of it.
 pub fn unprotected_app() -> Router {
     Router::new().route("/whoami", get(whoami))
@@ -135,7 +247,11 @@ pub fn unprotected_app() -> Router {
 
 pub struct Answer {
     pub status: StatusCode,
+    /// The first `WWW-Authenticate` value.
     pub challenge: Option<String>,
+    /// Every `WWW-Authenticate` value, in order.
+    pub challenges: Vec<String>,
+    pub dpop_nonce: Option<String>,
     pub body: String,
 }
 
@@ -144,22 +260,30 @@ pub async fn call(app: &Router, authorization: Option<&str>) -> Answer {
     if let Some(value) = authorization {
         request = request.header(header::AUTHORIZATION, value);
     }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    send(app, request.body(Body::empty()).unwrap()).await
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let challenge = response
+    let challenges: Vec<String> = response
         .headers()
-        .get(header::WWW_AUTHENTICATE)
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let dpop_nonce = response
+        .headers()
+        .get("DPoP-Nonce")
         .map(|v| v.to_str().unwrap().to_owned());
     let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
         .await
         .unwrap();
     Answer {
         status,
-        challenge,
+        challenge: challenges.first().cloned(),
+        challenges,
+        dpop_nonce,
         body: String::from_utf8(bytes.to_vec()).unwrap(),
     }
 }

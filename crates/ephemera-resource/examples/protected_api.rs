@@ -1,0 +1,97 @@
+//! A small resource server protected by Ephemera: `GET /api/whoami`
+//! behind [`IntrospectionLayer`] answers with the request's
+//! [`TokenContext`] as JSON, and `GET /.well-known/oauth-protected-resource`
+//! (RFC 9728) tells clients which authorization server to ask.
+//!
+//! Configuration, from the environment:
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `EPHEMERA_RS_ISSUER` | the authorization server's issuer; its introspection endpoint is discovered from RFC 8414 metadata | `http://127.0.0.1:8080` |
+//! | `EPHEMERA_RS_CLIENT_ID` | this resource server's client_id at the authorization server | `rs` |
+//! | `EPHEMERA_RS_CLIENT_SECRET` | its secret | required |
+//! | `EPHEMERA_RS_LISTEN` | the address to listen on | `127.0.0.1:9090` |
+//! | `EPHEMERA_RS_PUBLIC_URL` | the URL clients reach this server at: the RFC 9728 resource identifier and the base of DPoP `htu` | `http://<listen>` |
+//! | `EPHEMERA_RS_AUDIENCE` | when set, tokens' `aud` must contain it | unset |
+//!
+//! ```text
+//! EPHEMERA_RS_CLIENT_SECRET=… cargo run -p ephemera-resource --example protected_api
+//! curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9090/api/whoami
+//! ```
+
+use std::error::Error;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use ephemera_proto::wire::AuthorizationServerMetadata;
+use ephemera_resource::{
+    metadata, IntrospectionConfig, IntrospectionLayer, ProtectedResourceMetadata, TokenContext,
+};
+use url::Url;
+
+async fn whoami(ctx: TokenContext) -> Json<TokenContext> {
+    Json(ctx)
+}
+
+fn var(name: &str, default: impl Into<String>) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    // Read and check everything before serving (fail at start-up).
+    let issuer = var("EPHEMERA_RS_ISSUER", "http://127.0.0.1:8080");
+    let issuer = issuer.trim_end_matches('/').to_owned();
+    let client_id = var("EPHEMERA_RS_CLIENT_ID", "rs");
+    let client_secret = std::env::var("EPHEMERA_RS_CLIENT_SECRET")
+        .map_err(|_| "EPHEMERA_RS_CLIENT_SECRET is required")?;
+    let listen = var("EPHEMERA_RS_LISTEN", "127.0.0.1:9090");
+    let public_url = var("EPHEMERA_RS_PUBLIC_URL", format!("http://{listen}"));
+    let resource = public_url.trim_end_matches('/').to_owned();
+    let public_base_url = Url::parse(&resource)
+        .map_err(|e| format!("EPHEMERA_RS_PUBLIC_URL `{public_url}` is not a URL: {e}"))?;
+
+    // RFC 8414 §3: the introspection endpoint comes from the issuer's metadata.
+    let discovery = format!("{issuer}/.well-known/oauth-authorization-server");
+    let server: AuthorizationServerMetadata = reqwest::get(&discovery)
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let introspection_endpoint = server
+        .introspection_endpoint
+        .ok_or_else(|| format!("{discovery} names no introspection_endpoint"))?;
+
+    let mut config =
+        IntrospectionConfig::new(introspection_endpoint, client_id, client_secret, issuer)
+            .public_base_url(public_base_url);
+    if let Ok(audience) = std::env::var("EPHEMERA_RS_AUDIENCE") {
+        config = config.audience(audience);
+    }
+    let mut resource_metadata = ProtectedResourceMetadata::for_config(&resource, &config);
+    resource_metadata.resource_name = Some("Ephemera example API".into());
+    if let Some(url) = resource_metadata.metadata_url() {
+        config = config.resource_metadata(url);
+    }
+
+    // The metadata route is merged after the layer, so it needs no token.
+    let app = Router::new()
+        .route("/api/whoami", get(whoami))
+        .layer(IntrospectionLayer::new(config))
+        .merge(metadata::router(resource_metadata));
+
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    println!(
+        "protected API on http://{}/api/whoami",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

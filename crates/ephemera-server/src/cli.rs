@@ -39,6 +39,12 @@ enum Command {
         /// Issuer identifier (the public base URL).
         #[arg(long)]
         issuer: Option<String>,
+        /// PEM certificate chain: serve TLS (and accept client certificates, RFC 8705).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -118,12 +124,28 @@ pub async fn run() -> ExitCode {
     }
 }
 
-fn load(cli: &Cli, listen: Option<String>, issuer: Option<String>) -> Result<Config, String> {
-    let overrides = Overrides {
+fn load(cli: &Cli) -> Result<Config, String> {
+    let mut overrides = Overrides {
+        database: cli.database.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve {
         listen,
         issuer,
-        database: cli.database.clone(),
-    };
+        tls_cert,
+        tls_key,
+    } = &cli.command
+    {
+        overrides.listen = listen.clone();
+        overrides.issuer = issuer.clone();
+        if tls_cert.is_some() {
+            overrides.tls = Some(crate::config::RawTls {
+                cert: tls_cert.clone(),
+                key: tls_key.clone(),
+                trusted_proxies: Vec::new(),
+            });
+        }
+    }
     let raw = RawConfig::load(cli.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     Config::from_raw(raw).map_err(|e| e.to_string())
 }
@@ -141,11 +163,7 @@ fn read_stdin(what: &str) -> Result<String, String> {
 }
 
 async fn run_cli(cli: Cli) -> Result<(), String> {
-    let (listen, issuer) = match &cli.command {
-        Command::Serve { listen, issuer } => (listen.clone(), issuer.clone()),
-        _ => (None, None),
-    };
-    let config = load(&cli, listen, issuer)?;
+    let config = load(&cli)?;
     let clock = Arc::new(Clock::default());
     let store = crate::open_store(&config)
         .await
@@ -280,6 +298,10 @@ async fn serve(
     {
         println!("created user `admin` with password: {password}");
         println!("(shown once: change it or add your own users with `ephemera user add`)");
+    }
+    if let Some((cert, key)) = &config.tls {
+        // Fail before listening, with the file named.
+        crate::http::tls::server_config(cert, key)?;
     }
     let ctx = crate::context(&config, store, clock)
         .await

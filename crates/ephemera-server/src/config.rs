@@ -2,8 +2,8 @@
 //! file, `EPHEMERA_*` environment variables and command-line flags (in that
 //! order, later wins), then [`Config`], validated and typed at start-up.
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ephemera_proto::redirect::RedirectForm;
@@ -44,6 +44,21 @@ pub struct RawConfig {
     pub lifetimes: RawLifetimes,
     pub pushed_clients: RawPushed,
     pub proofs: RawProofs,
+    pub tls: RawTls,
+}
+
+/// TLS termination (RFC 8705 mutual TLS needs it, or a trusted proxy).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    /// PEM certificate chain; with `key`, the listener speaks TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// Addresses of reverse proxies whose `Client-Cert` header is believed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +124,7 @@ impl Default for RawConfig {
             lifetimes: RawLifetimes::default(),
             pushed_clients: RawPushed::default(),
             proofs: RawProofs::default(),
+            tls: RawTls::default(),
         }
     }
 }
@@ -148,6 +164,8 @@ pub struct Overrides {
     pub issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RawTls>,
 }
 
 /// Environment variables under the prefix that are not settings.
@@ -196,6 +214,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub sweep_interval: Duration,
     pub policy: Policy,
+    /// Certificate and key files, when the listener speaks TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Config {
@@ -233,6 +254,21 @@ impl Config {
         if raw.sweep_interval == 0 {
             return Err(invalid("sweep_interval", "must be at least 1 second"));
         }
+        let tls = match (&raw.tls.cert, &raw.tls.key) {
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            (None, None) => None,
+            _ => return Err(invalid("tls", "cert and key go together")),
+        };
+        let trusted_proxies = raw
+            .tls
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse().map_err(|_| {
+                    invalid("tls.trusted_proxies", format!("`{p}` is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<IpAddr>, _>>()?;
         Ok(Self {
             listen,
             issuer,
@@ -240,6 +276,8 @@ impl Config {
             log_format,
             sweep_interval: Duration::from_secs(raw.sweep_interval),
             policy,
+            tls,
+            trusted_proxies,
         })
     }
 }

@@ -86,7 +86,15 @@ pub async fn serve(
             let _ = sweeper_stop.wait_for(|v| *v).await;
         },
     ));
-    let result = http::serve(listener, http::App::new(ctx), async move {
+    let tls = match &config.tls {
+        Some((cert, key)) => {
+            Some(http::tls::server_config(cert, key).map_err(std::io::Error::other)?)
+        }
+        None => None,
+    };
+    let mut app = http::App::new(ctx);
+    app.trusted_proxies = Arc::from(config.trusted_proxies.clone());
+    let result = http::serve(listener, app, tls, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     })

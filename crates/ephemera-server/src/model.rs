@@ -39,6 +39,9 @@ pub enum AuthMethod {
     /// A JWT signed by one of the client's keys (RFC 7523), for pushed
     /// clients the keys of their own registration.
     PrivateKeyJwt,
+    /// The client's own certificate in mutual TLS, matched against the
+    /// certificates (`x5c`) of its registered keys (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
 }
 
 /// The client as resolved once at the start of a transaction: every later

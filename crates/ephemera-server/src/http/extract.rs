@@ -10,7 +10,12 @@ use base64::Engine as _;
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 
-use super::error;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
+
+use super::tls::PeerCertificate;
+use super::{error, App};
 use crate::service::client_auth::Credentials;
 use crate::service::OAuthError;
 
@@ -66,11 +71,12 @@ pub struct BackChannel {
     pub dpop: Option<String>,
 }
 
-impl<S: Send + Sync> FromRequest<S> for BackChannel {
+impl FromRequest<App> for BackChannel {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, app: &App) -> Result<Self, Self::Rejection> {
         let authorization = req.headers().get(header::AUTHORIZATION).cloned();
+        let certificate = client_certificate(&req, &app.trusted_proxies);
         let mut proofs = req.headers().get_all("dpop").iter();
         let dpop = match (proofs.next(), proofs.next()) {
             (Some(_), Some(_)) => {
@@ -83,17 +89,38 @@ impl<S: Send + Sync> FromRequest<S> for BackChannel {
             (Some(v), None) => Some(v.to_str().unwrap_or_default().to_owned()),
             (None, _) => None,
         };
-        let BackChannelForm(params) = BackChannelForm::from_request(req, state).await?;
-        match credentials(authorization.as_ref(), &params) {
+        let BackChannelForm(params) = BackChannelForm::from_request(req, app).await?;
+        match credentials(authorization.as_ref(), &params, certificate) {
             Ok((credentials, basic)) => Ok(Self {
-                params,
                 credentials,
+                params,
                 basic,
                 dpop,
             }),
             Err(e) => Err(error::back_channel(e, true)),
         }
     }
+}
+
+/// The client certificate (DER) of a request: from its own TLS connection,
+/// or from the `Client-Cert` header (RFC 9440) when a trusted proxy sent it.
+fn client_certificate(req: &Request, trusted: &[IpAddr]) -> Option<Vec<u8>> {
+    if let Some(PeerCertificate(der)) = req.extensions().get::<PeerCertificate>() {
+        return Some(der.clone());
+    }
+    let header = req.headers().get("client-cert")?;
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !peer.is_some_and(|ip| trusted.contains(&ip)) {
+        tracing::warn!(?peer, "Client-Cert header from an untrusted peer ignored");
+        return None;
+    }
+    // An RFC 8941 byte sequence: `:base64:`.
+    let value = header.to_str().ok()?.trim();
+    let inner = value.strip_prefix(':')?.strip_suffix(':')?;
+    STANDARD.decode(inner).ok()
 }
 
 /// A form body posted by one of our pages; refusals are error pages.
@@ -133,6 +160,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 fn credentials(
     authorization: Option<&HeaderValue>,
     params: &Params,
+    certificate: Option<Vec<u8>>,
 ) -> Result<(Credentials, bool), OAuthError> {
     let basic = match authorization {
         None => None,
@@ -146,6 +174,7 @@ fn credentials(
             client_secret: params.get("client_secret").map(str::to_owned),
             client_assertion: params.get("client_assertion").map(str::to_owned),
             client_assertion_type: params.get("client_assertion_type").map(str::to_owned),
+            certificate,
         },
         used_basic,
     ))

@@ -34,6 +34,7 @@ pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
+            "self_signed_tls_client_auth",
             "none",
         ]),
         introspection_endpoint_auth_methods_supported: s(&[
@@ -52,6 +53,11 @@ pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
         pushed_client_registration_supported: true,
         extra: [
             ("dpop_signing_alg_values_supported", algs.clone()),
+            // RFC 8705 §3.3; a certificate is honoured over TLS or from a trusted proxy.
+            (
+                "tls_client_certificate_bound_access_tokens",
+                serde_json::Value::from(true),
+            ),
             (
                 "token_endpoint_auth_signing_alg_values_supported",
                 algs.clone(),

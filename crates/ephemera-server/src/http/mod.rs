@@ -18,6 +18,7 @@ pub mod login;
 pub mod metadata;
 pub mod par;
 pub mod revoke;
+pub mod tls;
 pub mod token;
 
 use std::future::Future;
@@ -45,6 +46,8 @@ pub struct App {
     pub metadata: Arc<AuthorizationServerMetadata>,
     /// `Secure` cookies with the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
+    /// Peers whose `Client-Cert` header (RFC 9440) is believed.
+    pub trusted_proxies: Arc<[std::net::IpAddr]>,
 }
 
 impl App {
@@ -62,6 +65,7 @@ impl App {
             ctx,
             metadata: Arc::new(metadata),
             secure_cookies,
+            trusted_proxies: Arc::from(Vec::new()),
         }
     }
 
@@ -161,9 +165,19 @@ pub fn router(app: App) -> Router {
 pub async fn serve(
     listener: TcpListener,
     app: App,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router(app);
+    match tls {
+        Some(config) => tls::serve(listener, config, router, shutdown).await,
+        None => {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
+        }
+    }
 }

@@ -10,7 +10,7 @@ use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
 use ephemera_proto::{is_dynamic_client_id, DYNAMIC_CLIENT_ID};
 use serde_json::Value;
 
-use super::{proof, Context, OAuthError};
+use super::{proof, resolve, Context, OAuthError};
 use crate::model::{AuthMethod, ClientSnapshot, RegisteredClient, Timestamp};
 
 /// The credentials a request carried, as the HTTP layer found them.
@@ -22,6 +22,8 @@ pub struct Credentials {
     pub client_secret: Option<String>,
     pub client_assertion: Option<String>,
     pub client_assertion_type: Option<String>,
+    /// The DER of the client certificate (mutual TLS, RFC 8705).
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -169,12 +171,29 @@ pub async fn verify_pushed(
     ctx: &Context,
     caller: &Caller,
     client: &ClientSnapshot,
+    certificate: Option<&[u8]>,
     path: &str,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
     let Caller::Pushed { assertion } = caller else {
         return Ok(());
     };
+    if client.auth_method == AuthMethod::SelfSignedTlsClientAuth {
+        let registered = client
+            .jwks
+            .as_ref()
+            .map(resolve::certificates)
+            .unwrap_or_default();
+        return match certificate {
+            Some(der) if registered.iter().any(|c| c.as_slice() == der) => Ok(()),
+            Some(_) => Err(OAuthError::invalid_client(
+                "the client certificate is not one of the certificates this pushed client registered",
+            )),
+            None => Err(OAuthError::invalid_client(
+                "this pushed client authenticates with its certificate (self_signed_tls_client_auth): use mutual TLS",
+            )),
+        };
+    }
     match (client.auth_method, assertion, &client.jwks) {
         (AuthMethod::PrivateKeyJwt, Some(a), Some(jwks)) => {
             proof::client_assertion(ctx, a, DYNAMIC_CLIENT_ID, jwks, path, now).await?;

@@ -21,6 +21,7 @@ pub fn mint(
     scope: &Scope,
     refresh_scope: Option<&Scope>,
     jkt: Option<&str>,
+    x5t: Option<&str>,
     now: Timestamp,
 ) -> Minted {
     let access = Secret::generate();
@@ -34,8 +35,9 @@ pub fn mint(
         expires_at: now + access_ttl,
         used_at: None,
         jkt: jkt.map(str::to_owned),
-        x5t: None,
+        x5t: x5t.map(str::to_owned),
     }];
+    let refresh_x5t = x5t.filter(|_| grant.client.is_public()).map(str::to_owned);
     let refresh_jkt = jkt.filter(|_| grant.client.is_public()).map(str::to_owned);
     let refresh = refresh_scope.map(|refresh_scope| {
         let secret = Secret::generate();
@@ -48,7 +50,7 @@ pub fn mint(
             expires_at: now + policy.refresh_lifetime(grant.client.kind),
             used_at: None,
             jkt: refresh_jkt.clone(),
-            x5t: None,
+            x5t: refresh_x5t.clone(),
         });
         secret.into_string()
     });

@@ -11,7 +11,7 @@ use ephemera_proto::REQUEST_URI_PREFIX;
 
 use super::client_auth::{self, Caller, Credentials};
 use super::{proof, request, resolve, Context, OAuthError};
-use crate::model::{ClientKind, KeyBinding, Timestamp};
+use crate::model::{AuthMethod, ClientKind, KeyBinding, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 const PATH: &str = "/par";
@@ -28,13 +28,15 @@ pub async fn push(
             "request_uri must not be sent to the PAR endpoint (RFC 9126 §2.1)",
         ));
     }
+    let certificate_der = credentials.certificate.clone();
+    let certificate = certificate_der.as_deref();
     let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
     let client = match &caller {
         Caller::Pushed { .. } => {
             let client = resolve::pushed(&ctx.policy, params.get("client_registration"))?;
             // Possession of the pushed keys is proven here, once, before
             // anything is stored.
-            client_auth::verify_pushed(ctx, &caller, &client, PATH, now).await?;
+            client_auth::verify_pushed(ctx, &caller, &client, certificate, PATH, now).await?;
             client
         }
         Caller::Registered { client, .. } => {
@@ -50,7 +52,7 @@ pub async fn push(
     let ttl = ctx.policy.lifetimes.request_uri;
     let mut pending =
         request::validate(&ctx.policy, client, params, now, ttl).map_err(|e| e.into_error())?;
-    pending.key_binding = binding(ctx, params, dpop, &pending.client, now).await?;
+    pending.key_binding = binding(ctx, params, dpop, certificate, &pending.client, now).await?;
 
     let secret = Secret::generate();
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret.expose());
@@ -68,6 +70,7 @@ async fn binding(
     ctx: &Context,
     params: &Params,
     dpop: Option<&str>,
+    certificate: Option<&[u8]>,
     client: &crate::model::ClientSnapshot,
     now: Timestamp,
 ) -> Result<KeyBinding, OAuthError> {
@@ -93,10 +96,24 @@ async fn binding(
         (None, Some(p)) => Some(p.jkt),
         (None, None) => None,
     };
-    let binding = KeyBinding {
-        dpop_jkt,
-        x5t_s256: None,
+    // RFC 8705 §3: a pushed client that asks for certificate-bound tokens,
+    // or authenticates with its certificate, binds that certificate now.
+    let wants_certificate = client.kind == ClientKind::Pushed
+        && (client
+            .metadata
+            .get("tls_client_certificate_bound_access_tokens")
+            == Some(&true.into())
+            || client.auth_method == AuthMethod::SelfSignedTlsClientAuth);
+    let x5t_s256 = match (wants_certificate, certificate) {
+        (true, Some(der)) => Some(ephemera_proto::jose::sha256_b64(der)),
+        (true, None) => {
+            return Err(OAuthError::invalid_request(
+                "this registration binds tokens to a client certificate: send the request over mutual TLS",
+            ))
+        }
+        (false, _) => None,
     };
+    let binding = KeyBinding { dpop_jkt, x5t_s256 };
     if binding.dpop_jkt.is_none()
         && client.metadata.get("dpop_bound_access_tokens") == Some(&true.into())
     {
@@ -109,7 +126,7 @@ async fn binding(
         && ctx.policy.pushed.require_sender_constraint
     {
         return Err(OAuthError::invalid_request(
-            "this server requires pushed clients to bind a key at PAR: send a DPoP proof (or dpop_jkt)",
+            "this server requires pushed clients to bind a key at PAR: send a DPoP proof (or dpop_jkt) or use mutual TLS",
         ));
     }
     Ok(binding)

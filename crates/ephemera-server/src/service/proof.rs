@@ -11,6 +11,44 @@ use serde_json::Value;
 use super::{Context, OAuthError};
 use crate::model::Timestamp;
 
+/// The proofs of possession a token request carried, verified.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presented<'a> {
+    pub dpop: Option<&'a DpopProof>,
+    /// The DER of the mutual-TLS client certificate.
+    pub certificate: Option<&'a [u8]>,
+}
+
+impl Presented<'_> {
+    /// The certificate's SHA-256 thumbprint (RFC 8705 §3.1 `x5t#S256`).
+    pub fn x5t(&self) -> Option<String> {
+        self.certificate.map(ephemera_proto::jose::sha256_b64)
+    }
+}
+
+/// The certificate a new token is bound to, by the same rules as
+/// [`dpop_binding`].
+pub fn certificate_binding(
+    required: Option<&str>,
+    presented: Option<&str>,
+    may_add: bool,
+) -> Result<Option<String>, OAuthError> {
+    match (required, presented) {
+        (Some(r), Some(p)) if r == p => Ok(Some(p.to_owned())),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "the client certificate is not the one this grant is bound to",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "this grant is bound to a client certificate: connect with it (mutual TLS)",
+        )),
+        (None, Some(p)) if may_add => Ok(Some(p.to_owned())),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "this grant was not bound to a client certificate at PAR; a binding cannot be added later",
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
 /// How long one DPoP nonce is served, in seconds; the previous one is
 /// still accepted, so a nonce lives between one and two windows.
 const NONCE_WINDOW: i64 = 300;

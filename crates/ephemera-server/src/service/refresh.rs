@@ -7,9 +7,8 @@ use ephemera_proto::form::Params;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
-use ephemera_proto::dpop::DpopProof;
-
 use super::client_auth::{self, Caller};
+use super::proof::Presented;
 use super::token::PATH;
 use super::{issue, proof, Context, OAuthError};
 use crate::model::{ClientKind, Timestamp, TokenKind};
@@ -19,7 +18,7 @@ pub async fn refresh(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
-    dpop_proof: Option<&DpopProof>,
+    presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(raw) = params.get("refresh_token") else {
@@ -42,7 +41,8 @@ pub async fn refresh(
             "the refresh token was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, caller, &grant.client, PATH, now).await?;
+    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, PATH, now)
+        .await?;
     if token.used_at.is_some() {
         return Err(reused(ctx, &grant.id).await);
     }
@@ -52,7 +52,12 @@ pub async fn refresh(
         .as_deref()
         .or(grant.key_binding.dpop_jkt.as_deref());
     let may_add = grant.client.kind == ClientKind::Registered;
-    let jkt = proof::dpop_binding(required, dpop_proof, may_add)?;
+    let jkt = proof::dpop_binding(required, presented.dpop, may_add)?;
+    let required_x5t = token
+        .x5t
+        .as_deref()
+        .or(grant.key_binding.x5t_s256.as_deref());
+    let x5t = proof::certificate_binding(required_x5t, presented.x5t().as_deref(), may_add)?;
     // RFC 6749 §6: the same rights or fewer, never more.
     let scope = match params.get("scope") {
         None => token.scope.clone(),
@@ -74,6 +79,7 @@ pub async fn refresh(
         &scope,
         Some(&token.scope),
         jkt.as_deref(),
+        x5t.as_deref(),
         now,
     );
     if !ctx

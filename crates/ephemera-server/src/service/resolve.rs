@@ -51,9 +51,10 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
     let auth_method = match metadata.token_endpoint_auth_method.as_deref() {
         None | Some("none") => AuthMethod::None,
         Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
+        Some("self_signed_tls_client_auth") => AuthMethod::SelfSignedTlsClientAuth,
         Some(other) => {
             return Err(metadata_error(format!(
-                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none` or `private_key_jwt`)"
+                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none`, `private_key_jwt` or `self_signed_tls_client_auth`)"
             )))
         }
     };
@@ -66,14 +67,22 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         (Some(jwks), AuthMethod::PrivateKeyJwt) => {
             parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
         }
-        (None, AuthMethod::PrivateKeyJwt) => {
+        (Some(jwks), AuthMethod::SelfSignedTlsClientAuth) => {
+            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
+            if certificates(jwks).is_empty() {
+                return Err(metadata_error(
+                    "self_signed_tls_client_auth needs the client's certificate in jwks (x5c)",
+                ));
+            }
+        }
+        (None, AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth) => {
             return Err(metadata_error(
-                "private_key_jwt needs the client's public keys in jwks",
+                "this token_endpoint_auth_method needs the client's public keys in jwks",
             ))
         }
         (Some(_), _) => {
             return Err(metadata_error(
-                "jwks is only used with token_endpoint_auth_method private_key_jwt",
+                "jwks is only used with private_key_jwt or self_signed_tls_client_auth",
             ))
         }
         (None, _) => {}
@@ -119,6 +128,20 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         metadata: metadata.to_json(),
         jwks: metadata.jwks.clone(),
     })
+}
+
+/// The DER certificates (the first of each key's `x5c`) of a JWK Set.
+pub fn certificates(jwks: &serde_json::Value) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let keys = jwks
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .cloned()
+        .unwrap_or_default();
+    keys.iter()
+        .filter_map(|k| k.get("x5c")?.get(0)?.as_str().map(str::to_owned))
+        .filter_map(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+        .collect()
 }
 
 fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {

@@ -17,6 +17,8 @@ pub async fn revoke(
     credentials: Credentials,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
+    let certificate_der = credentials.certificate.clone();
+    let certificate = certificate_der.as_deref();
     let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
     let Some(raw) = params.get("token") else {
         return Err(OAuthError::invalid_request("token is required"));
@@ -33,7 +35,7 @@ pub async fn revoke(
             "the token was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, &caller, &stored.grant.client, PATH, now).await?;
+    client_auth::verify_pushed(ctx, &caller, &stored.grant.client, certificate, PATH, now).await?;
     match stored.token.kind {
         TokenKind::Refresh => {
             ctx.store.delete_grant(&stored.grant.id).await?;

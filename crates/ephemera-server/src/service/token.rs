@@ -8,8 +8,8 @@ use ephemera_proto::pkce::{CodeChallenge, CodeVerifier};
 use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller, Credentials};
-use ephemera_proto::dpop::DpopProof;
 
+use super::proof::Presented;
 use super::{issue, new_id, proof, refresh, request, Context, OAuthError};
 use crate::model::{ClientKind, Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
@@ -37,12 +37,17 @@ pub async fn token(
             format!("grant_type `{grant_type}` is not supported"),
         ));
     }
+    let certificate = credentials.certificate.clone();
     let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
+    let presented = Presented {
+        dpop: proof.as_ref(),
+        certificate: certificate.as_deref(),
+    };
     match grant_type {
-        "authorization_code" => authorization_code(ctx, params, &caller, proof.as_ref(), now).await,
-        "refresh_token" => refresh::refresh(ctx, params, &caller, proof.as_ref(), now).await,
-        _ => client_credentials(ctx, params, &caller, proof.as_ref(), now).await,
+        "authorization_code" => authorization_code(ctx, params, &caller, &presented, now).await,
+        "refresh_token" => refresh::refresh(ctx, params, &caller, &presented, now).await,
+        _ => client_credentials(ctx, params, &caller, &presented, now).await,
     }
 }
 
@@ -50,7 +55,7 @@ async fn authorization_code(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
-    dpop_proof: Option<&DpopProof>,
+    presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Some(code) = params.get("code") else {
@@ -74,9 +79,19 @@ async fn authorization_code(
             "the code was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, caller, &grant.client, PATH, now).await?;
+    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, PATH, now)
+        .await?;
     let may_add = grant.client.kind == ClientKind::Registered;
-    let jkt = proof::dpop_binding(grant.key_binding.dpop_jkt.as_deref(), dpop_proof, may_add)?;
+    let jkt = proof::dpop_binding(
+        grant.key_binding.dpop_jkt.as_deref(),
+        presented.dpop,
+        may_add,
+    )?;
+    let x5t = proof::certificate_binding(
+        grant.key_binding.x5t_s256.as_deref(),
+        presented.x5t().as_deref(),
+        may_add,
+    )?;
     if let Some(expected) = &stored.code.redirect_uri {
         match params.get("redirect_uri") {
             None => return Err(OAuthError::invalid_request(
@@ -123,6 +138,7 @@ async fn authorization_code(
         &grant.scope,
         refresh_scope,
         jkt.as_deref(),
+        x5t.as_deref(),
         now,
     );
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
@@ -146,7 +162,7 @@ async fn client_credentials(
     ctx: &Context,
     params: &Params,
     caller: &Caller,
-    dpop_proof: Option<&DpopProof>,
+    presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
     let Caller::Registered {
@@ -165,8 +181,8 @@ async fn client_credentials(
         id: new_id(),
         client: snapshot,
         key_binding: KeyBinding {
-            dpop_jkt: dpop_proof.map(|p| p.jkt.clone()),
-            x5t_s256: None,
+            dpop_jkt: presented.dpop.map(|p| p.jkt.clone()),
+            x5t_s256: presented.x5t(),
         },
         subject: None,
         username: None,
@@ -184,6 +200,7 @@ async fn client_credentials(
         &scope,
         None,
         grant.key_binding.dpop_jkt.as_deref(),
+        grant.key_binding.x5t_s256.as_deref(),
         now,
     );
     ctx.store

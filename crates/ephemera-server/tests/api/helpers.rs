@@ -25,8 +25,19 @@ pub struct TestApp {
     pub config: Config,
     /// A client that follows no redirects, like an OAuth client's back channel.
     pub http: reqwest::Client,
+    /// The server's certificate, when it speaks TLS.
+    pub root: Option<reqwest::Certificate>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: TempDir,
+}
+
+/// A client that follows no redirects and, for a TLS server, trusts its certificate.
+fn client_builder(root: Option<&reqwest::Certificate>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder().redirect(Policy::none());
+    match root {
+        Some(r) => builder.use_rustls_tls().add_root_certificate(r.clone()),
+        None => builder,
+    }
 }
 
 impl Drop for TestApp {
@@ -55,6 +66,10 @@ impl TestApp {
         raw.scopes.supported = vec!["read".into(), "write".into(), "admin".into()];
         raw.scopes.pushed = Some(vec!["read".into(), "write".into()]);
         adjust(&mut raw);
+        let root = raw.tls.cert.as_ref().map(|path| {
+            raw.issuer.get_or_insert_with(|| format!("https://{addr}"));
+            reqwest::Certificate::from_pem(&std::fs::read(path).unwrap()).unwrap()
+        });
         let config = Config::from_raw(raw).unwrap();
         let store = ephemera_server::open_store(&config).await.unwrap();
         let ctx = ephemera_server::context(&config, store, Arc::new(Clock::default()))
@@ -70,13 +85,11 @@ impl TestApp {
             .unwrap();
         });
         let app = Self {
-            base: format!("http://{addr}"),
+            base: config.issuer.clone(),
             ctx,
             config,
-            http: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
+            http: client_builder(root.as_ref()).build().unwrap(),
+            root,
             shutdown: Some(tx),
             _dir: dir,
         };
@@ -105,9 +118,16 @@ impl TestApp {
 
     /// A browser: keeps cookies, follows no redirects (so tests see each one).
     pub fn browser(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        client_builder(self.root.as_ref())
             .cookie_store(true)
-            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A back-channel client that presents `identity` in mutual TLS.
+    pub fn with_certificate(&self, identity: reqwest::Identity) -> reqwest::Client {
+        client_builder(self.root.as_ref())
+            .identity(identity)
             .build()
             .unwrap()
     }

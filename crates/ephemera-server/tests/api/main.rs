@@ -8,6 +8,7 @@
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
 //! - refresh rotation and reuse: `refresh.rs`
+//! - mutual TLS (RFC 8705, RFC 9440): `mtls.rs`
 //! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
 //! - erasure of pushed clients and the sweeper: `erasure.rs`
@@ -24,6 +25,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod libraries;
+mod mtls;
 mod par_rules;
 mod private_key_jwt;
 mod pushed_flow;

@@ -287,3 +287,159 @@ async fn the_client_library_follows_the_servers_dpop_nonce() {
         .await
         .unwrap();
 }
+
+/// A resource server protected by the layer, configured by `adjust`;
+/// returns the URL of its `/whoami`.
+async fn resource_server(
+    app: &TestApp,
+    adjust: impl FnOnce(IntrospectionConfig) -> IntrospectionConfig,
+) -> String {
+    app.introspect("create the rs client").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = adjust(
+        IntrospectionConfig::new(app.url("/introspect"), "rs", RS_SECRET, app.base.clone())
+            .public_base_url(ephemera_client::Url::parse(&base).unwrap())
+            .cache_ttl(Duration::ZERO),
+    );
+    let api = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(IntrospectionLayer::new(config));
+    tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+    format!("{base}/whoami")
+}
+
+#[tokio::test]
+async fn a_stolen_dpop_token_is_useless_at_the_resource_server_without_the_key() {
+    use ephemera_client::{AccessToken, DpopKey};
+    let app = TestApp::spawn().await;
+    let api = resource_server(&app, |c| c).await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let key = DpopKey::generate();
+    let identity =
+        ClientIdentity::pushed(json!({"client_name": "DPoP Agent", "redirect_uris": [REDIRECT]}))
+            .with_dpop(key.clone());
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+
+    let access = AccessToken::from_response(&tokens, Some(&key)).unwrap();
+    let req = access.authorize(app.http.get(&api), "GET", &api).unwrap();
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["client_name"],
+        "DPoP Agent"
+    );
+
+    // The thief has the token but not the key.
+    let res = app
+        .http
+        .get(&api)
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let thief = AccessToken::from_response(&tokens, Some(&DpopKey::generate())).unwrap();
+    let res = thief
+        .authorize(app.http.get(&api), "GET", &api)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+    // A proof for another URL is refused too.
+    let wrong = access
+        .authorize(app.http.get(&api), "GET", &format!("{api}/else"))
+        .unwrap();
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn a_stolen_certificate_bound_token_is_useless_without_the_certificate() {
+    let app = TestApp::spawn_with(|c| c.tls.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let api = resource_server(&app, |c| c.trust_client_cert_header(true)).await;
+    let ck = rcgen::generate_simple_self_signed(vec!["agent".to_owned()]).unwrap();
+    let header = format!(
+        ":{}:",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ck.cert.der())
+    );
+    let registration = json!({
+        "redirect_uris": [REDIRECT],
+        "tls_client_certificate_bound_access_tokens": true,
+    })
+    .to_string();
+    let mut form = vec![
+        ("client_id", URN.to_owned()),
+        ("response_type", "code".to_owned()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("state", "s".to_owned()),
+        ("code_challenge", CHALLENGE.to_owned()),
+        ("code_challenge_method", "S256".to_owned()),
+        ("client_registration", registration),
+    ];
+    let res = app
+        .http
+        .post(app.url("/par"))
+        .header("Client-Cert", &header)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let request_uri = res.json::<serde_json::Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = app.authorize(URN, &request_uri).await;
+    form = vec![
+        ("grant_type", "authorization_code".to_owned()),
+        ("code", code),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_verifier", VERIFIER.to_owned()),
+        ("client_id", URN.to_owned()),
+    ];
+    let res = app
+        .http
+        .post(app.url("/token"))
+        .header("Client-Cert", &header)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let token = res.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let res = app
+        .http
+        .get(&api)
+        .bearer_auth(&token)
+        .header("Client-Cert", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app.http.get(&api).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let other = rcgen::generate_simple_self_signed(vec!["thief".to_owned()]).unwrap();
+    let forged = format!(
+        ":{}:",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, other.cert.der())
+    );
+    let res = app
+        .http
+        .get(&api)
+        .bearer_auth(&token)
+        .header("Client-Cert", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

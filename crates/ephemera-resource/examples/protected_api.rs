@@ -33,22 +33,20 @@ async fn whoami(ctx: TokenContext) -> Json<TokenContext> {
     Json(ctx)
 }
 
-fn var(name: &str, default: impl Into<String>) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.into())
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+/// The example API and the address to listen on, configured by `env`
+/// (the process environment in `main`; Ephemera's end-to-end tests run this
+/// same code with their own values).
+pub async fn build(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Router, String), Box<dyn Error>> {
+    let var = |name: &str, default: String| env(name).filter(|v| !v.is_empty()).unwrap_or(default);
     // Read and check everything before serving (fail at start-up).
-    let issuer = var("EPHEMERA_RS_ISSUER", "http://127.0.0.1:8080");
+    let issuer = var("EPHEMERA_RS_ISSUER", "http://127.0.0.1:8080".into());
     let issuer = issuer.trim_end_matches('/').to_owned();
-    let client_id = var("EPHEMERA_RS_CLIENT_ID", "rs");
-    let client_secret = std::env::var("EPHEMERA_RS_CLIENT_SECRET")
-        .map_err(|_| "EPHEMERA_RS_CLIENT_SECRET is required")?;
-    let listen = var("EPHEMERA_RS_LISTEN", "127.0.0.1:9090");
+    let client_id = var("EPHEMERA_RS_CLIENT_ID", "rs".into());
+    let client_secret =
+        env("EPHEMERA_RS_CLIENT_SECRET").ok_or("EPHEMERA_RS_CLIENT_SECRET is required")?;
+    let listen = var("EPHEMERA_RS_LISTEN", "127.0.0.1:9090".into());
     let public_url = var("EPHEMERA_RS_PUBLIC_URL", format!("http://{listen}"));
     let resource = public_url.trim_end_matches('/').to_owned();
     let public_base_url = Url::parse(&resource)
@@ -68,7 +66,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut config =
         IntrospectionConfig::new(introspection_endpoint, client_id, client_secret, issuer)
             .public_base_url(public_base_url);
-    if let Ok(audience) = std::env::var("EPHEMERA_RS_AUDIENCE") {
+    if let Some(audience) = env("EPHEMERA_RS_AUDIENCE") {
         config = config.audience(audience);
     }
     let mut resource_metadata = ProtectedResourceMetadata::for_config(&resource, &config);
@@ -82,7 +80,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .route("/api/whoami", get(whoami))
         .layer(IntrospectionLayer::new(config))
         .merge(metadata::router(resource_metadata));
+    Ok((app, listen))
+}
 
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let (app, listen) = build(|name| std::env::var(name).ok()).await?;
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     println!(
         "protected API on http://{}/api/whoami",

@@ -443,3 +443,80 @@ async fn a_stolen_certificate_bound_token_is_useless_without_the_certificate() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn the_example_resource_server_serves_a_pushed_clients_dpop_token_and_its_metadata() {
+    use ephemera_client::{AccessToken, DpopKey};
+    let app = TestApp::spawn().await;
+    app.introspect("create the rs client").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let env = {
+        let (issuer, public) = (app.base.clone(), public.clone());
+        move |name: &str| match name {
+            "EPHEMERA_RS_ISSUER" => Some(issuer.clone()),
+            "EPHEMERA_RS_CLIENT_SECRET" => Some(RS_SECRET.to_owned()),
+            "EPHEMERA_RS_PUBLIC_URL" => Some(public.clone()),
+            _ => None,
+        }
+    };
+    let (router, _) = crate::protected_api::build(env).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    // A client discovers the AS from the resource alone (RFC 9728).
+    let unauthenticated = app
+        .http
+        .get(format!("{public}/api/whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let challenge = unauthenticated.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    let metadata: serde_json::Value = app
+        .http
+        .get(format!("{public}/.well-known/oauth-protected-resource"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], public.as_str());
+    assert_eq!(metadata["authorization_servers"][0], app.base.as_str());
+
+    let server =
+        AuthorizationServer::discover(metadata["authorization_servers"][0].as_str().unwrap())
+            .await
+            .unwrap();
+    let key = DpopKey::generate();
+    let identity = ClientIdentity::pushed(
+        json!({"client_name": "Example Agent", "redirect_uris": [REDIRECT]}),
+    )
+    .with_dpop(key.clone());
+    let tokens = client_flow(&app, &server, &identity, "read").await;
+    let url = format!("{public}/api/whoami");
+    let access = AccessToken::from_response(&tokens, Some(&key)).unwrap();
+    let res = access
+        .authorize(app.http.get(&url), "GET", &url)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ctx: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(ctx["client_id"], URN);
+    assert_eq!(ctx["client_metadata"]["client_name"], "Example Agent");
+    assert_eq!(ctx["dpop_jkt"], key.jkt());
+    let stolen = app
+        .http
+        .get(&url)
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), 401);
+}

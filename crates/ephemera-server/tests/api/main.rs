@@ -25,9 +25,13 @@ mod helpers;
 mod introspection;
 mod keys;
 mod libraries;
+// The example resource server of ephemera-resource, run by `libraries.rs`.
 mod mtls;
 mod par_rules;
 mod private_key_jwt;
+#[allow(dead_code)]
+#[path = "../../../ephemera-resource/examples/protected_api.rs"]
+mod protected_api;
 mod pushed_flow;
 mod refresh;
 mod registered_flow;

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// RFC 7591 §3.2.2
     InvalidClientMetadata,
+    /// RFC 7591 §3.2.2
+    InvalidSoftwareStatement,
+    /// RFC 7591 §3.2.2
+    UnapprovedSoftwareStatement,
     /// RFC 7009 §2.2.1
     UnsupportedTokenType,
     /// RFC 8707 §2
@@ -60,6 +64,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidDpopProof => "invalid_dpop_proof",

@@ -13,7 +13,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy};
+use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy};
 
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,30 @@ pub struct RawConfig {
     pub pushed_clients: RawPushed,
     pub proofs: RawProofs,
     pub tls: RawTls,
+    pub registration: RawRegistration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRegistration {
+    pub enabled: bool,
+    pub initial_access_tokens: Vec<String>,
+    pub per_minute: u32,
+    pub unused_ttl: i64,
+    pub idle_ttl: i64,
+}
+
+impl Default for RawRegistration {
+    fn default() -> Self {
+        let r = RegistrationPolicy::default();
+        Self {
+            enabled: r.enabled,
+            initial_access_tokens: r.initial_access_tokens,
+            per_minute: r.per_minute,
+            unused_ttl: r.unused_ttl,
+            idle_ttl: r.idle_ttl,
+        }
+    }
 }
 
 /// TLS termination (RFC 8705 mutual TLS needs it, or a trusted proxy).
@@ -125,6 +149,7 @@ impl Default for RawConfig {
             pushed_clients: RawPushed::default(),
             proofs: RawProofs::default(),
             tls: RawTls::default(),
+            registration: RawRegistration::default(),
         }
     }
 }
@@ -400,6 +425,25 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         },
         lifetimes,
         proofs,
+        registration: {
+            let r = &raw.registration;
+            if r.initial_access_tokens.iter().any(|t| t.len() < 32) {
+                return Err(invalid(
+                    "registration.initial_access_tokens",
+                    "each token needs at least 32 characters",
+                ));
+            }
+            if r.per_minute == 0 {
+                return Err(invalid("registration.per_minute", "must be at least 1"));
+            }
+            RegistrationPolicy {
+                enabled: r.enabled,
+                initial_access_tokens: r.initial_access_tokens.clone(),
+                per_minute: r.per_minute,
+                unused_ttl: positive("registration.unused_ttl", r.unused_ttl)?,
+                idle_ttl: positive("registration.idle_ttl", r.idle_ttl)?,
+            }
+        },
     })
 }
 

@@ -63,6 +63,7 @@ pub async fn context(
         issuer: Arc::from(config.issuer.as_str()),
         keys: Arc::new(keys),
         clock,
+        limiter: Arc::default(),
     })
 }
 

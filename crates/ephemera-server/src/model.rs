@@ -17,13 +17,22 @@ pub enum ClientKind {
     Registered,
     /// Sent by the client itself in its PAR (Pushed Client Registration).
     Pushed,
+    /// Registered by the client itself at the registration endpoint (RFC 7591).
+    Dynamic,
 }
 
 impl ClientKind {
+    /// Whether the client described itself: its name and details are
+    /// self-asserted and shown as unverified.
+    pub fn is_self_asserted(self) -> bool {
+        !matches!(self, Self::Registered)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Registered => "registered",
             Self::Pushed => "pushed",
+            Self::Dynamic => "dynamic",
         }
     }
 }
@@ -105,12 +114,42 @@ pub struct RegisteredClient {
     /// Public keys for `private_key_jwt`, set by the operator.
     #[serde(default)]
     pub jwks: Option<Value>,
+    /// Set for a client that registered itself (RFC 7591).
+    #[serde(default)]
+    pub dynamic: Option<DynamicRegistration>,
     #[serde(skip)]
     pub secret_hash: Option<SecretHash>,
 }
 
+/// What a dynamically registered client sent, and how long it may stay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicRegistration {
+    /// The validated RFC 7591 metadata (no secrets).
+    pub metadata: Value,
+    pub grant_types: Vec<String>,
+    pub auth_method: AuthMethod,
+    /// Deleted by the sweeper after this, unless used (RFC 7591 abuse control).
+    #[serde(skip)]
+    pub expires_at: Timestamp,
+    #[serde(skip)]
+    pub registration_token_hash: Option<SecretHash>,
+}
+
 impl RegisteredClient {
     pub fn snapshot(&self) -> ClientSnapshot {
+        if let Some(d) = &self.dynamic {
+            return ClientSnapshot {
+                client_id: self.client_id.clone(),
+                kind: ClientKind::Dynamic,
+                auth_method: d.auth_method,
+                name: self.name.clone(),
+                redirect_uris: self.redirect_uris.clone(),
+                grant_types: d.grant_types.clone(),
+                allowed_scope: self.allowed_scope.clone(),
+                metadata: d.metadata.clone(),
+                jwks: self.jwks.clone(),
+            };
+        }
         let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
         if self.confidential {
             grant_types.push("client_credentials".to_owned());
@@ -268,5 +307,6 @@ pub struct Stats {
     pub refresh_tokens: i64,
     pub sessions: i64,
     pub registered_clients: i64,
+    pub dynamic_clients: i64,
     pub users: i64,
 }

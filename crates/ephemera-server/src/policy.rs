@@ -66,6 +66,33 @@ impl Default for PushedPolicy {
     }
 }
 
+/// Dynamic Client Registration (RFC 7591): open, or behind initial access
+/// tokens; and how long a self-registered client may stay.
+#[derive(Debug, Clone)]
+pub struct RegistrationPolicy {
+    pub enabled: bool,
+    /// Tokens that may register (RFC 7591 §3); none: registration is open.
+    pub initial_access_tokens: Vec<String>,
+    /// Registrations per minute from one address.
+    pub per_minute: u32,
+    /// A client that never completes a grant is deleted after this, seconds.
+    pub unused_ttl: i64,
+    /// A client idle this long after its last token is deleted, seconds.
+    pub idle_ttl: i64,
+}
+
+impl Default for RegistrationPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial_access_tokens: Vec::new(),
+            per_minute: 20,
+            unused_ttl: 24 * 3600,
+            idle_ttl: 30 * 24 * 3600,
+        }
+    }
+}
+
 /// How proofs of possession are checked.
 #[derive(Debug, Clone)]
 pub struct ProofPolicy {
@@ -102,6 +129,7 @@ pub struct Policy {
     pub pushed: PushedPolicy,
     pub lifetimes: Lifetimes,
     pub proofs: ProofPolicy,
+    pub registration: RegistrationPolicy,
 }
 
 impl Policy {
@@ -109,13 +137,15 @@ impl Policy {
     pub fn grantable_scopes(&self, kind: ClientKind) -> &Scope {
         match kind {
             ClientKind::Registered => &self.scopes_supported,
-            ClientKind::Pushed => &self.pushed_scopes,
+            // Open-world clients, pushed or self-registered, get what policy
+            // allows clients nobody vouched for.
+            ClientKind::Pushed | ClientKind::Dynamic => &self.pushed_scopes,
         }
     }
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {
         match kind {
-            ClientKind::Registered => self.lifetimes.refresh_token,
+            ClientKind::Registered | ClientKind::Dynamic => self.lifetimes.refresh_token,
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
         }
     }

@@ -8,7 +8,6 @@ use ephemera_proto::redirect::RedirectUri;
 
 use super::extract::{cookie, QueryParams};
 use super::{error, session_cookie, App};
-use crate::model::ClientKind;
 use crate::secret::Secret;
 use crate::service::authorize::{self, Pending, Step};
 use crate::service::login::csrf_token;
@@ -76,7 +75,7 @@ pub struct ClientView {
 impl ClientView {
     pub fn of(pending: &Pending) -> Self {
         let r = &pending.request;
-        let pushed = r.client.kind == ClientKind::Pushed;
+        let pushed = r.client.kind.is_self_asserted();
         let name = r
             .client
             .name

@@ -62,6 +62,49 @@ fn json_error(status: StatusCode, err: OAuthError, basic_used: bool) -> Response
     (status, NO_STORE, challenge, nonce, Json(body)).into_response()
 }
 
+/// The registration endpoint's refusals (RFC 7591 §3.2.2, RFC 7592 §2).
+pub fn registration(err: crate::service::register::RegisterError) -> Response {
+    use crate::service::register::RegisterError;
+    match err {
+        RegisterError::Invalid(e) => back_channel(e, false),
+        RegisterError::Unauthorized(description) => {
+            let challenge =
+                format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+            let header_value =
+                HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
+            let body = ErrorResponse {
+                error: ErrorCode::InvalidToken,
+                error_description: Some(description.to_owned()),
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                NO_STORE,
+                [(header::WWW_AUTHENTICATE, header_value)],
+                Json(body),
+            )
+                .into_response()
+        }
+        RegisterError::TooMany(retry_after) => {
+            let body = ErrorResponse {
+                error: ErrorCode::TemporarilyUnavailable,
+                error_description: Some(
+                    "too many registrations from this address; retry later".to_owned(),
+                ),
+            };
+            let retry = HeaderValue::from_str(&retry_after.max(1).to_string())
+                .unwrap_or(HeaderValue::from_static("60"));
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                NO_STORE,
+                [(header::RETRY_AFTER, retry)],
+                Json(body),
+            )
+                .into_response()
+        }
+        RegisterError::Disabled => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// A body that was refused before it could be parsed.
 pub fn body_too_large(limit: usize) -> Response {
     let err = OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));

@@ -102,6 +102,22 @@ impl FromRequest<App> for BackChannel {
     }
 }
 
+/// The address of the peer that sent the request, when known.
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// The client certificate (DER) of a request: from its own TLS connection,
 /// or from the `Client-Cert` header (RFC 9440) when a trusted proxy sent it.
 fn client_certificate(req: &Request, trusted: &[IpAddr]) -> Option<Vec<u8>> {

@@ -13,7 +13,8 @@ pub async fn get(State(app): State<App>) -> Response {
 }
 
 /// Built once at start-up.
-pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
+pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServerMetadata {
+    let scopes = policy.scopes_supported.iter().map(str::to_owned).collect();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     let algs = serde_json::Value::from(s(ephemera_proto::jose::ALLOWED_ALGS));
     AuthorizationServerMetadata {
@@ -25,7 +26,10 @@ pub fn build(issuer: &str, scopes: Vec<String>) -> AuthorizationServerMetadata {
         introspection_endpoint: Some(format!("{issuer}/introspect")),
         revocation_endpoint: Some(format!("{issuer}/revoke")),
         jwks_uri: Some(format!("{issuer}/jwks")),
-        registration_endpoint: None,
+        registration_endpoint: policy
+            .registration
+            .enabled
+            .then(|| format!("{issuer}/register")),
         scopes_supported: scopes,
         response_types_supported: s(&["code"]),
         response_modes_supported: s(&["query"]),

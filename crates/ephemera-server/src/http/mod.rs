@@ -17,6 +17,7 @@ pub mod jwks;
 pub mod login;
 pub mod metadata;
 pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod tls;
 pub mod token;
@@ -52,14 +53,7 @@ pub struct App {
 
 impl App {
     pub fn new(ctx: Context) -> Self {
-        let metadata = metadata::build(
-            &ctx.issuer,
-            ctx.policy
-                .scopes_supported
-                .iter()
-                .map(str::to_owned)
-                .collect(),
-        );
+        let metadata = metadata::build(&ctx.issuer, &ctx.policy);
         let secure_cookies = ctx.issuer.starts_with("https://");
         Self {
             ctx,
@@ -95,7 +89,7 @@ const STYLE: &str = include_str!("../../assets/ephemera.css");
 pub fn router(app: App) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -114,6 +108,13 @@ pub fn router(app: App) -> Router {
         .route("/par", post(par::post))
         .route("/token", post(token::post))
         .route("/revoke", post(revoke::post))
+        .route("/register", post(register::create))
+        .route(
+            "/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .layer(cors);
     let same_origin = Router::new()
         .route("/authorize", get(authorize::get))

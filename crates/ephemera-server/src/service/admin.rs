@@ -164,6 +164,7 @@ pub async fn add_client(
         can_introspect: new.can_introspect,
         created_at: now,
         jwks: new.jwks,
+        dynamic: None,
         secret_hash,
     };
     match store.insert_client(&client).await {

@@ -41,7 +41,7 @@ pub enum Caller {
     /// A pre-registered client; `authenticated` is true when it proved a
     /// secret or a key.
     Registered {
-        client: RegisteredClient,
+        client: Box<RegisteredClient>,
         authenticated: bool,
     },
     /// A pushed client, identified only by the URN. Its assertion (if any)
@@ -136,7 +136,7 @@ pub async fn authenticate(
         };
         proof::client_assertion(ctx, &assertion, &client.client_id, jwks, path, now).await?;
         return Ok(Caller::Registered {
-            client,
+            client: Box::new(client),
             authenticated: true,
         });
     }
@@ -147,7 +147,7 @@ pub async fn authenticate(
     }
     match (&client.secret_hash, secret) {
         (Some(hash), Some(secret)) if hash.verify(&secret) => Ok(Caller::Registered {
-            client,
+            client: Box::new(client),
             authenticated: true,
         }),
         (Some(_), Some(_)) => Err(OAuthError::invalid_client("client authentication failed")),
@@ -158,7 +158,7 @@ pub async fn authenticate(
             "this client is public and has no secret; send client_id only",
         )),
         (None, None) => Ok(Caller::Registered {
-            client,
+            client: Box::new(client),
             authenticated: false,
         }),
     }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::client_auth::{self, Caller, Credentials};
 use super::{Context, OAuthError};
-use crate::model::{ClientKind, Timestamp, TokenKind};
+use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
 pub async fn introspect(
@@ -90,7 +90,10 @@ pub async fn introspect(
         jti: None,
         grant_id: Some(grant.id.clone()),
         client_kind: Some(grant.client.kind.as_str().to_owned()),
-        client_metadata: (grant.client.kind == ClientKind::Pushed)
+        client_metadata: grant
+            .client
+            .kind
+            .is_self_asserted()
             .then(|| grant.client.metadata.clone()),
         cnf: cnf(token.jkt.as_deref(), token.x5t.as_deref()),
         extra,

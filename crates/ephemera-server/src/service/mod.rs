@@ -5,6 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model |
+//! | [`metadata_document`] | fetching and checking client ID metadata documents (URL `client_id`s), SSRF-guarded |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |
@@ -14,6 +15,8 @@
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
 //! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
+//! | [`register`] | Dynamic Client Registration and management (RFC 7591, RFC 7592) |
+//! | [`ratelimit`] | per-address limits |
 //! | [`issue`] | minting access and refresh tokens |
 //! | [`introspect`] | RFC 7662 |
 //! | [`revoke`] | RFC 7009 |
@@ -29,9 +32,12 @@ pub mod introspect;
 pub mod issue;
 pub mod keys;
 pub mod login;
+pub mod metadata_document;
 pub mod par;
 pub mod proof;
+pub mod ratelimit;
 pub mod refresh;
+pub mod register;
 pub mod request;
 pub mod resolve;
 pub mod revoke;
@@ -56,6 +62,7 @@ pub struct Context {
     pub issuer: Arc<str>,
     pub keys: Arc<keys::KeySet>,
     pub clock: Arc<Clock>,
+    pub limiter: Arc<ratelimit::RateLimiter>,
 }
 
 /// The server's clock: wall time plus an offset that tests may advance, so

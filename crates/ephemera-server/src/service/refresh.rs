@@ -51,7 +51,7 @@ pub async fn refresh(
         .jkt
         .as_deref()
         .or(grant.key_binding.dpop_jkt.as_deref());
-    let may_add = grant.client.kind == ClientKind::Registered;
+    let may_add = grant.client.kind != ClientKind::Pushed;
     let jkt = proof::dpop_binding(required, presented.dpop, may_add)?;
     let required_x5t = token
         .x5t
@@ -89,6 +89,7 @@ pub async fn refresh(
     {
         return Err(reused(ctx, &grant.id).await);
     }
+    super::token::keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
 }
 

@@ -148,8 +148,8 @@ fn redirect_uri(
 ) -> Result<(String, bool), OAuthError> {
     let Some(raw) = params.get("redirect_uri") else {
         return match (client.kind, client.redirect_uris.as_slice()) {
-            (ClientKind::Registered, [only]) => Ok((only.clone(), false)),
-            (ClientKind::Registered, _) => Err(OAuthError::invalid_request(
+            (ClientKind::Registered | ClientKind::Dynamic, [only]) => Ok((only.clone(), false)),
+            (ClientKind::Registered | ClientKind::Dynamic, _) => Err(OAuthError::invalid_request(
                 "redirect_uri is required: this client has more than one registered",
             )),
             (ClientKind::Pushed, _) => Err(OAuthError::invalid_request("redirect_uri is required")),
@@ -163,7 +163,7 @@ fn redirect_uri(
             .filter_map(|r| RedirectUri::parse(r).ok())
     };
     match client.kind {
-        ClientKind::Registered => {
+        ClientKind::Registered | ClientKind::Dynamic => {
             if !registered().any(|r| uri.matches(&r)) {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is not registered for this client",

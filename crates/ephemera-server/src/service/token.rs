@@ -81,7 +81,7 @@ async fn authorization_code(
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, PATH, now)
         .await?;
-    let may_add = grant.client.kind == ClientKind::Registered;
+    let may_add = grant.client.kind != ClientKind::Pushed;
     let jkt = proof::dpop_binding(
         grant.key_binding.dpop_jkt.as_deref(),
         presented.dpop,
@@ -144,7 +144,20 @@ async fn authorization_code(
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
         return Err(replayed(ctx, &grant.id).await);
     }
+    keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
+}
+
+/// A self-registered client that gets tokens is in use: its time-to-live
+/// runs from now again (RFC 7591 abuse control deletes only idle clients).
+pub async fn keep_alive(ctx: &Context, grant: &Grant, now: Timestamp) -> Result<(), OAuthError> {
+    if grant.client.kind == ClientKind::Dynamic {
+        let until = now + ctx.policy.registration.idle_ttl;
+        ctx.store
+            .touch_client(&grant.client.client_id, until)
+            .await?;
+    }
+    Ok(())
 }
 
 /// RFC 6749 §10.5: a code used twice revokes what it produced.
@@ -206,5 +219,6 @@ async fn client_credentials(
     ctx.store
         .insert_grant_with_tokens(&grant, &minted.rows)
         .await?;
+    keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
 }

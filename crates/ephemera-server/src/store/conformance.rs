@@ -25,8 +25,8 @@ use tokio::sync::Barrier;
 
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, KeyBinding, PushedRequest,
-    RegisteredClient, Session, SigningKey, Stats, Timestamp, Token, TokenKind, User,
+    AuthMethod, ClientKind, ClientSnapshot, Code, DynamicRegistration, Grant, KeyBinding,
+    PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token, TokenKind, User,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::sqlite::SqliteStore;
@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
                 stats_count_exactly_what_is_live,
                 a_jti_is_accepted_once_until_its_window_ends,
                 a_token_keeps_its_key_binding,
+                a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires,
                 sweep_forgets_expired_jtis,
             );
             conformance_suite!(@concurrent $open;
@@ -148,6 +149,7 @@ fn registered_client(client_id: &str) -> RegisteredClient {
         can_introspect: false,
         created_at: NOW,
         jwks: None,
+        dynamic: None,
         secret_hash: Some(new_hash()),
     }
 }
@@ -986,6 +988,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
             tokens: 3,
             grants: 2,
             jtis: 0,
+            clients: 0,
         }
     );
     assert!(store
@@ -1085,6 +1088,7 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
             refresh_tokens: 1,
             sessions: 1,
             registered_clients: 1,
+            dynamic_clients: 0,
             users: 2,
         }
     );
@@ -1158,4 +1162,58 @@ async fn sweep_forgets_expired_jtis(store: &dyn Store) {
     let report = store.sweep(NOW + 50).await.unwrap();
     assert_eq!(report.jtis, 1);
     assert!(!store.remember_jti("b", NOW + 100, NOW + 50).await.unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// Dynamically registered clients
+// ---------------------------------------------------------------------------
+
+async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store: &dyn Store) {
+    let token = Secret::generate().hash();
+    let client = RegisteredClient {
+        dynamic: Some(DynamicRegistration {
+            metadata: json!({"client_name": "self"}),
+            grant_types: vec!["authorization_code".to_owned()],
+            auth_method: AuthMethod::None,
+            expires_at: NOW + 100,
+            registration_token_hash: Some(token.clone()),
+        }),
+        secret_hash: None,
+        ..registered_client("dyn")
+    };
+    store.insert_client(&client).await.unwrap();
+    let found = store.find_client("dyn").await.unwrap().unwrap();
+    assert_eq!(found, client);
+    assert_eq!(store.stats(NOW).await.unwrap().dynamic_clients, 1);
+
+    store.touch_client("dyn", NOW + 50).await.unwrap();
+    assert_eq!(
+        store
+            .find_client("dyn")
+            .await
+            .unwrap()
+            .unwrap()
+            .dynamic
+            .unwrap()
+            .expires_at,
+        NOW + 100,
+        "never earlier"
+    );
+    store.touch_client("dyn", NOW + 500).await.unwrap();
+    let g = grant(found.snapshot());
+    store
+        .insert_grant_with_tokens(&g, &token_pair(&g))
+        .await
+        .unwrap();
+
+    let report = store.sweep(NOW + 200).await.unwrap();
+    assert_eq!(report.clients, 0, "touched: still alive");
+    let report = store.sweep(NOW + 501).await.unwrap();
+    assert_eq!(report.clients, 1);
+    assert!(store.find_client("dyn").await.unwrap().is_none());
+    assert_eq!(
+        store.stats(NOW + 501).await.unwrap().grants,
+        0,
+        "its grants went with it"
+    );
 }

@@ -63,6 +63,8 @@ pub struct SweepReport {
     pub tokens: u64,
     pub grants: u64,
     pub jtis: u64,
+    /// Dynamically registered clients past their time-to-live.
+    pub clients: u64,
 }
 
 #[async_trait]
@@ -80,6 +82,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
     async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError>;
+    /// Replaces a client's data (RFC 7592 update); false if it does not exist.
+    async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
+    /// Moves a dynamically registered client's expiry to `until` if later.
+    async fn touch_client(&self, client_id: &str, until: Timestamp) -> Result<(), StoreError>;
     /// Deletes the client, its grants and their tokens; false if it did not exist.
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 

@@ -87,14 +87,24 @@ fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
 
 fn client_from(row: &SqliteRow) -> Result<RegisteredClient, StoreError> {
     let mut client: RegisteredClient = from_json(row.try_get("data")?)?;
-    let secret: Option<Vec<u8>> = row.try_get("secret_hash")?;
-    client.secret_hash = match secret {
-        Some(b) => Some(
-            SecretHash::from_bytes(&b).ok_or_else(|| StoreError::Corrupt("secret_hash".into()))?,
-        ),
-        None => None,
-    };
+    client.secret_hash = optional_hash(row, "secret_hash")?;
+    if let Some(d) = &mut client.dynamic {
+        d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
+        d.expires_at = row
+            .try_get::<Option<i64>, _>("expires_at")?
+            .unwrap_or_default();
+    }
     Ok(client)
+}
+
+fn optional_hash(row: &SqliteRow, col: &str) -> Result<Option<SecretHash>, StoreError> {
+    let bytes: Option<Vec<u8>> = row.try_get(col)?;
+    bytes
+        .map(|b| {
+            SecretHash::from_bytes(&b)
+                .ok_or_else(|| StoreError::Corrupt(format!("{col} is not a SHA-256 hash")))
+        })
+        .transpose()
 }
 
 fn pushed_from(row: &SqliteRow) -> Result<PushedRequest, StoreError> {
@@ -211,16 +221,46 @@ impl Store for SqliteStore {
     }
 
     async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        let dynamic = client.dynamic.as_ref();
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, data, created_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&client.client_id)
         .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
         .bind(to_json(client)?)
         .bind(client.created_at)
+        .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
+        .bind(dynamic.map(|d| d.expires_at))
         .execute(&self.pool)
         .await
         .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
+        let dynamic = client.dynamic.as_ref();
+        let n = sqlx::query(
+            "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ? \
+             WHERE client_id = ?",
+        )
+        .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
+        .bind(to_json(client)?)
+        .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
+        .bind(dynamic.map(|d| d.expires_at))
+        .bind(&client.client_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn touch_client(&self, client_id: &str, until: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE clients SET expires_at = ?1 WHERE client_id = ?2 AND expires_at < ?1")
+            .bind(until)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -245,10 +285,12 @@ impl Store for SqliteStore {
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM grants WHERE client_id = ? AND client_kind = 'registered'")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM grants WHERE client_id = ? AND client_kind IN ('registered', 'dynamic')",
+        )
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await?;
         let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
             .bind(client_id)
             .execute(&mut *tx)
@@ -596,6 +638,19 @@ impl Store for SqliteStore {
                 .await?
                 .rows_affected();
         }
+        // Self-registered clients nobody used in time go with their grants.
+        sqlx::query(
+            "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
+             (SELECT client_id FROM clients WHERE expires_at <= ?)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        report.clients = sqlx::query("DELETE FROM clients WHERE expires_at <= ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         report.grants = sqlx::query(&format!("DELETE FROM grants WHERE {GRANT_ENDED}"))
             .bind(now)
             .execute(&mut *tx)
@@ -635,7 +690,8 @@ impl Store for SqliteStore {
                (SELECT COUNT(*) FROM tokens WHERE kind = 'access' AND used_at IS NULL AND expires_at > ?1) AS access_tokens, \
                (SELECT COUNT(*) FROM tokens WHERE kind = 'refresh' AND used_at IS NULL AND expires_at > ?1) AS refresh_tokens, \
                (SELECT COUNT(*) FROM sessions WHERE expires_at > ?1) AS sessions, \
-               (SELECT COUNT(*) FROM clients) AS registered_clients, \
+               (SELECT COUNT(*) FROM clients WHERE expires_at IS NULL) AS registered_clients, \
+               (SELECT COUNT(*) FROM clients WHERE expires_at > ?1) AS dynamic_clients, \
                (SELECT COUNT(*) FROM users) AS users",
         )
         .bind(now)
@@ -650,6 +706,7 @@ impl Store for SqliteStore {
             refresh_tokens: row.try_get("refresh_tokens")?,
             sessions: row.try_get("sessions")?,
             registered_clients: row.try_get("registered_clients")?,
+            dynamic_clients: row.try_get("dynamic_clients")?,
             users: row.try_get("users")?,
         })
     }

@@ -12,6 +12,7 @@
 //! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
 //! - erasure of pushed clients and the sweeper: `erasure.rs`
+//! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - the command line: `cli.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -35,5 +36,6 @@ mod protected_api;
 mod pushed_flow;
 mod refresh;
 mod registered_flow;
+mod registration;
 mod revocation;
 mod token_rules;

@@ -1,0 +1,343 @@
+//! Dynamic Client Registration (RFC 7591) and its management protocol
+//! (RFC 7592). A self-registered client resolves, like every client model,
+//! into a `ClientSnapshot` (kind `dynamic`); open registration's known
+//! weakness, abuse, is met with per-address limits and a time-to-live after
+//! which an unused or idle client is deleted.
+
+use std::net::IpAddr;
+
+use ephemera_proto::assertion::parse_jwks;
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::metadata::{ClientMetadata, MetadataError};
+use serde_json::{Map, Value};
+
+use super::{new_id, Context, OAuthError};
+use crate::model::{AuthMethod, DynamicRegistration, RegisteredClient, Timestamp};
+use crate::secret::{self, Secret};
+use crate::store::StoreError;
+
+/// A refusal of the registration endpoint, as RFC 7591 §3.2.2 and RFC 7592 §2 shape it.
+#[derive(Debug)]
+pub enum RegisterError {
+    /// 400 with an RFC 7591 error code.
+    Invalid(OAuthError),
+    /// 401 `invalid_token`: no such client, or a wrong registration access token.
+    Unauthorized(&'static str),
+    /// 429 with `Retry-After` seconds.
+    TooMany(i64),
+    /// 404: registration is off.
+    Disabled,
+}
+
+impl From<StoreError> for RegisterError {
+    fn from(e: StoreError) -> Self {
+        Self::Invalid(e.into())
+    }
+}
+
+fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> RegisterError {
+    RegisterError::Invalid(OAuthError::new(
+        ErrorCode::InvalidClientMetadata,
+        description,
+    ))
+}
+
+/// `POST /register`: validates the metadata and creates the client.
+pub async fn register(
+    ctx: &Context,
+    body: &[u8],
+    initial_access_token: Option<&str>,
+    peer: Option<IpAddr>,
+    now: Timestamp,
+) -> Result<Value, RegisterError> {
+    let policy = &ctx.policy.registration;
+    if !policy.enabled {
+        return Err(RegisterError::Disabled);
+    }
+    if !policy.initial_access_tokens.is_empty() {
+        let ok = initial_access_token.is_some_and(|t| {
+            policy
+                .initial_access_tokens
+                .iter()
+                .any(|known| secret::ct_eq(known, t))
+        });
+        if !ok {
+            return Err(RegisterError::Unauthorized(
+                "registration here needs an initial access token (Authorization: Bearer)",
+            ));
+        }
+    }
+    if let Some(ip) = peer {
+        ctx.limiter
+            .check(&format!("register:{ip}"), policy.per_minute, now)
+            .map_err(RegisterError::TooMany)?;
+    }
+    let request = parse_body(body)?;
+    let client_id = new_id();
+    let registration_token = Secret::generate();
+    let (client, client_secret) = build_client(ctx, &client_id, &request, now)?;
+    let mut client = client;
+    if let Some(d) = &mut client.dynamic {
+        d.registration_token_hash = Some(registration_token.hash());
+    }
+    ctx.store.insert_client(&client).await?;
+    tracing::info!(client_id = %client.client_id, "client registered (RFC 7591)");
+    Ok(response(
+        ctx,
+        &client,
+        client_secret.as_ref(),
+        Some(&registration_token),
+        now,
+    ))
+}
+
+/// `GET /register/{client_id}` (RFC 7592 §2.1).
+pub async fn read(
+    ctx: &Context,
+    client_id: &str,
+    token: Option<&str>,
+    now: Timestamp,
+) -> Result<Value, RegisterError> {
+    let client = authorize(ctx, client_id, token).await?;
+    Ok(response(ctx, &client, None, None, now))
+}
+
+/// `PUT /register/{client_id}` (RFC 7592 §2.2): replaces the metadata.
+pub async fn update(
+    ctx: &Context,
+    client_id: &str,
+    token: Option<&str>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Value, RegisterError> {
+    let current = authorize(ctx, client_id, token).await?;
+    let request = parse_body(body)?;
+    if request.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return Err(RegisterError::Invalid(OAuthError::invalid_request(
+            "the update must carry this client's client_id (RFC 7592 §2.2)",
+        )));
+    }
+    if let Some(sent) = request.get("client_secret").and_then(Value::as_str) {
+        if !current.secret_hash.as_ref().is_some_and(|h| h.verify(sent)) {
+            return Err(RegisterError::Invalid(OAuthError::invalid_request(
+                "client_secret does not match this client's secret",
+            )));
+        }
+    }
+    let (mut client, new_secret) = build_client(ctx, client_id, &request, current.created_at)?;
+    // Keep what the client already holds: its secret (if it still needs one)
+    // and its registration access token.
+    let secret = match (&client.secret_hash, &current.secret_hash) {
+        (Some(_), Some(old)) => {
+            client.secret_hash = Some(old.clone());
+            None
+        }
+        _ => new_secret,
+    };
+    if let (Some(d), Some(old)) = (&mut client.dynamic, &current.dynamic) {
+        d.registration_token_hash = old.registration_token_hash.clone();
+        d.expires_at = old.expires_at.max(now + ctx.policy.registration.unused_ttl);
+    }
+    ctx.store.update_client(&client).await?;
+    Ok(response(ctx, &client, secret.as_ref(), None, now))
+}
+
+/// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client and its grants go.
+pub async fn delete(
+    ctx: &Context,
+    client_id: &str,
+    token: Option<&str>,
+) -> Result<(), RegisterError> {
+    authorize(ctx, client_id, token).await?;
+    ctx.store.delete_client(client_id).await?;
+    Ok(())
+}
+
+/// RFC 7592 §2: the registration access token of that very client.
+async fn authorize(
+    ctx: &Context,
+    client_id: &str,
+    token: Option<&str>,
+) -> Result<RegisteredClient, RegisterError> {
+    let refused = RegisterError::Unauthorized("unknown client or wrong registration access token");
+    if !ctx.policy.registration.enabled {
+        return Err(RegisterError::Disabled);
+    }
+    let Some(token) = token else {
+        return Err(refused);
+    };
+    let Some(client) = ctx.store.find_client(client_id).await? else {
+        return Err(refused);
+    };
+    match client
+        .dynamic
+        .as_ref()
+        .and_then(|d| d.registration_token_hash.as_ref())
+    {
+        Some(hash) if hash.verify(token) => Ok(client),
+        _ => Err(refused),
+    }
+}
+
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, RegisterError> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(metadata_error(
+            "the body must be a JSON object of client metadata (RFC 7591 §2)",
+        )),
+    }
+}
+
+/// Validates `request` into a client; returns the new secret it needs, if any.
+fn build_client(
+    ctx: &Context,
+    client_id: &str,
+    request: &Map<String, Value>,
+    created_at: Timestamp,
+) -> Result<(RegisteredClient, Option<Secret>), RegisterError> {
+    if request.contains_key("software_statement") {
+        return Err(RegisterError::Invalid(OAuthError::new(
+            ErrorCode::UnapprovedSoftwareStatement,
+            "software statements are not accepted by this server",
+        )));
+    }
+    let policy = &ctx.policy;
+    let md = ClientMetadata::from_object(request, &policy.pushed.limits).map_err(|e| match e {
+        MetadataError::RedirectUri { .. } => RegisterError::Invalid(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            e.to_string(),
+        )),
+        other => metadata_error(other.to_string()),
+    })?;
+    // RFC 7591 §2: the default method is client_secret_basic.
+    let method = md
+        .token_endpoint_auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic");
+    let auth_method = match method {
+        "none" => AuthMethod::None,
+        "client_secret_basic" | "client_secret_post" => AuthMethod::ClientSecret,
+        "private_key_jwt" => AuthMethod::PrivateKeyJwt,
+        other => {
+            return Err(metadata_error(format!(
+                "token_endpoint_auth_method `{other}` is not supported here"
+            )))
+        }
+    };
+    if md.jwks_uri.is_some() {
+        return Err(metadata_error(
+            "jwks_uri is not fetched by this server: send jwks",
+        ));
+    }
+    match (&md.jwks, auth_method) {
+        (Some(jwks), AuthMethod::PrivateKeyJwt) => {
+            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
+        }
+        (None, AuthMethod::PrivateKeyJwt) => {
+            return Err(metadata_error("private_key_jwt needs jwks"))
+        }
+        (Some(_), _) => return Err(metadata_error("jwks is only used with private_key_jwt")),
+        (None, _) => {}
+    }
+    let grant_types = md.effective_grant_types();
+    if grant_types.iter().any(|g| g == "client_credentials") && auth_method == AuthMethod::None {
+        return Err(metadata_error(
+            "client_credentials needs a client that authenticates",
+        ));
+    }
+    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
+    if uses_code && md.redirect_uris.is_empty() {
+        return Err(RegisterError::Invalid(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            "redirect_uris is required for the authorization_code grant",
+        )));
+    }
+    if let Some(uri) = md
+        .redirect_uris
+        .iter()
+        .find(|u| !policy.pushed.redirect_forms.contains(&u.form()))
+    {
+        return Err(RegisterError::Invalid(OAuthError::new(
+            ErrorCode::InvalidRedirectUri,
+            format!(
+                "redirect_uri `{}` is not allowed: use https, http on a loopback address, or a private-use scheme",
+                uri.as_str()
+            ),
+        )));
+    }
+    if let Some(t) = md
+        .scope
+        .as_ref()
+        .and_then(|s| s.difference(&policy.pushed_scopes).next())
+    {
+        return Err(metadata_error(format!(
+            "scope `{t}` is not available to self-registered clients"
+        )));
+    }
+    let secret = (auth_method == AuthMethod::ClientSecret).then(Secret::generate);
+    let mut metadata = md.to_json();
+    if let Value::Object(m) = &mut metadata {
+        m.insert("token_endpoint_auth_method".into(), Value::from(method));
+        m.insert(
+            "grant_types".into(),
+            grant_types
+                .iter()
+                .map(|g| Value::from(g.as_str()))
+                .collect(),
+        );
+    }
+    let client = RegisteredClient {
+        client_id: client_id.to_owned(),
+        name: md.client_name.clone(),
+        redirect_uris: md
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        allowed_scope: md.scope.clone(),
+        confidential: auth_method != AuthMethod::None,
+        can_introspect: false,
+        created_at,
+        jwks: md.jwks.clone(),
+        dynamic: Some(DynamicRegistration {
+            metadata,
+            grant_types,
+            auth_method,
+            expires_at: created_at + policy.registration.unused_ttl,
+            registration_token_hash: None,
+        }),
+        secret_hash: secret.as_ref().map(Secret::hash),
+    };
+    Ok((client, secret))
+}
+
+/// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
+fn response(
+    ctx: &Context,
+    client: &RegisteredClient,
+    secret: Option<&Secret>,
+    token: Option<&Secret>,
+    _now: Timestamp,
+) -> Value {
+    let mut body = client
+        .dynamic
+        .as_ref()
+        .map(|d| d.metadata.clone())
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if let Value::Object(m) = &mut body {
+        m.insert("client_id".into(), Value::from(client.client_id.as_str()));
+        m.insert("client_id_issued_at".into(), Value::from(client.created_at));
+        if let Some(s) = secret {
+            m.insert("client_secret".into(), Value::from(s.expose()));
+            m.insert("client_secret_expires_at".into(), Value::from(0));
+        }
+        if let Some(t) = token {
+            m.insert("registration_access_token".into(), Value::from(t.expose()));
+        }
+        m.insert(
+            "registration_client_uri".into(),
+            Value::from(format!("{}/register/{}", ctx.issuer, client.client_id)),
+        );
+    }
+    body
+}

@@ -1,6 +1,17 @@
 //! [`AccessToken`]: presenting an access token at a resource server, as a
 //! bearer token (RFC 6750 §2.1) or a DPoP-bound one (RFC 9449 §7), with the
 //! resource server's DPoP nonce (RFC 9449 §9).
+//!
+//! **Certificate-bound tokens** (RFC 8705 §3) need nothing here: their
+//! `token_type` is `Bearer` and the binding is the TLS connection, which
+//! must present the certificate the token was issued over. Send the request
+//! with the HTTP client that holds that certificate — the one the
+//! [`AuthorizationServer`](crate::AuthorizationServer) was made with
+//! ([`AuthorizationServer::http`](crate::AuthorizationServer::http), built by
+//! [`http_client`](crate::http::http_client)) — and
+//! [`send_with_nonce_retry`](AccessToken::send_with_nonce_retry) or
+//! [`authorize`](AccessToken::authorize) as for any bearer token. Sent over
+//! another client, the resource server refuses it (`invalid_token`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,6 +52,8 @@ impl AccessToken {
     /// says (case-insensitively, RFC 6749 §5.1): `DPoP` needs the key the
     /// grant is bound to, `Bearer` ignores any key (the server chose not to
     /// bind the token; RFC 9449 §5 lets the client use it as a bearer token).
+    /// A certificate-bound token is `Bearer` too: send it over the mutual TLS
+    /// client (see the [module docs](self)).
     pub fn from_response(tokens: &TokenResponse, dpop: Option<&DpopKey>) -> Result<Self> {
         let token_type = tokens.token_type.as_str();
         if token_type.eq_ignore_ascii_case("DPoP") {

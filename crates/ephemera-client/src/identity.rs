@@ -1,6 +1,6 @@
 //! Who the client is, how it authenticates at the back channel
-//! (RFC 6749 §2.3.1 secrets, RFC 7523 `private_key_jwt`), and which DPoP key
-//! (RFC 9449) it proves.
+//! (RFC 6749 §2.3.1 secrets, RFC 7523 `private_key_jwt`, RFC 8705
+//! `self_signed_tls_client_auth`), and which DPoP key (RFC 9449) it proves.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,6 +14,15 @@ use crate::keys::ClientKey;
 
 /// The `token_endpoint_auth_method` of JWT client assertions (RFC 7523 §2.2).
 pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
+/// The `token_endpoint_auth_method` of a client that authenticates with a
+/// self-signed certificate over mutual TLS, its certificate registered in
+/// `jwks` as `x5c` (RFC 8705 §2.2).
+pub const SELF_SIGNED_TLS_CLIENT_AUTH: &str = "self_signed_tls_client_auth";
+
+/// JWK members that only a private key has (RFC 7518 §6.2.2, §6.3.2,
+/// §6.4.1; RFC 8037 §2): never pushed.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// A form body: name-value pairs in order, names may repeat.
 pub(crate) type Form = Vec<(String, String)>;
@@ -52,6 +61,10 @@ enum Authentication {
         registration: Value,
         key: Option<ClientKey>,
     },
+    /// A pushed client that authenticates with its certificate over mutual
+    /// TLS (RFC 8705 §2.2): the metadata carries the certificate in `jwks`,
+    /// the form only `client_id`; the TLS connection does the rest.
+    PushedWithCertificate { registration: Value },
     /// A pre-registered public client (`none`).
     Public { client_id: String },
     /// A pre-registered client with a shared secret.
@@ -104,6 +117,40 @@ impl ClientIdentity {
         })
     }
 
+    /// A pushed client that authenticates with a self-signed certificate
+    /// over mutual TLS (`self_signed_tls_client_auth`, RFC 8705 §2.2).
+    ///
+    /// `certificate_der` is the certificate (DER) and `public_jwk` its
+    /// public key as a JWK. `jwks` (`{"keys": [public_jwk + "x5c":
+    /// [base64(certificate_der)]]}`) and `token_endpoint_auth_method`
+    /// `self_signed_tls_client_auth` are set in `registration` (replacing any
+    /// given values; a `registration` that is not a JSON object is sent as
+    /// it is). Private JWK members (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`,
+    /// `k`) are dropped, so a private JWK given by mistake is never pushed.
+    /// Add `"tls_client_certificate_bound_access_tokens": true` to the
+    /// registration yourself to have the tokens bound to the certificate
+    /// too (RFC 8705 §3).
+    ///
+    /// Requests then carry only `client_id`: the proof is the TLS handshake,
+    /// so the [`AuthorizationServer`](crate::AuthorizationServer) must use an
+    /// HTTP client that presents this certificate, made by
+    /// [`http_client`](crate::http::http_client) with it as
+    /// [`client_certificate_pem`](crate::http::HttpClientOptions::client_certificate_pem).
+    pub fn pushed_with_certificate(
+        mut registration: Value,
+        certificate_der: &[u8],
+        public_jwk: Value,
+    ) -> Self {
+        if let Value::Object(members) = &mut registration {
+            members.insert("jwks".into(), certificate_jwks(certificate_der, public_jwk));
+            members.insert(
+                "token_endpoint_auth_method".into(),
+                Value::from(SELF_SIGNED_TLS_CLIENT_AUTH),
+            );
+        }
+        Self::new(Authentication::PushedWithCertificate { registration })
+    }
+
     /// A pre-registered public client.
     pub fn public(client_id: impl Into<String>) -> Self {
         Self::new(Authentication::Public {
@@ -144,7 +191,9 @@ impl ClientIdentity {
     /// The `client_id` this client sends.
     pub fn client_id(&self) -> &str {
         match &self.authentication {
-            Authentication::Pushed { .. } => DYNAMIC_CLIENT_ID,
+            Authentication::Pushed { .. } | Authentication::PushedWithCertificate { .. } => {
+                DYNAMIC_CLIENT_ID
+            }
             Authentication::Public { client_id }
             | Authentication::Secret { client_id, .. }
             | Authentication::PrivateKeyJwt { client_id, .. } => client_id,
@@ -155,7 +204,8 @@ impl ClientIdentity {
     /// as it goes out; `None` for a pre-registered client.
     pub fn registration(&self) -> Option<&Value> {
         match &self.authentication {
-            Authentication::Pushed { registration, .. } => Some(registration),
+            Authentication::Pushed { registration, .. }
+            | Authentication::PushedWithCertificate { registration } => Some(registration),
             _ => None,
         }
     }
@@ -175,6 +225,7 @@ impl ClientIdentity {
             Authentication::Pushed { key: Some(_), .. } | Authentication::PrivateKeyJwt { .. } => {
                 PRIVATE_KEY_JWT
             }
+            Authentication::PushedWithCertificate { .. } => SELF_SIGNED_TLS_CLIENT_AUTH,
         }
     }
 
@@ -197,14 +248,17 @@ impl ClientIdentity {
     /// `aud` of a client assertion: Ephemera wants its issuer identifier.
     ///
     /// Clients without a secret identify themselves with `client_id`
-    /// (RFC 6749 §3.2.1); `client_secret_post` puts both values in the body;
-    /// `private_key_jwt` sends `client_id` (a pushed client has no other way
-    /// to name itself) with a fresh assertion (RFC 7523 §2.2), so call this
-    /// again for every request, retries included: the server refuses a
-    /// replayed `jti`.
+    /// (RFC 6749 §3.2.1), and so do clients authenticated by their TLS
+    /// certificate (RFC 8705 §2); `client_secret_post` puts both values in
+    /// the body; `private_key_jwt` sends `client_id` (a pushed client has no
+    /// other way to name itself) with a fresh assertion (RFC 7523 §2.2), so
+    /// call this again for every request, retries included: the server
+    /// refuses a replayed `jti`.
     pub(crate) fn authenticate(&self, form: &mut Form, audience: &str) -> Result<Option<String>> {
         match &self.authentication {
-            Authentication::Pushed { key: None, .. } | Authentication::Public { .. } => {
+            Authentication::Pushed { key: None, .. }
+            | Authentication::PushedWithCertificate { .. }
+            | Authentication::Public { .. } => {
                 form.push(("client_id".into(), self.client_id().into()));
                 Ok(None)
             }
@@ -256,6 +310,22 @@ impl std::fmt::Debug for ClientIdentity {
         }
         out.finish()
     }
+}
+
+/// `{"keys": [jwk]}` with the certificate as the key's `x5c` (RFC 7517
+/// §4.7: standard base64 DER, not base64url) and no private member.
+fn certificate_jwks(certificate_der: &[u8], public_jwk: Value) -> Value {
+    let mut jwk = public_jwk;
+    if let Value::Object(members) = &mut jwk {
+        for name in PRIVATE_JWK_MEMBERS {
+            members.remove(name);
+        }
+        members.insert(
+            "x5c".into(),
+            Value::from(vec![STANDARD.encode(certificate_der)]),
+        );
+    }
+    serde_json::json!({ "keys": [jwk] })
 }
 
 /// The `Authorization` header value for `client_secret_basic`: RFC 6749
@@ -377,6 +447,92 @@ mod tests {
     fn a_registration_that_is_not_an_object_is_sent_as_it_is() {
         let identity = ClientIdentity::pushed_with_key(json!(["odd"]), ClientKey::generate());
         assert_eq!(identity.registration(), Some(&json!(["odd"])));
+        let identity = ClientIdentity::pushed_with_certificate(json!("odd"), b"der", json!({}));
+        assert_eq!(identity.registration(), Some(&json!("odd")));
+    }
+
+    /// A self-signed certificate (DER) and its public key as a JWK.
+    fn certificate() -> (Vec<u8>, Value) {
+        let ck = rcgen::generate_simple_self_signed(vec!["agent".to_owned()]).unwrap();
+        let raw = ck.key_pair.public_key_raw();
+        let (x, y) = raw[1..].split_at(32);
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)});
+        (ck.cert.der().to_vec(), jwk)
+    }
+
+    #[test]
+    fn a_pushed_client_with_a_certificate_pushes_it_as_x5c() {
+        let (der, jwk) = certificate();
+        let identity = ClientIdentity::pushed_with_certificate(
+            json!({
+                "client_name": "agent",
+                "token_endpoint_auth_method": "none",
+                "jwks": {"keys": []},
+                "tls_client_certificate_bound_access_tokens": true,
+            }),
+            &der,
+            jwk.clone(),
+        );
+
+        let registration = identity.registration().unwrap();
+        assert_eq!(registration["client_name"], "agent");
+        assert_eq!(
+            registration["token_endpoint_auth_method"],
+            SELF_SIGNED_TLS_CLIENT_AUTH
+        );
+        assert_eq!(
+            registration["tls_client_certificate_bound_access_tokens"],
+            true
+        );
+        let mut expected = jwk;
+        expected["x5c"] = json!([STANDARD.encode(&der)]);
+        assert_eq!(registration["jwks"], json!({"keys": [expected]}));
+        // The server reads the same jwks: a usable key, and the certificate
+        // back from its x5c.
+        assert_eq!(parse_jwks(&registration["jwks"]).unwrap().len(), 1);
+        let x5c = registration["jwks"]["keys"][0]["x5c"][0].as_str().unwrap();
+        assert_eq!(STANDARD.decode(x5c).unwrap(), der);
+    }
+
+    #[test]
+    fn a_pushed_client_with_a_certificate_sends_only_its_client_id() {
+        let (der, jwk) = certificate();
+        let identity = ClientIdentity::pushed_with_certificate(json!({}), &der, jwk);
+        let mut form = Vec::new();
+
+        let header = identity.authenticate(&mut form, ISSUER).unwrap();
+
+        assert_eq!(header, None);
+        assert_eq!(pairs(&form), [("client_id", DYNAMIC_CLIENT_ID)]);
+        assert_eq!(identity.client_id(), DYNAMIC_CLIENT_ID);
+        assert_eq!(
+            identity.token_endpoint_auth_method(),
+            SELF_SIGNED_TLS_CLIENT_AUTH
+        );
+        assert!(identity.client_key().is_none());
+        assert!(format!("{identity:?}").contains(SELF_SIGNED_TLS_CLIENT_AUTH));
+    }
+
+    #[test]
+    fn a_private_jwk_given_for_a_certificate_is_pushed_without_its_private_parts() {
+        let key = ClientKey::generate();
+        let pem = key.to_pkcs8_pem().unwrap();
+        use p256::pkcs8::DecodePrivateKey as _;
+        let private = p256::SecretKey::from_pkcs8_pem(&pem)
+            .unwrap()
+            .to_jwk_string();
+        let mut jwk: Value = serde_json::from_str(&private).unwrap();
+        jwk["kid"] = json!("agent-1");
+        assert!(jwk.get("d").is_some());
+
+        let identity = ClientIdentity::pushed_with_certificate(json!({}), b"der", jwk);
+
+        let pushed = &identity.registration().unwrap()["jwks"]["keys"][0];
+        assert_eq!(pushed.get("d"), None);
+        assert_eq!(pushed["kid"], "agent-1");
+        assert_eq!(pushed["x"], key.jwks()["keys"][0]["x"]);
+        assert_eq!(pushed["x5c"], json!([STANDARD.encode(b"der")]));
     }
 
     #[test]

@@ -1,18 +1,19 @@
 //! The client side of Ephemera: an OAuth 2 client for Pushed Client
 //! Registration (draft-richer-oauth-pushed-client-registration), with PAR
 //! (RFC 9126), PKCE S256 (RFC 7636), `iss` checks (RFC 9207), DPoP
-//! (RFC 9449), `private_key_jwt` (RFC 7523), refresh, revocation (RFC 7009)
-//! and introspection (RFC 7662).
+//! (RFC 9449), `private_key_jwt` (RFC 7523), mutual TLS (RFC 8705), refresh,
+//! revocation (RFC 7009) and introspection (RFC 7662).
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`error`] | [`Error`]: OAuth error bodies, HTTP failures, key failures, protocol violations |
-//! | [`identity`] | [`ClientIdentity`]: pushed, public, secret or `private_key_jwt`, how each authenticates (RFC 6749 §2.3.1, RFC 7523 §2.2), and the DPoP key it proves |
+//! | [`identity`] | [`ClientIdentity`]: pushed, public, secret, `private_key_jwt` or `self_signed_tls_client_auth`, how each authenticates (RFC 6749 §2.3.1, RFC 7523 §2.2, RFC 8705 §2.2), and the DPoP key it proves |
 //! | [`keys`] | [`ClientKey`]: the ES256 key of a `private_key_jwt` client, its `jwks` and client assertions; the signing shared with [`dpop`] |
 //! | [`dpop`] | [`DpopKey`]: DPoP proofs (RFC 9449 §4) and the server's `DPoP-Nonce` (§8, §9) |
+//! | [`http`] | [`http_client`] and [`HttpClientOptions`]: the rustls HTTP client every call uses, with extra roots and the client certificate of mutual TLS (RFC 8705) |
 //! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call, with DPoP proofs and the one `use_dpop_nonce` retry |
 //! | [`authorize`] | [`AuthorizationRequest`] -> [`PendingAuthorization`]: the PAR form, `state`, PKCE, the authorization URL and the checks on the redirect back |
-//! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7) |
+//! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7), certificate-bound over the same mutual TLS client (RFC 8705 §3) |
 //! | [`loopback`] | [`LoopbackRedirect`]: a one-shot `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
 //!
 //! **Where the keys go.** A key that authenticates the client
@@ -23,6 +24,9 @@
 //! refresh requests all carry the same proofs without the caller repeating
 //! them. The [`AuthorizationServer`] remembers the server's latest
 //! `DPoP-Nonce`; an [`AccessToken`] remembers each resource server's.
+//! The one exception is a client certificate (mutual TLS): it belongs to the
+//! TLS connection, so it lives in the HTTP client the [`AuthorizationServer`]
+//! is made with (see [mutual TLS](#mutual-tls) below).
 //!
 //! A pushed client with a DPoP key and its own `private_key_jwt` key, from
 //! start to finish:
@@ -70,11 +74,70 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Mutual TLS
+//!
+//! [`AuthorizationServer::discover`] speaks https with rustls and the
+//! Mozilla roots. For mutual TLS (RFC 8705) make the HTTP client yourself
+//! with [`http_client`]: it presents the client certificate on every
+//! connection. A pushed client that authenticates with a self-signed
+//! certificate (`self_signed_tls_client_auth`, §2.2) pushes it in its
+//! `jwks` with [`ClientIdentity::pushed_with_certificate`]; with
+//! `"tls_client_certificate_bound_access_tokens": true` (§3) its access
+//! tokens are bound to the certificate too, and work at a resource server
+//! only over the same client ([`AuthorizationServer::http`]).
+//!
+//! ```no_run
+//! use ephemera_client::{
+//!     http_client, AccessToken, AuthorizationRequest, AuthorizationServer, ClientIdentity,
+//!     HttpClientOptions,
+//! };
+//!
+//! # async fn run(
+//! #     certificate_der: Vec<u8>,
+//! #     public_jwk: serde_json::Value,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! // agent.pem: the self-signed certificate and its PKCS #8 private key.
+//! let http = http_client(&HttpClientOptions {
+//!     client_certificate_pem: Some(std::fs::read("agent.pem")?),
+//!     ..HttpClientOptions::default()
+//! })?;
+//! let server = AuthorizationServer::discover_with(http, "https://as.example").await?;
+//! // `jwks` (the JWK with the certificate as `x5c`) and
+//! // `token_endpoint_auth_method: self_signed_tls_client_auth` are added;
+//! // requests carry only `client_id`, the handshake proves the rest.
+//! let client = ClientIdentity::pushed_with_certificate(
+//!     serde_json::json!({
+//!         "client_name": "My agent",
+//!         "redirect_uris": ["http://127.0.0.1:8910/callback"],
+//!         "tls_client_certificate_bound_access_tokens": true,
+//!     }),
+//!     &certificate_der,
+//!     public_jwk,
+//! );
+//! let request = AuthorizationRequest::new("http://127.0.0.1:8910/callback");
+//! let pending = server.push(&client, request).await?;
+//! # let callback = String::new();
+//! // … the user approves; the loopback listener gets the callback …
+//! let code = pending.code_from_callback(&callback, server.issuer())?;
+//! let tokens = server.exchange_code(&pending, &code).await?;
+//!
+//! // `token_type` stays `Bearer` (RFC 8705 §3): the binding is the
+//! // connection, so use the same HTTP client at the resource server.
+//! let token = AccessToken::from_response(&tokens, None)?;
+//! let response = token
+//!     .send_with_nonce_retry(server.http().get("https://api.example/items"))
+//!     .await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod access;
 pub mod authorize;
 pub mod dpop;
 pub mod error;
+pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod loopback;
@@ -85,6 +148,7 @@ pub use authorize::{AuthorizationRequest, PendingAuthorization};
 pub use dpop::DpopKey;
 pub use ephemera_proto::wire::{AuthorizationServerMetadata, IntrospectionResponse, TokenResponse};
 pub use error::{Error, Result};
+pub use http::{http_client, HttpClientOptions};
 pub use identity::{ClientIdentity, SecretMethod};
 pub use keys::ClientKey;
 pub use loopback::LoopbackRedirect;

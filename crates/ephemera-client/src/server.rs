@@ -3,7 +3,6 @@
 //! client's key and the server's DPoP nonce (RFC 9449 §8).
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use ephemera_proto::error::ErrorResponse;
 use ephemera_proto::wire::{
@@ -32,16 +31,7 @@ pub struct AuthorizationServer {
     dpop_nonce: Arc<Mutex<Option<String>>>,
 }
 
-/// The HTTP client [`AuthorizationServer::discover`] uses: it follows no
-/// redirects (a back-channel endpoint that redirects is misconfigured, and
-/// credentials must not follow it) and gives up after 30 seconds.
-pub fn default_http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap_or_default()
-}
+pub use crate::http::default_http_client;
 
 /// Where RFC 8414 §3.1 puts the metadata of `issuer`: the well-known suffix
 /// goes between the host and any path of the issuer.
@@ -67,6 +57,10 @@ impl AuthorizationServer {
     /// Fetches the metadata of `issuer` with the given HTTP client and checks
     /// that it names the same issuer (RFC 8414 §3.3), which stops one server
     /// from impersonating another.
+    ///
+    /// The client is used for every later call: for mutual TLS (RFC 8705)
+    /// pass one made by [`http_client`](crate::http::http_client) with the
+    /// client certificate, so every request presents it.
     pub async fn discover_with(http: reqwest::Client, issuer: &str) -> Result<Self> {
         let response = http.get(well_known_url(issuer)?).send().await?;
         let status = response.status().as_u16();
@@ -98,7 +92,9 @@ impl AuthorizationServer {
         &self.metadata.issuer
     }
 
-    /// The HTTP client used for every call.
+    /// The HTTP client used for every call. Send resource requests with it
+    /// too when it presents a client certificate: a certificate-bound
+    /// access token (RFC 8705 §3) works only over such a connection.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

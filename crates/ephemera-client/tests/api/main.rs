@@ -4,11 +4,12 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `support` | the fake authorization server (and a resource endpoint) |
+//! | `support` | the fake authorization server (and a resource endpoint), over http or https with client certificates |
 //! | `discovery` | RFC 8414 metadata and the issuer check |
 //! | `code_flow` | PAR, callback, code exchange, refresh rotation |
 //! | `back_channel` | client authentication, client_credentials, revocation, introspection, error bodies |
 //! | `binding` | DPoP on PAR, token and refresh, `use_dpop_nonce`, `private_key_jwt` with pushed keys, tokens at a resource server |
+//! | `mtls` | https issuers, mutual TLS (RFC 8705): `self_signed_tls_client_auth` and certificate-bound tokens |
 //!
 //! A new test goes in the module of the flow it exercises; new fake
 //! behavior goes in `support`.
@@ -19,4 +20,5 @@ mod back_channel;
 mod binding;
 mod code_flow;
 mod discovery;
+mod mtls;
 mod support;

@@ -1,4 +1,6 @@
-//! The fake authorization server (and a resource endpoint) the tests drive.
+//! The fake authorization server (and a resource endpoint) the tests drive,
+//! over http or, like Ephemera terminating TLS itself, over https asking
+//! every client for a certificate (RFC 8705).
 
 // The checks below return the axum response to send as their error; its
 // size does not matter in a test fake.
@@ -6,15 +8,32 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
 use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use ephemera_client::{AuthorizationServer, PendingAuthorization};
 use ephemera_proto::{assertion, dpop};
 use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
+use tokio_rustls::rustls::crypto::{
+    verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms,
+};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::{
+    self, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 pub const RS_BASIC: &str = "Basic cnM6cnMtc2VjcmV0"; // rs:rs-secret
 pub const SVC_ID: &str = "svc";
@@ -44,6 +63,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     /// The `DPoP` header.
     pub dpop: Option<String>,
+    /// The client certificate (DER) of the TLS connection it came on.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl Recorded {
@@ -73,12 +94,16 @@ impl Recorded {
     }
 }
 
-/// The keys a grant is bound to: the DPoP key's thumbprint and the pushed
-/// `jwks` its client assertions must verify with.
+/// The keys a grant is bound to: the DPoP key's thumbprint, the pushed
+/// `jwks` its client assertions must verify with, the certificate of a
+/// `self_signed_tls_client_auth` client and the one its tokens are bound to
+/// (`tls_client_certificate_bound_access_tokens`).
 #[derive(Debug, Clone, Default)]
 struct Binding {
     jkt: Option<String>,
     jwks: Option<Value>,
+    client_certificate: Option<Vec<u8>>,
+    bound_certificate: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -100,32 +125,45 @@ pub struct FakeServer {
     pub base: String,
     /// The issuer its metadata names (its own base unless told otherwise).
     pub issuer: String,
+    /// For an https fake: its self-signed certificate (PEM), the root a
+    /// client must trust.
+    pub root_pem: Option<String>,
     nonce_policy: NoncePolicy,
     inner: Arc<Mutex<Inner>>,
 }
 
 impl FakeServer {
     pub async fn start() -> Self {
-        Self::start_with(None, NoncePolicy::None).await
+        Self::start_with(None, NoncePolicy::None, false).await
     }
 
     /// A fake whose metadata names `issuer` instead of its own address.
     pub async fn start_claiming(issuer: Option<&str>) -> Self {
-        Self::start_with(issuer, NoncePolicy::None).await
+        Self::start_with(issuer, NoncePolicy::None, false).await
     }
 
     /// A fake that wants DPoP nonces at PAR and token endpoints.
     pub async fn start_with_nonces(policy: NoncePolicy) -> Self {
-        Self::start_with(None, policy).await
+        Self::start_with(None, policy, false).await
     }
 
-    async fn start_with(issuer: Option<&str>, nonce_policy: NoncePolicy) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// An https fake on `https://127.0.0.1:PORT` with a self-signed
+    /// certificate ([`root_pem`](Self::root_pem)), asking every client for a
+    /// certificate and taking any (or none), as Ephemera does.
+    pub async fn start_tls() -> Self {
+        Self::start_with(None, NoncePolicy::None, true).await
+    }
+
+    async fn start_with(issuer: Option<&str>, nonce_policy: NoncePolicy, tls: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let base = format!("http://{address}");
+        let base = format!("{}://{address}", if tls { "https" } else { "http" });
+        let certificate =
+            tls.then(|| rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap());
         let fake = Self {
             issuer: issuer.map_or_else(|| base.clone(), str::to_owned),
             base,
+            root_pem: certificate.as_ref().map(|c| c.cert.pem()),
             nonce_policy,
             inner: Arc::default(),
         };
@@ -136,8 +174,18 @@ impl FakeServer {
             .route("/revoke", post(revoke))
             .route("/introspect", post(introspect))
             .route("/resource", get(resource))
-            .with_state(fake.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+            .with_state(fake.clone())
+            .into_make_service_with_connect_info::<Peer>();
+        match certificate {
+            None => tokio::spawn(async move { axum::serve(listener, app).await }),
+            Some(certificate) => {
+                let listener = TlsListener {
+                    listener,
+                    acceptor: TlsAcceptor::from(server_config(&certificate)),
+                };
+                tokio::spawn(async move { axum::serve(listener, app).await })
+            }
+        };
         fake
     }
 
@@ -188,8 +236,15 @@ async fn discovery(State(fake): State<FakeServer>) -> Json<Value> {
     }))
 }
 
-fn record(fake: &FakeServer, path: &'static str, headers: &HeaderMap, body: &str) -> Recorded {
+fn record(
+    fake: &FakeServer,
+    peer: &Peer,
+    path: &'static str,
+    headers: &HeaderMap,
+    body: &str,
+) -> Recorded {
     let recorded = Recorded {
+        certificate: peer.certificate.clone(),
         path,
         form: form_urlencoded::parse(body.as_bytes())
             .into_owned()
@@ -211,23 +266,54 @@ fn error(status: StatusCode, code: &str) -> Response {
         .into_response()
 }
 
-async fn par(State(fake): State<FakeServer>, headers: HeaderMap, body: String) -> Response {
-    let request = record(&fake, "/par", &headers, &body);
+async fn par(
+    State(fake): State<FakeServer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let request = record(&fake, &peer, "/par", &headers, &body);
     if request.get("code_challenge_method") != ["S256"] || request.get("state").is_empty() {
         return error(StatusCode::BAD_REQUEST, "invalid_request");
     }
-    // A pushed client with a key pushes the jwks its assertions verify with.
-    let jwks = request
+    let registration = request
         .get("client_registration")
         .first()
         .and_then(|text| serde_json::from_str::<Value>(text).ok())
-        .filter(|r| r["token_endpoint_auth_method"] == "private_key_jwt")
-        .map(|r| r["jwks"].clone());
+        .unwrap_or_default();
+    // A pushed client with a key pushes the jwks its assertions verify with.
+    let jwks = Some(registration["jwks"].clone())
+        .filter(|_| registration["token_endpoint_auth_method"] == "private_key_jwt");
     if let Some(jwks) = &jwks {
         if let Err(response) = check_assertion(&fake, &request, jwks) {
             return response;
         }
     }
+    // One with a certificate pushes it as the x5c of its jwks (RFC 8705
+    // §2.2) and sends nothing else: the connection must present it.
+    let client_certificate = (registration["token_endpoint_auth_method"]
+        == "self_signed_tls_client_auth")
+        .then(|| registration["jwks"]["keys"][0]["x5c"][0].as_str())
+        .map(|x5c| {
+            x5c.and_then(|c| STANDARD.decode(c).ok())
+                .unwrap_or_default()
+        });
+    if let Some(certificate) = &client_certificate {
+        if request.certificate.as_ref() != Some(certificate)
+            || !request.get("client_assertion").is_empty()
+        {
+            return error(StatusCode::UNAUTHORIZED, "invalid_client");
+        }
+    }
+    // Certificate-bound tokens need a certificate to bind to (RFC 8705 §3).
+    let bound_certificate = if registration["tls_client_certificate_bound_access_tokens"] == true {
+        match &request.certificate {
+            Some(certificate) => Some(certificate.clone()),
+            None => return error(StatusCode::BAD_REQUEST, "invalid_request"),
+        }
+    } else {
+        None
+    };
     let jkt = match check_dpop(&fake, &request, "/par") {
         Ok(jkt) => jkt,
         Err(response) => return response,
@@ -235,9 +321,13 @@ async fn par(State(fake): State<FakeServer>, headers: HeaderMap, body: String) -
     let mut inner = fake.inner.lock().unwrap();
     inner.counter += 1;
     let request_uri = format!("urn:ietf:params:oauth:request_uri:r{}", inner.counter);
-    inner
-        .pushed
-        .insert(request_uri.clone(), (request, Binding { jkt, jwks }));
+    let binding = Binding {
+        jkt,
+        jwks,
+        client_certificate,
+        bound_certificate,
+    };
+    inner.pushed.insert(request_uri.clone(), (request, binding));
     (
         StatusCode::CREATED,
         Json(json!({"request_uri": request_uri, "expires_in": 60})),
@@ -332,9 +422,20 @@ fn check_binding(fake: &FakeServer, request: &Recorded, binding: &Binding) -> Re
     if let Some(jwks) = &binding.jwks {
         check_assertion(fake, request, jwks)?;
     }
+    check_certificate(request, binding)?;
     let jkt = check_dpop(fake, request, "/token")?;
     if binding.jkt.is_some() && jkt != binding.jkt {
         return Err(error(StatusCode::BAD_REQUEST, "invalid_dpop_proof"));
+    }
+    Ok(())
+}
+
+/// A grant's certificates must come with each of its requests.
+fn check_certificate(request: &Recorded, binding: &Binding) -> Result<(), Response> {
+    for certificate in [&binding.client_certificate, &binding.bound_certificate] {
+        if certificate.is_some() && request.certificate != *certificate {
+            return Err(error(StatusCode::UNAUTHORIZED, "invalid_client"));
+        }
     }
     Ok(())
 }
@@ -368,8 +469,13 @@ fn is_svc(request: &Recorded) -> bool {
         || (request.get("client_id") == [SVC_ID] && request.get("client_secret") == [SVC_SECRET])
 }
 
-async fn token(State(fake): State<FakeServer>, headers: HeaderMap, body: String) -> Response {
-    let request = record(&fake, "/token", &headers, &body);
+async fn token(
+    State(fake): State<FakeServer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let request = record(&fake, &peer, "/token", &headers, &body);
     match request.get("grant_type").as_slice() {
         ["authorization_code"] => {
             let Some((par, binding)) = fake.inner.lock().unwrap().codes.remove(request.one("code"))
@@ -435,8 +541,13 @@ async fn token(State(fake): State<FakeServer>, headers: HeaderMap, body: String)
     }
 }
 
-async fn revoke(State(fake): State<FakeServer>, headers: HeaderMap, body: String) -> Response {
-    let request = record(&fake, "/revoke", &headers, &body);
+async fn revoke(
+    State(fake): State<FakeServer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let request = record(&fake, &peer, "/revoke", &headers, &body);
     let binding = {
         let inner = fake.inner.lock().unwrap();
         let token = request.one("token");
@@ -446,18 +557,29 @@ async fn revoke(State(fake): State<FakeServer>, headers: HeaderMap, body: String
             .or_else(|| inner.access_tokens.get(token))
             .cloned()
     };
-    if let Some(jwks) = binding.and_then(|b| b.jwks) {
-        if let Err(response) = check_assertion(&fake, &request, &jwks) {
-            return response;
+    if let Some(binding) = binding {
+        if let Some(jwks) = &binding.jwks {
+            if let Err(response) = check_assertion(&fake, &request, jwks) {
+                return response;
+            }
+        }
+        if binding.client_certificate.is_some() && request.certificate != binding.client_certificate
+        {
+            return error(StatusCode::UNAUTHORIZED, "invalid_client");
         }
     }
     StatusCode::OK.into_response()
 }
 
 /// A resource server: any token the fake issued, presented as its
-/// `token_type` says; DPoP proofs must carry [`RS_NONCE`] (RFC 9449 §9).
-async fn resource(State(fake): State<FakeServer>, headers: HeaderMap) -> Response {
-    let request = record(&fake, "/resource", &headers, "");
+/// `token_type` says; DPoP proofs must carry [`RS_NONCE`] (RFC 9449 §9); a
+/// certificate-bound token must come over its certificate (RFC 8705 §3).
+async fn resource(
+    State(fake): State<FakeServer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> Response {
+    let request = record(&fake, &peer, "/resource", &headers, "");
     let unauthorized = |challenge: &str| {
         (
             StatusCode::UNAUTHORIZED,
@@ -473,6 +595,9 @@ async fn resource(State(fake): State<FakeServer>, headers: HeaderMap) -> Respons
     let Some(binding) = binding else {
         return unauthorized(r#"Bearer error="invalid_token""#);
     };
+    if binding.bound_certificate.is_some() && request.certificate != binding.bound_certificate {
+        return unauthorized(r#"Bearer error="invalid_token""#);
+    }
     match (scheme, &binding.jkt) {
         ("Bearer", None) => {}
         ("DPoP", Some(jkt)) => {
@@ -505,8 +630,13 @@ async fn resource(State(fake): State<FakeServer>, headers: HeaderMap) -> Respons
     Json(json!({"token": token})).into_response()
 }
 
-async fn introspect(State(fake): State<FakeServer>, headers: HeaderMap, body: String) -> Response {
-    let request = record(&fake, "/introspect", &headers, &body);
+async fn introspect(
+    State(fake): State<FakeServer>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let request = record(&fake, &peer, "/introspect", &headers, &body);
     if request.authorization.as_deref() != Some(RS_BASIC) {
         return error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
@@ -516,5 +646,177 @@ async fn introspect(State(fake): State<FakeServer>, headers: HeaderMap, body: St
             .into_response()
     } else {
         Json(json!({"active": false})).into_response()
+    }
+}
+
+/// What the handlers know of a connection: the client certificate (DER) it
+/// was made with, if it is TLS and the client sent one.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    certificate: Option<Vec<u8>>,
+}
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(_: IncomingStream<'_, TcpListener>) -> Self {
+        Self::default()
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// TLS over a TCP listener: each accepted connection has finished its
+/// handshake, and its "address" is its client certificate. Handshakes are
+/// made one at a time, which is enough for tests; one that fails or stalls
+/// is dropped.
+pub struct TlsListener {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = Peer;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, _)) = self.listener.accept().await else {
+                continue;
+            };
+            let handshake = self.acceptor.accept(tcp);
+            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), handshake).await else {
+                continue;
+            };
+            let certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .map(|leaf| leaf.to_vec());
+            return (tls, Peer { certificate });
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(Peer::default())
+    }
+}
+
+/// A rustls server config with `certificate`, asking for a client
+/// certificate and taking any, or none (the handlers decide).
+fn server_config(certificate: &rcgen::CertifiedKey) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyClientCertificate(
+        provider.signature_verification_algorithms,
+    ));
+    let key = PrivateKeyDer::try_from(certificate.key_pair.serialize_der()).unwrap();
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![certificate.cert.der().clone()], key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// Takes any client certificate whose handshake signature verifies: it is
+/// an identity to compare, not a chain to trust (RFC 8705 §2.2).
+#[derive(Debug)]
+struct AnyClientCertificate(WebPkiSupportedAlgorithms);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// A self-signed client certificate, as a test client holds it.
+pub struct ClientCertificate {
+    pub der: Vec<u8>,
+    /// The certificate and its PKCS #8 key, for `client_certificate_pem`.
+    pub identity_pem: Vec<u8>,
+    /// Its public key as a JWK.
+    pub jwk: Value,
+}
+
+impl ClientCertificate {
+    pub fn new(name: &str) -> Self {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let raw = ck.key_pair.public_key_raw();
+        let (x, y) = raw[1..].split_at(32);
+        Self {
+            der: ck.cert.der().to_vec(),
+            identity_pem: format!("{}{}", ck.cert.pem(), ck.key_pair.serialize_pem()).into_bytes(),
+            jwk: json!({
+                "kty": "EC", "crv": "P-256",
+                "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+            }),
+        }
+    }
+}
+
+impl FakeServer {
+    /// An HTTP client that trusts this https fake and presents
+    /// `certificate`, if given.
+    pub fn http(&self, certificate: Option<&ClientCertificate>) -> reqwest::Client {
+        ephemera_client::http_client(&ephemera_client::HttpClientOptions {
+            extra_root_pem: self
+                .root_pem
+                .iter()
+                .map(|p| p.clone().into_bytes())
+                .collect(),
+            client_certificate_pem: certificate.map(|c| c.identity_pem.clone()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    /// Discovers this fake with [`http`](Self::http)'s client.
+    pub async fn client_with(
+        &self,
+        certificate: Option<&ClientCertificate>,
+    ) -> AuthorizationServer {
+        AuthorizationServer::discover_with(self.http(certificate), &self.issuer)
+            .await
+            .unwrap()
     }
 }

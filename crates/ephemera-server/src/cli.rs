@@ -303,9 +303,7 @@ async fn serve(
         // Fail before listening, with the file named.
         crate::http::tls::server_config(cert, key)?;
     }
-    let ctx = crate::context(&config, store, clock)
-        .await
-        .map_err(|e| format!("loading signing keys: {e}"))?;
+    let ctx = crate::context(&config, store, clock).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy};
+use crate::service::metadata_document::DocumentPolicy;
 
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub struct RawConfig {
     pub listen: String,
     pub issuer: Option<String>,
     pub database: String,
+    /// The resources (RFC 8707) this server issues tokens for.
+    pub resources: Vec<String>,
     pub log_format: String,
     pub sweep_interval: u64,
     pub scopes: RawScopes,
@@ -46,6 +49,30 @@ pub struct RawConfig {
     pub proofs: RawProofs,
     pub tls: RawTls,
     pub registration: RawRegistration,
+    pub metadata_documents: RawDocuments,
+}
+
+/// Client ID Metadata Documents: URL client_ids the server fetches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDocuments {
+    pub enabled: bool,
+    /// Hosts that may be fetched even on loopback or private addresses.
+    pub allow_hosts: Vec<String>,
+    /// PEM files of extra trusted CA certificates.
+    pub extra_roots: Vec<PathBuf>,
+    pub max_bytes: usize,
+}
+
+impl Default for RawDocuments {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_hosts: Vec::new(),
+            extra_roots: Vec::new(),
+            max_bytes: 5 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +169,7 @@ impl Default for RawConfig {
             listen: "127.0.0.1:8080".into(),
             issuer: None,
             database: "sqlite://data/ephemera.db".into(),
+            resources: Vec::new(),
             log_format: "text".into(),
             sweep_interval: 60,
             scopes: RawScopes::default(),
@@ -150,6 +178,7 @@ impl Default for RawConfig {
             proofs: RawProofs::default(),
             tls: RawTls::default(),
             registration: RawRegistration::default(),
+            metadata_documents: RawDocuments::default(),
         }
     }
 }
@@ -242,6 +271,8 @@ pub struct Config {
     /// Certificate and key files, when the listener speaks TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub trusted_proxies: Vec<IpAddr>,
+    /// How URL client_ids are fetched.
+    pub documents: DocumentPolicy,
 }
 
 impl Config {
@@ -294,7 +325,34 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<IpAddr>, _>>()?;
+        let d = &raw.metadata_documents;
+        if !(256..=65536).contains(&d.max_bytes) {
+            return Err(invalid(
+                "metadata_documents.max_bytes",
+                "must be between 256 and 65536",
+            ));
+        }
+        let extra_roots_pem = d
+            .extra_roots
+            .iter()
+            .map(|p| {
+                std::fs::read(p).map_err(|e| {
+                    invalid(
+                        "metadata_documents.extra_roots",
+                        format!("{}: {e}", p.display()),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let documents = DocumentPolicy {
+            enabled: d.enabled,
+            allow_hosts: d.allow_hosts.clone(),
+            extra_roots_pem,
+            max_bytes: d.max_bytes,
+            ..DocumentPolicy::default()
+        };
         Ok(Self {
+            documents,
             listen,
             issuer,
             database: raw.database,
@@ -425,6 +483,16 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         },
         lifetimes,
         proofs,
+        documents_enabled: raw.metadata_documents.enabled,
+        resources: raw
+            .resources
+            .iter()
+            .map(|r| {
+                ephemera_proto::resource::ResourceIndicator::parse(r)
+                    .map(|p| p.as_str().to_owned())
+                    .map_err(|e| invalid("resources", format!("`{r}`: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
         registration: {
             let r = &raw.registration;
             if r.initial_access_tokens.iter().any(|t| t.len() < 32) {

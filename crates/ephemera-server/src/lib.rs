@@ -39,6 +39,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::service::metadata_document::DocumentFetcher;
 use crate::service::{keys, sweep, Clock, Context};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
@@ -55,8 +56,12 @@ pub async fn context(
     config: &Config,
     store: Arc<dyn Store>,
     clock: Arc<Clock>,
-) -> Result<Context, StoreError> {
-    let keys = keys::ensure(store.as_ref(), clock.now()).await?;
+) -> Result<Context, String> {
+    let keys = keys::ensure(store.as_ref(), clock.now())
+        .await
+        .map_err(|e| format!("loading signing keys: {e}"))?;
+    let documents = DocumentFetcher::new(config.documents.clone())
+        .map_err(|e| format!("metadata documents: {e}"))?;
     Ok(Context {
         store,
         policy: Arc::new(config.policy.clone()),
@@ -64,6 +69,7 @@ pub async fn context(
         keys: Arc::new(keys),
         clock,
         limiter: Arc::default(),
+        documents: Arc::new(documents),
     })
 }
 

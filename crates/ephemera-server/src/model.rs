@@ -19,6 +19,9 @@ pub enum ClientKind {
     Pushed,
     /// Registered by the client itself at the registration endpoint (RFC 7591).
     Dynamic,
+    /// Its `client_id` is the https URL of its metadata document, which the
+    /// server fetched (draft-ietf-oauth-client-id-metadata-document).
+    MetadataDocument,
 }
 
 impl ClientKind {
@@ -33,6 +36,7 @@ impl ClientKind {
             Self::Registered => "registered",
             Self::Pushed => "pushed",
             Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
         }
     }
 }
@@ -71,6 +75,10 @@ pub struct ClientSnapshot {
     /// Public keys for `private_key_jwt` (a JWK Set).
     #[serde(default)]
     pub jwks: Option<Value>,
+    /// The origin that vouches for the client: the host its metadata
+    /// document was fetched from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_origin: Option<String>,
 }
 
 impl ClientSnapshot {
@@ -121,9 +129,20 @@ pub struct RegisteredClient {
     pub secret_hash: Option<SecretHash>,
 }
 
-/// What a dynamically registered client sent, and how long it may stay.
+fn dynamic_kind() -> ClientKind {
+    ClientKind::Dynamic
+}
+
+/// What a dynamically registered client sent (or its metadata document
+/// said), and how long it may stay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DynamicRegistration {
+    /// `Dynamic` (registered here) or `MetadataDocument` (fetched).
+    #[serde(default = "dynamic_kind")]
+    pub kind: ClientKind,
+    /// The host a metadata document came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_origin: Option<String>,
     /// The validated RFC 7591 metadata (no secrets).
     pub metadata: Value,
     pub grant_types: Vec<String>,
@@ -140,7 +159,8 @@ impl RegisteredClient {
         if let Some(d) = &self.dynamic {
             return ClientSnapshot {
                 client_id: self.client_id.clone(),
-                kind: ClientKind::Dynamic,
+                kind: d.kind,
+                verified_origin: d.verified_origin.clone(),
                 auth_method: d.auth_method,
                 name: self.name.clone(),
                 redirect_uris: self.redirect_uris.clone(),
@@ -168,6 +188,7 @@ impl RegisteredClient {
             allowed_scope: self.allowed_scope.clone(),
             metadata: Value::Null,
             jwks: self.jwks.clone(),
+            verified_origin: None,
         }
     }
 }
@@ -256,6 +277,9 @@ pub struct Token {
     pub jkt: Option<String>,
     /// The client certificate thumbprint the token is bound to.
     pub x5t: Option<String>,
+    /// The resources this access token is for, when narrowed from the
+    /// grant's (RFC 8707 §2.2).
+    pub audience: Option<Vec<String>>,
 }
 
 /// A resource owner.

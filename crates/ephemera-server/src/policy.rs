@@ -130,6 +130,11 @@ pub struct Policy {
     pub lifetimes: Lifetimes,
     pub proofs: ProofPolicy,
     pub registration: RegistrationPolicy,
+    /// URL client_ids (Client ID Metadata Documents) are accepted.
+    pub documents_enabled: bool,
+    /// The resources (RFC 8707) tokens may be issued for; empty: any
+    /// absolute URI.
+    pub resources: Vec<String>,
 }
 
 impl Policy {
@@ -139,13 +144,17 @@ impl Policy {
             ClientKind::Registered => &self.scopes_supported,
             // Open-world clients, pushed or self-registered, get what policy
             // allows clients nobody vouched for.
-            ClientKind::Pushed | ClientKind::Dynamic => &self.pushed_scopes,
+            ClientKind::Pushed | ClientKind::Dynamic | ClientKind::MetadataDocument => {
+                &self.pushed_scopes
+            }
         }
     }
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {
         match kind {
-            ClientKind::Registered | ClientKind::Dynamic => self.lifetimes.refresh_token,
+            ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument => {
+                self.lifetimes.refresh_token
+            }
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
         }
     }

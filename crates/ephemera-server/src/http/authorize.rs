@@ -70,6 +70,8 @@ pub struct ClientView {
     pub redirect_uri: String,
     pub client_uri: Option<String>,
     pub scopes: Vec<String>,
+    /// The host a metadata document was fetched from.
+    pub verified_origin: Option<String>,
 }
 
 impl ClientView {
@@ -104,6 +106,11 @@ impl ClientView {
             redirect_uri: display_text(&r.redirect_uri, 200),
             client_uri,
             scopes: r.scope.iter().map(str::to_owned).collect(),
+            verified_origin: r
+                .client
+                .verified_origin
+                .as_deref()
+                .map(|o| display_text(o, 120)),
         }
     }
 }

@@ -57,6 +57,10 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
         pushed_client_registration_supported: true,
         extra: [
             ("dpop_signing_alg_values_supported", algs.clone()),
+            (
+                "client_id_metadata_document_supported",
+                serde_json::Value::from(policy.documents_enabled),
+            ),
             // RFC 8705 §3.3; a certificate is honoured over TLS or from a trusted proxy.
             (
                 "tls_client_certificate_bound_access_tokens",

@@ -127,7 +127,7 @@ async fn front_channel(
             "a pushed client must start with a pushed authorization request (PAR) and send only client_id and request_uri here",
         ));
     }
-    let Some(client) = resolve::registered(ctx, client_id).await? else {
+    let Some(client) = resolve::registered(ctx, client_id, now).await? else {
         return Err(OAuthError::invalid_request("unknown client_id"));
     };
     let ttl = ctx.policy.lifetimes.interaction;

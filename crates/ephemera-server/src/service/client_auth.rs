@@ -125,7 +125,7 @@ pub async fn authenticate(
         }
         return Ok(Caller::Pushed { assertion });
     }
-    let Some(client) = ctx.store.find_client(&client_id).await? else {
+    let Some(client) = resolve::lookup(ctx, &client_id, now).await? else {
         return Err(OAuthError::invalid_client("unknown client"));
     };
     if let Some(jwks) = &client.jwks {

@@ -49,7 +49,7 @@ pub async fn introspect(
     if token.expires_at <= now || token.used_at.is_some() {
         return Ok(IntrospectionResponse::inactive());
     }
-    let aud = match grant.resources.as_slice() {
+    let aud = match token.audience.as_deref().unwrap_or(&grant.resources) {
         [] => None,
         [one] => Some(Value::from(one.as_str())),
         many => Some(many.iter().map(|r| Value::from(r.as_str())).collect()),

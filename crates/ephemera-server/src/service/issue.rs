@@ -13,33 +13,43 @@ pub struct Minted {
     pub response: TokenResponse,
 }
 
-/// An access token with `scope`, and a refresh token with `refresh_scope`
-/// when the client may refresh.
-pub fn mint(
-    policy: &Policy,
-    grant: &Grant,
-    scope: &Scope,
-    refresh_scope: Option<&Scope>,
-    jkt: Option<&str>,
-    x5t: Option<&str>,
-    now: Timestamp,
-) -> Minted {
+/// What the new tokens carry.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
+    /// The access token's scope.
+    pub scope: &'a Scope,
+    /// The refresh token's scope, when the client may refresh.
+    pub refresh_scope: Option<&'a Scope>,
+    /// The DPoP key thumbprint the tokens are bound to.
+    pub jkt: Option<&'a str>,
+    /// The client certificate thumbprint the tokens are bound to.
+    pub x5t: Option<&'a str>,
+    /// The access token's audience when narrowed (RFC 8707 §2.2); `None`:
+    /// all of the grant's resources.
+    pub audience: Option<&'a [String]>,
+}
+
+/// An access token, and a refresh token when `shape.refresh_scope` is set.
+/// A bound access token's refresh token is bound too when the client is
+/// public (RFC 9449 §5, RFC 8705 §4); a confidential client's refresh token
+/// is bound by its authentication.
+pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) -> Minted {
     let access = Secret::generate();
     let access_ttl = policy.lifetimes.access_token;
+    let public = grant.client.is_public();
     let mut rows = vec![Token {
         hash: access.hash(),
         grant_id: grant.id.clone(),
         kind: TokenKind::Access,
-        scope: scope.clone(),
+        scope: shape.scope.clone(),
         issued_at: now,
         expires_at: now + access_ttl,
         used_at: None,
-        jkt: jkt.map(str::to_owned),
-        x5t: x5t.map(str::to_owned),
+        jkt: shape.jkt.map(str::to_owned),
+        x5t: shape.x5t.map(str::to_owned),
+        audience: shape.audience.map(<[String]>::to_vec),
     }];
-    let refresh_x5t = x5t.filter(|_| grant.client.is_public()).map(str::to_owned);
-    let refresh_jkt = jkt.filter(|_| grant.client.is_public()).map(str::to_owned);
-    let refresh = refresh_scope.map(|refresh_scope| {
+    let refresh = shape.refresh_scope.map(|refresh_scope| {
         let secret = Secret::generate();
         rows.push(Token {
             hash: secret.hash(),
@@ -49,8 +59,9 @@ pub fn mint(
             issued_at: now,
             expires_at: now + policy.refresh_lifetime(grant.client.kind),
             used_at: None,
-            jkt: refresh_jkt.clone(),
-            x5t: refresh_x5t.clone(),
+            jkt: shape.jkt.filter(|_| public).map(str::to_owned),
+            x5t: shape.x5t.filter(|_| public).map(str::to_owned),
+            audience: None,
         });
         secret.into_string()
     });
@@ -58,10 +69,15 @@ pub fn mint(
         rows,
         response: TokenResponse {
             access_token: access.into_string(),
-            token_type: if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
+            token_type: if shape.jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            }
+            .to_owned(),
             expires_in: access_ttl.unsigned_abs(),
             refresh_token: refresh,
-            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            scope: (!shape.scope.is_empty()).then(|| shape.scope.to_string()),
         },
     }
 }

@@ -63,6 +63,8 @@ pub struct Context {
     pub keys: Arc<keys::KeySet>,
     pub clock: Arc<Clock>,
     pub limiter: Arc<ratelimit::RateLimiter>,
+    /// Fetches and caches Client ID Metadata Documents.
+    pub documents: Arc<metadata_document::DocumentFetcher>,
 }
 
 /// The server's clock: wall time plus an offset that tests may advance, so

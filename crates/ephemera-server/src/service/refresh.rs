@@ -9,6 +9,7 @@ use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller};
 use super::proof::Presented;
+use super::token::requested_audience;
 use super::token::PATH;
 use super::{issue, proof, Context, OAuthError};
 use crate::model::{ClientKind, Timestamp, TokenKind};
@@ -73,15 +74,15 @@ pub async fn refresh(
             asked
         }
     };
-    let minted = issue::mint(
-        &ctx.policy,
-        &grant,
-        &scope,
-        Some(&token.scope),
-        jkt.as_deref(),
-        x5t.as_deref(),
-        now,
-    );
+    let audience = requested_audience(&grant, params)?;
+    let shape = issue::Shape {
+        scope: &scope,
+        refresh_scope: Some(&token.scope),
+        jkt: jkt.as_deref(),
+        x5t: x5t.as_deref(),
+        audience: audience.as_deref(),
+    };
+    let minted = issue::mint(&ctx.policy, &grant, shape, now);
     if !ctx
         .store
         .rotate_refresh_token(&hash, now, &minted.rows)

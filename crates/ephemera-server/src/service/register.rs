@@ -12,7 +12,7 @@ use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use serde_json::{Map, Value};
 
 use super::{new_id, Context, OAuthError};
-use crate::model::{AuthMethod, DynamicRegistration, RegisteredClient, Timestamp};
+use crate::model::{AuthMethod, ClientKind, DynamicRegistration, RegisteredClient, Timestamp};
 use crate::secret::{self, Secret};
 use crate::store::StoreError;
 
@@ -300,6 +300,8 @@ fn build_client(
         created_at,
         jwks: md.jwks.clone(),
         dynamic: Some(DynamicRegistration {
+            kind: ClientKind::Dynamic,
+            verified_origin: None,
             metadata,
             grant_types,
             auth_method,

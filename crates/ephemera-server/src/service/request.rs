@@ -120,12 +120,7 @@ pub fn validate(
 
     let scope = requested_scope(policy, &client, params.get("scope")).map_err(fail)?;
 
-    let mut resources = Vec::new();
-    for raw in params.get_all("resource") {
-        let r = ResourceIndicator::parse(raw)
-            .map_err(|e| fail(OAuthError::new(ErrorCode::InvalidTarget, e.to_string())))?;
-        resources.push(r.as_str().to_owned());
-    }
+    let resources = resources(policy, params.get_all("resource")).map_err(fail)?;
 
     Ok(PushedRequest {
         client,
@@ -148,10 +143,15 @@ fn redirect_uri(
 ) -> Result<(String, bool), OAuthError> {
     let Some(raw) = params.get("redirect_uri") else {
         return match (client.kind, client.redirect_uris.as_slice()) {
-            (ClientKind::Registered | ClientKind::Dynamic, [only]) => Ok((only.clone(), false)),
-            (ClientKind::Registered | ClientKind::Dynamic, _) => Err(OAuthError::invalid_request(
-                "redirect_uri is required: this client has more than one registered",
-            )),
+            (
+                ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument,
+                [only],
+            ) => Ok((only.clone(), false)),
+            (ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument, _) => {
+                Err(OAuthError::invalid_request(
+                    "redirect_uri is required: this client has more than one registered",
+                ))
+            }
             (ClientKind::Pushed, _) => Err(OAuthError::invalid_request("redirect_uri is required")),
         };
     };
@@ -163,7 +163,7 @@ fn redirect_uri(
             .filter_map(|r| RedirectUri::parse(r).ok())
     };
     match client.kind {
-        ClientKind::Registered | ClientKind::Dynamic => {
+        ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument => {
             if !registered().any(|r| uri.matches(&r)) {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is not registered for this client",
@@ -187,6 +187,29 @@ fn redirect_uri(
         }
     }
     Ok((raw.to_owned(), true))
+}
+
+/// Validated `resource` values (RFC 8707 §2): absolute URIs without a
+/// fragment and, when the deployment lists the resources it serves, among them.
+pub fn resources(policy: &Policy, raw: &[String]) -> Result<Vec<String>, OAuthError> {
+    raw.iter()
+        .map(|r| {
+            let parsed = ResourceIndicator::parse(r)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, e.to_string()))?;
+            if !policy.resources.is_empty()
+                && !policy
+                    .resources
+                    .iter()
+                    .any(|known| known == parsed.as_str())
+            {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    format!("resource `{r}` is not served by this authorization server"),
+                ));
+            }
+            Ok(parsed.as_str().to_owned())
+        })
+        .collect()
 }
 
 /// The scope in force: the request's, or the deployment default (RFC 6749

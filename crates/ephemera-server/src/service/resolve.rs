@@ -6,20 +6,93 @@ use ephemera_proto::error::ErrorCode;
 use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use ephemera_proto::DYNAMIC_CLIENT_ID;
 
+use super::metadata_document::{is_url_client_id, FetchedDocument};
 use super::{Context, OAuthError};
-use crate::model::{AuthMethod, ClientKind, ClientSnapshot};
+use crate::model::{
+    AuthMethod, ClientKind, ClientSnapshot, DynamicRegistration, RegisteredClient, Timestamp,
+};
 use crate::policy::Policy;
 
-/// Resolves a registered `client_id` (not the URN).
+/// Resolves a `client_id` other than the URN: a client registered here (by
+/// the operator or by itself), or the https URL of a metadata document.
 pub async fn registered(
     ctx: &Context,
     client_id: &str,
+    now: Timestamp,
 ) -> Result<Option<ClientSnapshot>, OAuthError> {
-    Ok(ctx
-        .store
-        .find_client(client_id)
-        .await?
-        .map(|c| c.snapshot()))
+    Ok(lookup(ctx, client_id, now).await?.map(|c| c.snapshot()))
+}
+
+/// The client behind a `client_id` other than the URN, with what
+/// authenticates it.
+pub async fn lookup(
+    ctx: &Context,
+    client_id: &str,
+    now: Timestamp,
+) -> Result<Option<RegisteredClient>, OAuthError> {
+    if !is_url_client_id(client_id) {
+        return Ok(ctx.store.find_client(client_id).await?);
+    }
+    let doc = ctx
+        .documents
+        .fetch(client_id, now)
+        .await
+        .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
+    document_client(&ctx.policy, client_id, doc, now).map(Some)
+}
+
+/// A fetched metadata document as a client: public (or `private_key_jwt`
+/// with the document's keys), its redirect URIs under the open-world policy.
+fn document_client(
+    policy: &Policy,
+    client_id: &str,
+    doc: FetchedDocument,
+    now: Timestamp,
+) -> Result<RegisteredClient, OAuthError> {
+    let md = doc.metadata;
+    let auth_method = match md.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => AuthMethod::None,
+        Some("private_key_jwt") if md.jwks.is_some() => AuthMethod::PrivateKeyJwt,
+        Some(other) => {
+            return Err(OAuthError::invalid_client(format!(
+                "the metadata document's token_endpoint_auth_method `{other}` is not supported"
+            )))
+        }
+    };
+    if let Some(uri) = md
+        .redirect_uris
+        .iter()
+        .find(|u| !policy.pushed.redirect_forms.contains(&u.form()))
+    {
+        return Err(OAuthError::invalid_client(format!(
+            "the metadata document's redirect_uri `{}` is not allowed here",
+            uri.as_str()
+        )));
+    }
+    Ok(RegisteredClient {
+        client_id: client_id.to_owned(),
+        name: md.client_name.clone(),
+        redirect_uris: md
+            .redirect_uris
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect(),
+        allowed_scope: md.scope.clone(),
+        confidential: auth_method != AuthMethod::None,
+        can_introspect: false,
+        created_at: now,
+        jwks: md.jwks.clone(),
+        dynamic: Some(DynamicRegistration {
+            kind: ClientKind::MetadataDocument,
+            verified_origin: Some(doc.host),
+            metadata: md.to_json(),
+            grant_types: md.effective_grant_types(),
+            auth_method,
+            expires_at: now,
+            registration_token_hash: None,
+        }),
+        secret_hash: None,
+    })
 }
 
 /// Builds a pushed client's snapshot from its `client_registration` (which
@@ -127,6 +200,7 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         allowed_scope: metadata.scope.clone(),
         metadata: metadata.to_json(),
         jwks: metadata.jwks.clone(),
+        verified_origin: None,
     })
 }
 

@@ -132,20 +132,39 @@ async fn authorization_code(
         .client
         .may_use_grant("refresh_token")
         .then_some(&grant.scope);
-    let minted = issue::mint(
-        &ctx.policy,
-        &grant,
-        &grant.scope,
+    let audience = requested_audience(&grant, params)?;
+    let shape = issue::Shape {
+        scope: &grant.scope,
         refresh_scope,
-        jkt.as_deref(),
-        x5t.as_deref(),
-        now,
-    );
+        jkt: jkt.as_deref(),
+        x5t: x5t.as_deref(),
+        audience: audience.as_deref(),
+    };
+    let minted = issue::mint(&ctx.policy, &grant, shape, now);
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
         return Err(replayed(ctx, &grant.id).await);
     }
     keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
+}
+
+/// The `resource`s a token request asks for (RFC 8707 §2.2): a subset of the
+/// grant's, narrowing the access token's audience; `None` when none is asked.
+pub fn requested_audience(
+    grant: &Grant,
+    params: &Params,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let asked = params.get_all("resource");
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    if let Some(r) = asked.iter().find(|r| !grant.resources.contains(r)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("resource `{r}` was not part of the authorization; a token request may only narrow the resources"),
+        ));
+    }
+    Ok(Some(asked.to_vec()))
 }
 
 /// A self-registered client that gets tokens is in use: its time-to-live
@@ -200,22 +219,17 @@ async fn client_credentials(
         subject: None,
         username: None,
         scope: scope.clone(),
-        resources: params.get_all("resource").to_vec(),
+        resources: request::resources(&ctx.policy, params.get_all("resource"))?,
         created_at: now,
     };
-    for r in &grant.resources {
-        ephemera_proto::resource::ResourceIndicator::parse(r)
-            .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, e.to_string()))?;
-    }
-    let minted = issue::mint(
-        &ctx.policy,
-        &grant,
-        &scope,
-        None,
-        grant.key_binding.dpop_jkt.as_deref(),
-        grant.key_binding.x5t_s256.as_deref(),
-        now,
-    );
+    let shape = issue::Shape {
+        scope: &scope,
+        refresh_scope: None,
+        jkt: grant.key_binding.dpop_jkt.as_deref(),
+        x5t: grant.key_binding.x5t_s256.as_deref(),
+        audience: None,
+    };
+    let minted = issue::mint(&ctx.policy, &grant, shape, now);
     ctx.store
         .insert_grant_with_tokens(&grant, &minted.rows)
         .await?;

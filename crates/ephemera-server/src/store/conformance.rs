@@ -166,6 +166,7 @@ fn pushed_client() -> ClientSnapshot {
         allowed_scope: None,
         metadata: json!({ "client_name": "Agent", "token_endpoint_auth_method": "none" }),
         jwks: None,
+        verified_origin: None,
     }
 }
 
@@ -203,6 +204,7 @@ fn token(grant: &Grant, kind: TokenKind, expires_at: Timestamp) -> Token {
         used_at: None,
         jkt: None,
         x5t: None,
+        audience: None,
     }
 }
 
@@ -1148,6 +1150,7 @@ async fn a_token_keeps_its_key_binding(store: &dyn Store) {
     let mut t = token(&g, TokenKind::Access, NOW + 60);
     t.jkt = Some("thumb".to_owned());
     t.x5t = Some("cert".to_owned());
+    t.audience = Some(vec!["https://api.example/".to_owned()]);
     store
         .insert_grant_with_tokens(&g, &[t.clone()])
         .await
@@ -1172,6 +1175,8 @@ async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store
     let token = Secret::generate().hash();
     let client = RegisteredClient {
         dynamic: Some(DynamicRegistration {
+            kind: ClientKind::Dynamic,
+            verified_origin: None,
             metadata: json!({"client_name": "self"}),
             grant_types: vec!["authorization_code".to_owned()],
             auth_method: AuthMethod::None,

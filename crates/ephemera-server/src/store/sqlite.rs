@@ -126,6 +126,10 @@ fn token_from(row: &SqliteRow) -> Result<Token, StoreError> {
         used_at: row.try_get("used_at")?,
         jkt: row.try_get("jkt")?,
         x5t: row.try_get("x5t")?,
+        audience: row
+            .try_get::<Option<String>, _>("audience")?
+            .map(|a| from_json(&a))
+            .transpose()?,
     })
 }
 
@@ -135,8 +139,8 @@ async fn insert_tokens_tx(
 ) -> Result<(), StoreError> {
     for t in tokens {
         sqlx::query(
-            "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at, jkt, x5t) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at, jkt, x5t, audience) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(t.hash.as_bytes())
         .bind(&t.grant_id)
@@ -147,6 +151,7 @@ async fn insert_tokens_tx(
         .bind(t.used_at)
         .bind(&t.jkt)
         .bind(&t.x5t)
+        .bind(t.audience.as_ref().map(to_json).transpose()?)
         .execute(&mut *tx)
         .await
         .map_err(conflict_or)?;
@@ -551,7 +556,7 @@ impl Store for SqliteStore {
 
     async fn find_token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, g.data \
+            "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, t.audience, g.data \
              FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?",
         )
         .bind(hash.as_bytes())

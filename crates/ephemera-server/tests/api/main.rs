@@ -4,6 +4,7 @@
 //! Where new tests go:
 //! - a whole flow that succeeds: `pushed_flow.rs` or `registered_flow.rs`
 //! - the flow as `ephemera-client` and `ephemera-resource` users run it: `libraries.rs`
+//! - the flow as the official MCP TypeScript SDK runs it (Node, `tests/mcp/`): `mcp.rs`
 //! - a PAR rule or bad PAR input: `par_rules.rs`
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
@@ -13,6 +14,8 @@
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
 //! - erasure of pushed clients and the sweeper: `erasure.rs`
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
+//! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
+//! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - the command line: `cli.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,10 +29,12 @@ mod helpers;
 mod introspection;
 mod keys;
 mod libraries;
-// The example resource server of ephemera-resource, run by `libraries.rs`.
+mod mcp;
+mod metadata_document;
 mod mtls;
 mod par_rules;
 mod private_key_jwt;
+// The example resource server of ephemera-resource, run by `libraries.rs` and `mcp.rs`.
 #[allow(dead_code)]
 #[path = "../../../ephemera-resource/examples/protected_api.rs"]
 mod protected_api;
@@ -37,5 +42,6 @@ mod pushed_flow;
 mod refresh;
 mod registered_flow;
 mod registration;
+mod resources;
 mod revocation;
 mod token_rules;

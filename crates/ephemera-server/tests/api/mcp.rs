@@ -1,0 +1,276 @@
+//! The official MCP TypeScript SDK (npm `@modelcontextprotocol/sdk`, pinned in
+//! `tests/mcp/package.json`, installed by `.ci/run`) as the client, run by
+//! Node from `tests/mcp/flow.mjs`. From the example resource server of
+//! `ephemera-resource` alone, the SDK discovers this server (RFC 9728, then
+//! RFC 8414), registers (a Client ID Metadata Document URL, or Dynamic Client
+//! Registration, RFC 7591), runs the code flow with PKCE (RFC 7636) and
+//! `resource` (RFC 8707), and calls the resource with the token. The script
+//! fills in the login and consent forms where a user would.
+//!
+//! Without Node or the installed packages these tests say so and pass, except
+//! on CI (`CI` set), where they fail: CI must run them.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Generous: the whole flow takes about a second.
+const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
+/// The redirect_uri the script uses. Nothing listens there: the script reads
+/// the code from the redirect's Location.
+const MCP_REDIRECT: &str = "http://127.0.0.1:9999/callback";
+
+/// The script's folder, when Node and the SDK are installed; `None` (test
+/// skipped) when not, except on CI, where a missing SDK fails the test.
+fn sdk_folder() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
+    let node = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    let missing = match node {
+        Err(e) => Some(format!("`node` cannot be run ({e})")),
+        Ok(out) if !out.status.success() => Some("`node --version` failed".to_owned()),
+        Ok(_) if !dir.join("node_modules/@modelcontextprotocol/sdk").is_dir() => Some(format!(
+            "the MCP SDK is not installed in {}/node_modules (run `npm ci --prefix crates/ephemera-server/tests/mcp`)",
+            dir.display()
+        )),
+        Ok(_) => None,
+    };
+    match missing {
+        None => Some(dir),
+        Some(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the MCP SDK end-to-end test, but {why}")
+        }
+        Some(why) => {
+            eprintln!("skipping the MCP SDK end-to-end test: {why}");
+            None
+        }
+    }
+}
+
+/// The example resource server (`protected_api.rs`) for `app`; returns its
+/// base URL, which is also its RFC 9728 `resource`.
+async fn example_resource_server(app: &TestApp) -> String {
+    app.introspect("create the rs client").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let env = {
+        let (issuer, public) = (app.base.clone(), public.clone());
+        move |name: &str| match name {
+            "EPHEMERA_RS_ISSUER" => Some(issuer.clone()),
+            "EPHEMERA_RS_CLIENT_SECRET" => Some(RS_SECRET.to_owned()),
+            "EPHEMERA_RS_PUBLIC_URL" => Some(public.clone()),
+            _ => None,
+        }
+    };
+    let (router, _) = crate::protected_api::build(env).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    public
+}
+
+/// Kills the script if the test ends before it does.
+struct Script(Child);
+
+impl Drop for Script {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Runs `flow.mjs` in `dir` with `vars` and returns the JSON object it
+/// prints last; fails with the script's output when it fails.
+async fn run_flow(dir: &Path, vars: &[(&str, &str)]) -> Value {
+    // Files, not pipes: nothing has to drain them while the script runs.
+    let (stdout, stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let child = Command::new("node")
+        .arg("flow.mjs")
+        .current_dir(dir)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut script = Script(child);
+    let status = wait(&mut script.0, FLOW_TIMEOUT).await;
+    let (stdout, stderr) = (read_all(stdout), read_all(stderr));
+    let status = status.unwrap_or_else(|| {
+        panic!("flow.mjs did not finish in {FLOW_TIMEOUT:?}:\n{stderr}\n{stdout}")
+    });
+    assert!(
+        status.success(),
+        "flow.mjs failed ({status}):\n{stderr}\n{stdout}"
+    );
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("flow.mjs printed nothing:\n{stderr}"));
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("flow.mjs's last line is not JSON ({e}): {last}\n{stderr}"))
+}
+
+/// The child's exit status, or `None` after `timeout`. Polls: the test
+/// runtime has no process driver (tokio's `process` feature is off).
+async fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn read_all(mut file: File) -> String {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).unwrap();
+    file.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// What every run shows, whichever way the client registered: discovery from
+/// the resource, PKCE and `resource` in the authorization request, both
+/// pages filled in, and the resource accepting the token for itself.
+fn assert_flow(app: &TestApp, resource: &str, out: &Value) {
+    assert_eq!(out["authorization_server"], app.base.as_str(), "{out}");
+    assert_eq!(out["resource_metadata"]["resource"], resource, "{out}");
+    let request = &out["authorization_request"];
+    assert_eq!(request["endpoint"], app.url("/authorize").as_str());
+    assert_eq!(request["response_type"], "code");
+    assert_eq!(request["code_challenge_method"], "S256");
+    assert_eq!(request["has_code_challenge"], true);
+    assert_eq!(request["has_state"], true);
+    assert_eq!(request["redirect_uri"], MCP_REDIRECT);
+    assert_eq!(request["resource"], json!([resource]), "{out}");
+    assert_eq!(request["client_id"], out["client_id"]);
+    assert_eq!(out["pages"], json!(["login", "consent"]), "{out}");
+    assert_eq!(out["token_type"], "Bearer");
+    assert_eq!(out["resource_status"], 200);
+    let whoami = &out["whoami"];
+    assert_eq!(whoami["client_id"], out["client_id"], "{out}");
+    assert_eq!(whoami["scopes"], json!(["read"]), "{out}");
+    assert!(
+        whoami["audiences"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|aud| aud == resource)),
+        "the token's audiences must name the resource: {out}"
+    );
+}
+
+#[tokio::test]
+async fn the_mcp_sdk_discovers_registers_dynamically_and_calls_the_protected_resource() {
+    let Some(dir) = sdk_folder() else { return };
+    let app = TestApp::spawn().await;
+    let resource = example_resource_server(&app).await;
+
+    let out = run_flow(
+        &dir,
+        &[
+            ("RESOURCE_URL", &format!("{resource}/api/whoami")),
+            ("LOGIN_USERNAME", "alice"),
+            ("LOGIN_PASSWORD", PASSWORD),
+            ("REGISTRATION", "dcr"),
+            ("REDIRECT_URL", MCP_REDIRECT),
+        ],
+    )
+    .await;
+
+    assert_flow(&app, &resource, &out);
+    let client_id = out["client_id"].as_str().unwrap();
+    assert!(
+        app.ctx
+            .store
+            .find_client(client_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the SDK's client_id {client_id} was not registered here"
+    );
+    assert_eq!(out["whoami"]["client_kind"], "dynamic", "{out}");
+    assert_eq!(app.stats().await.dynamic_clients, 1);
+    assert_eq!(out["has_refresh_token"], true, "{out}");
+}
+
+#[tokio::test]
+async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_protected_resource()
+{
+    let Some(dir) = sdk_folder() else { return };
+    // The client's metadata document, on https with a certificate the AS trusts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let document_url = format!(
+        "https://127.0.0.1:{}/client.json",
+        listener.local_addr().unwrap().port()
+    );
+    let certs = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let document = json!({
+        "client_id": document_url,
+        "client_name": "MCP SDK end-to-end test",
+        "redirect_uris": [MCP_REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let host = Router::new().route(
+        "/client.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document) }
+        }),
+    );
+    let tls = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
+    tokio::spawn(ephemera_server::http::tls::serve(
+        listener,
+        tls,
+        host,
+        std::future::pending(),
+    ));
+    let app = TestApp::spawn_with(|c| {
+        c.metadata_documents.enabled = true;
+        c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
+        c.metadata_documents.extra_roots = vec![cert_path.clone()];
+    })
+    .await;
+    let resource = example_resource_server(&app).await;
+
+    let out = run_flow(
+        &dir,
+        &[
+            ("RESOURCE_URL", &format!("{resource}/api/whoami")),
+            ("LOGIN_USERNAME", "alice"),
+            ("LOGIN_PASSWORD", PASSWORD),
+            ("REGISTRATION", "cimd"),
+            ("CLIENT_METADATA_URL", &document_url),
+            ("REDIRECT_URL", MCP_REDIRECT),
+        ],
+    )
+    .await;
+
+    assert_flow(&app, &resource, &out);
+    assert_eq!(out["client_id"], document_url.as_str(), "{out}");
+    assert_eq!(out["whoami"]["client_kind"], "metadata_document", "{out}");
+    assert_eq!(
+        app.stats().await.dynamic_clients,
+        0,
+        "the SDK registered instead of using its URL"
+    );
+}

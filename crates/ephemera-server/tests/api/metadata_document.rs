@@ -1,0 +1,288 @@
+//! Client ID Metadata Documents: a URL client_id resolved by fetching it,
+//! over https only, with the SSRF guard (loopback is allowed here only
+//! through the operator allow-list).
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::helpers::*;
+
+/// An https server on 127.0.0.1 hosting documents, and the PEM of its certificate.
+struct DocServer {
+    base: String,
+    document: Arc<Mutex<Value>>,
+    cert_path: std::path::PathBuf,
+    _dir: TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl DocServer {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+        std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let document = Arc::new(Mutex::new(Value::Null));
+        let served = document.clone();
+        let router = Router::new()
+            .route(
+                "/client.json",
+                get(move || async move { Json(served.lock().unwrap().clone()) }),
+            )
+            .route(
+                "/big.json",
+                get(|| async { Json(json!({"padding": "x".repeat(10_000)})) }),
+            )
+            .route(
+                "/moved.json",
+                get(|| async {
+                    (
+                        axum::http::StatusCode::FOUND,
+                        [("location", "/client.json")],
+                        "",
+                    )
+                }),
+            );
+        let config = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(ephemera_server::http::tls::serve(
+            listener,
+            config,
+            router,
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            base,
+            document,
+            cert_path,
+            _dir: dir,
+            _stop: tx,
+        }
+    }
+
+    fn client_id(&self) -> String {
+        format!("{}/client.json", self.base)
+    }
+
+    /// Serves a document for `client_id` with these fields.
+    fn serve(&self, client_id: &str, extra: Value) {
+        let mut doc = json!({
+            "client_id": client_id,
+            "client_name": "Document Agent",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        *self.document.lock().unwrap() = doc;
+    }
+}
+
+async fn app_trusting(docs: &DocServer) -> TestApp {
+    let cert = docs.cert_path.clone();
+    TestApp::spawn_with(move |c| {
+        c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
+        c.metadata_documents.extra_roots = vec![cert];
+    })
+    .await
+}
+
+async fn push_for(app: &TestApp, client_id: &str) -> reqwest::Response {
+    app.post_form(
+        "/par",
+        &[
+            ("client_id", client_id),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("state", "s"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_url_client_id_is_resolved_from_its_document_through_the_whole_flow() {
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    docs.serve(&client_id, json!({}));
+    let app = app_trusting(&docs).await;
+
+    let res = push_for(&app, &client_id).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = app.browser();
+    app.login(&browser, &client_id, &request_uri).await;
+    let consent = app.consent_page(&browser, &client_id, &request_uri).await;
+    let origin = docs.base.trim_start_matches("https://");
+    assert!(
+        consent.contains(&format!("<span class=\"host\">{origin}</span>")),
+        "{consent}"
+    );
+    assert!(consent.contains("Document Agent"));
+    let to = app
+        .decide(&browser, &client_id, &request_uri, "approve")
+        .await;
+    let code = query(&to, "code").unwrap();
+    let res = app.redeem(&code, &[("client_id", &client_id)]).await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let info = app
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["client_id"], client_id.as_str());
+    assert_eq!(info["client_kind"], "metadata_document");
+    assert_eq!(info["client_metadata"]["client_name"], "Document Agent");
+    let refreshed = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", &client_id),
+            ],
+        )
+        .await;
+    assert_eq!(refreshed.status(), 200);
+}
+
+#[tokio::test]
+async fn a_document_whose_client_id_differs_from_its_url_is_refused() {
+    let docs = DocServer::start().await;
+    docs.serve("https://elsewhere.example/client.json", json!({}));
+    let app = app_trusting(&docs).await;
+    let d = assert_error(
+        push_for(&app, &docs.client_id()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(d.contains("client_id"), "{d}");
+}
+
+#[tokio::test]
+async fn too_large_or_redirecting_documents_are_refused() {
+    let docs = DocServer::start().await;
+    let app = app_trusting(&docs).await;
+    let big = format!("{}/big.json", docs.base);
+    let d = assert_error(push_for(&app, &big).await, 401, "invalid_client").await;
+    assert!(d.contains("too large"), "{d}");
+    let moved = format!("{}/moved.json", docs.base);
+    assert_error(push_for(&app, &moved).await, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn loopback_documents_are_refused_without_the_allow_list() {
+    let docs = DocServer::start().await;
+    docs.serve(&docs.client_id(), json!({}));
+    let cert = docs.cert_path.clone();
+    let app = TestApp::spawn_with(move |c| c.metadata_documents.extra_roots = vec![cert]).await;
+    assert_error(
+        push_for(&app, &docs.client_id()).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    // Nor may a client name a private address.
+    assert_error(
+        push_for(&app, "https://10.0.0.1/client.json").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert_error(
+        push_for(&app, "https://[::1]/client.json").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn plain_http_client_ids_are_refused() {
+    let app = TestApp::spawn().await;
+    let d = assert_error(
+        push_for(&app, "http://agent.example/client.json").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    assert!(d.contains("https"), "{d}");
+}
+
+#[tokio::test]
+async fn a_redirect_uri_outside_the_document_is_refused() {
+    let docs = DocServer::start().await;
+    docs.serve(
+        &docs.client_id(),
+        json!({"redirect_uris": ["http://127.0.0.1:7777/other"]}),
+    );
+    let app = app_trusting(&docs).await;
+    assert_error(
+        push_for(&app, &docs.client_id()).await,
+        400,
+        "invalid_request",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_front_channel_with_a_url_client_id_shows_an_error_page_when_the_document_is_bad() {
+    let app = TestApp::spawn().await;
+    let url = format!(
+        "{}?client_id=https%3A%2F%2F127.0.0.1%3A1%2Fc.json&response_type=code&redirect_uri={}",
+        app.url("/authorize"),
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let res = app.http.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+}
+
+#[tokio::test]
+async fn metadata_advertises_url_client_ids() {
+    let app = TestApp::spawn().await;
+    let m: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["client_id_metadata_document_supported"], true);
+    let off = TestApp::spawn_with(|c| c.metadata_documents.enabled = false).await;
+    let m: Value = off
+        .http
+        .get(off.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["client_id_metadata_document_supported"], false);
+    assert_error(
+        push_for(&off, "https://agent.example/client.json").await,
+        401,
+        "invalid_client",
+    )
+    .await;
+}

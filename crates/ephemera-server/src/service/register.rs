@@ -6,12 +6,11 @@
 
 use std::net::IpAddr;
 
-use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use serde_json::{Map, Value};
 
-use super::{new_id, Context, OAuthError};
+use super::{new_id, resolve, Context, OAuthError};
 use crate::model::{AuthMethod, ClientKind, DynamicRegistration, RegisteredClient, Timestamp};
 use crate::secret::{self, Secret};
 use crate::store::StoreError;
@@ -41,6 +40,14 @@ fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> Reg
         description,
     ))
 }
+
+/// How a self-registered client may authenticate.
+const REGISTERED_METHODS: &[(&str, AuthMethod)] = &[
+    ("none", AuthMethod::None),
+    ("client_secret_basic", AuthMethod::ClientSecret),
+    ("client_secret_post", AuthMethod::ClientSecret),
+    ("private_key_jwt", AuthMethod::PrivateKeyJwt),
+];
 
 /// `POST /register`: validates the metadata and creates the client.
 pub async fn register(
@@ -210,35 +217,12 @@ fn build_client(
         other => metadata_error(other.to_string()),
     })?;
     // RFC 7591 §2: the default method is client_secret_basic.
+    let auth_method = resolve::client_auth_method(&md, "client_secret_basic", REGISTERED_METHODS)
+        .map_err(metadata_error)?;
     let method = md
         .token_endpoint_auth_method
         .as_deref()
         .unwrap_or("client_secret_basic");
-    let auth_method = match method {
-        "none" => AuthMethod::None,
-        "client_secret_basic" | "client_secret_post" => AuthMethod::ClientSecret,
-        "private_key_jwt" => AuthMethod::PrivateKeyJwt,
-        other => {
-            return Err(metadata_error(format!(
-                "token_endpoint_auth_method `{other}` is not supported here"
-            )))
-        }
-    };
-    if md.jwks_uri.is_some() {
-        return Err(metadata_error(
-            "jwks_uri is not fetched by this server: send jwks",
-        ));
-    }
-    match (&md.jwks, auth_method) {
-        (Some(jwks), AuthMethod::PrivateKeyJwt) => {
-            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
-        }
-        (None, AuthMethod::PrivateKeyJwt) => {
-            return Err(metadata_error("private_key_jwt needs jwks"))
-        }
-        (Some(_), _) => return Err(metadata_error("jwks is only used with private_key_jwt")),
-        (None, _) => {}
-    }
     let grant_types = md.effective_grant_types();
     if grant_types.iter().any(|g| g == "client_credentials") && auth_method == AuthMethod::None {
         return Err(metadata_error(

@@ -50,15 +50,8 @@ fn document_client(
     now: Timestamp,
 ) -> Result<RegisteredClient, OAuthError> {
     let md = doc.metadata;
-    let auth_method = match md.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => AuthMethod::None,
-        Some("private_key_jwt") if md.jwks.is_some() => AuthMethod::PrivateKeyJwt,
-        Some(other) => {
-            return Err(OAuthError::invalid_client(format!(
-                "the metadata document's token_endpoint_auth_method `{other}` is not supported"
-            )))
-        }
-    };
+    let auth_method = client_auth_method(&md, "none", &PUSHED_METHODS[..2])
+        .map_err(|e| OAuthError::invalid_client(format!("the metadata document: {e}")))?;
     if let Some(uri) = md
         .redirect_uris
         .iter()
@@ -121,45 +114,8 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             })?
         }
     };
-    let auth_method = match metadata.token_endpoint_auth_method.as_deref() {
-        None | Some("none") => AuthMethod::None,
-        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
-        Some("self_signed_tls_client_auth") => AuthMethod::SelfSignedTlsClientAuth,
-        Some(other) => {
-            return Err(metadata_error(format!(
-                "token_endpoint_auth_method `{other}` is not available to pushed clients here (use `none`, `private_key_jwt` or `self_signed_tls_client_auth`)"
-            )))
-        }
-    };
-    if metadata.jwks_uri.is_some() {
-        return Err(metadata_error(
-            "jwks_uri is refused for pushed clients: the server fetches nothing; send jwks",
-        ));
-    }
-    match (&metadata.jwks, auth_method) {
-        (Some(jwks), AuthMethod::PrivateKeyJwt) => {
-            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
-        }
-        (Some(jwks), AuthMethod::SelfSignedTlsClientAuth) => {
-            parse_jwks(jwks).map_err(|e| metadata_error(format!("jwks: {e}")))?;
-            if certificates(jwks).is_empty() {
-                return Err(metadata_error(
-                    "self_signed_tls_client_auth needs the client's certificate in jwks (x5c)",
-                ));
-            }
-        }
-        (None, AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth) => {
-            return Err(metadata_error(
-                "this token_endpoint_auth_method needs the client's public keys in jwks",
-            ))
-        }
-        (Some(_), _) => {
-            return Err(metadata_error(
-                "jwks is only used with private_key_jwt or self_signed_tls_client_auth",
-            ))
-        }
-        (None, _) => {}
-    }
+    let auth_method =
+        client_auth_method(&metadata, "none", PUSHED_METHODS).map_err(metadata_error)?;
     let grant_types = metadata.effective_grant_types();
     if !grant_types.iter().any(|g| g == "authorization_code") {
         return Err(metadata_error(
@@ -202,6 +158,61 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         jwks: metadata.jwks.clone(),
         verified_origin: None,
     })
+}
+
+/// How pushed clients may authenticate: never with a secret.
+const PUSHED_METHODS: &[(&str, AuthMethod)] = &[
+    ("none", AuthMethod::None),
+    ("private_key_jwt", AuthMethod::PrivateKeyJwt),
+    (
+        "self_signed_tls_client_auth",
+        AuthMethod::SelfSignedTlsClientAuth,
+    ),
+];
+
+/// The authentication method a client's metadata asks for, among `allowed`
+/// (`default` when it names none), with the keys that method needs: `jwks`
+/// (never `jwks_uri`: the server fetches no keys) for `private_key_jwt`, and
+/// with certificates (`x5c`) for `self_signed_tls_client_auth`.
+pub fn client_auth_method(
+    md: &ClientMetadata,
+    default: &str,
+    allowed: &[(&str, AuthMethod)],
+) -> Result<AuthMethod, String> {
+    let name = md.token_endpoint_auth_method.as_deref().unwrap_or(default);
+    let Some(&(_, method)) = allowed.iter().find(|(n, _)| *n == name) else {
+        let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "token_endpoint_auth_method `{name}` is not available to this kind of client here (use one of: {})",
+            names.join(", ")
+        ));
+    };
+    if md.jwks_uri.is_some() {
+        return Err("jwks_uri is refused: this server fetches no keys; send jwks".to_owned());
+    }
+    let needs_keys = matches!(
+        method,
+        AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth
+    );
+    match (&md.jwks, needs_keys) {
+        (Some(jwks), true) => {
+            parse_jwks(jwks).map_err(|e| format!("jwks: {e}"))?;
+            if method == AuthMethod::SelfSignedTlsClientAuth && certificates(jwks).is_empty() {
+                return Err(
+                    "self_signed_tls_client_auth needs the client's certificate in jwks (x5c)"
+                        .to_owned(),
+                );
+            }
+        }
+        (None, true) => return Err(format!("{name} needs the client's public keys in jwks")),
+        (Some(_), false) => {
+            return Err(
+                "jwks is only used with private_key_jwt or self_signed_tls_client_auth".to_owned(),
+            )
+        }
+        (None, false) => {}
+    }
+    Ok(method)
 }
 
 /// The DER certificates (the first of each key's `x5c`) of a JWK Set.

@@ -27,6 +27,8 @@ pub enum AssertionError {
     Expired,
     #[error("client_assertion's iat or nbf is in the future")]
     NotYetValid,
+    #[error("client_assertion's iat is too old")]
+    Stale,
     #[error("client_assertion needs a jti")]
     MissingJti,
 }
@@ -116,6 +118,14 @@ pub fn verify(
                 _ => return Err(AssertionError::NotYetValid),
             }
         }
+    }
+    // An assertion issued long ago is stale even if its exp is still ahead.
+    if claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .is_some_and(|iat| iat < expect.now - expect.max_lifetime - expect.leeway)
+    {
+        return Err(AssertionError::Stale);
     }
     let jti = s("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)

@@ -210,6 +210,7 @@ async fn assertions_with_bad_claims_are_refused() {
         ("exp", json!({"exp": null})),
         ("jti", json!({"jti": null})),
         ("future", json!({"iat": now + 600})),
+        ("too old", json!({"iat": now - 3600})),
     ] {
         let res = push_keyed(&app, &key, Some(base(overrides))).await;
         let d = assert_error(res, 401, "invalid_client").await;

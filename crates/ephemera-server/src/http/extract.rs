@@ -209,15 +209,12 @@ fn parse_basic(value: &str) -> Result<(String, String), OAuthError> {
     let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    // Each part is application/x-www-form-urlencoded (RFC 6749 §2.3.1).
     let decode = |s: &str| -> Result<String, OAuthError> {
-        // application/x-www-form-urlencoded, as RFC 6749 §2.3.1 requires.
-        let plus_as_space = s.replace('+', " ");
-        Ok(
-            url::form_urlencoded::parse(format!("x={plus_as_space}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default(),
-        )
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| malformed())
     };
     let (id, secret) = (decode(id)?, decode(secret)?);
     if id.is_empty() {

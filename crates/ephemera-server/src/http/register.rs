@@ -56,7 +56,7 @@ pub async fn read(
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match register::read(&app.ctx, &client_id, bearer(&headers), app.ctx.clock.now()).await {
+    match register::read(&app.ctx, &client_id, bearer(&headers)).await {
         Ok(info) => error::no_store_json(StatusCode::OK, info),
         Err(e) => error::registration(e),
     }

@@ -94,7 +94,6 @@ pub async fn register(
         &client,
         client_secret.as_ref(),
         Some(&registration_token),
-        now,
     ))
 }
 
@@ -103,10 +102,9 @@ pub async fn read(
     ctx: &Context,
     client_id: &str,
     token: Option<&str>,
-    now: Timestamp,
 ) -> Result<Value, RegisterError> {
     let client = authorize(ctx, client_id, token).await?;
-    Ok(response(ctx, &client, None, None, now))
+    Ok(response(ctx, &client, None, None))
 }
 
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): replaces the metadata.
@@ -146,7 +144,7 @@ pub async fn update(
         d.expires_at = old.expires_at.max(now + ctx.policy.registration.unused_ttl);
     }
     ctx.store.update_client(&client).await?;
-    Ok(response(ctx, &client, secret.as_ref(), None, now))
+    Ok(response(ctx, &client, secret.as_ref(), None))
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3): the client and its grants go.
@@ -303,7 +301,6 @@ fn response(
     client: &RegisteredClient,
     secret: Option<&Secret>,
     token: Option<&Secret>,
-    _now: Timestamp,
 ) -> Value {
     let mut body = client
         .dynamic

@@ -165,14 +165,20 @@ fn read_stdin(what: &str) -> Result<String, String> {
 async fn run_cli(cli: Cli) -> Result<(), String> {
     let config = load(&cli)?;
     let clock = Arc::new(Clock::default());
-    let store = crate::open_store(&config)
-        .await
-        .map_err(|e| format!("opening the database {}: {e}", config.database))?;
+    let store = crate::open_store(&config).await.map_err(|e| {
+        format!(
+            "opening the database {}: {e}",
+            crate::config::redacted(&config.database)
+        )
+    })?;
     let now = clock.now();
     match cli.command {
         Command::Serve { .. } => serve(config, store, clock).await,
         Command::Migrate => {
-            println!("database {} is up to date", config.database);
+            println!(
+                "database {} is up to date",
+                crate::config::redacted(&config.database)
+            );
             Ok(())
         }
         Command::User(UserCommand::Add { name, .. }) => {
@@ -307,7 +313,7 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(listen = %config.listen, issuer = %config.issuer, database = %config.database, "ephemera is serving");
+    tracing::info!(listen = %config.listen, issuer = %config.issuer, database = %crate::config::redacted(&config.database), "ephemera is serving");
     crate::serve(&config, ctx, listener, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))

@@ -38,6 +38,7 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 pub struct RawConfig {
     pub listen: String,
     pub issuer: Option<String>,
+    /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     pub database: String,
     /// The resources (RFC 8707) this server issues tokens for.
     pub resources: Vec<String>,
@@ -225,6 +226,12 @@ pub struct Overrides {
 /// Environment variables under the prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "log"];
 
+/// Whether `EPHEMERA_<key>` is a setting. Keys reach the filter as written in
+/// the environment (`TEST_DATABASE_URL`), before figment lowercases them.
+fn is_setting(key: &str) -> bool {
+    !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
+}
+
 impl RawConfig {
     /// Reads defaults, then `file` (if given), then `EPHEMERA_*` variables
     /// (nested keys with `__`, e.g. `EPHEMERA_LIFETIMES__CODE=30`), then flags.
@@ -243,7 +250,7 @@ impl RawConfig {
             .merge(
                 Env::prefixed("EPHEMERA_")
                     .split("__")
-                    .filter(|k| !NOT_SETTINGS.contains(&k.as_str())),
+                    .filter(|k| is_setting(k.as_str())),
             )
             .merge(Serialized::defaults(overrides));
         figment
@@ -291,12 +298,7 @@ impl Config {
             None => format!("http://{listen}"),
         };
         let issuer = validate_issuer(&issuer)?;
-        if !raw.database.starts_with("sqlite:") {
-            return Err(invalid(
-                "database",
-                format!("`{}` is not supported: use sqlite://PATH", raw.database),
-            ));
-        }
+        validate_database(&raw.database)?;
         let log_format = match raw.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -362,6 +364,63 @@ impl Config {
             tls,
             trusted_proxies,
         })
+    }
+}
+
+/// Which backend a database URL names, by its scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite://PATH`: the embedded default, one file.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`: shared by any number of nodes.
+    Postgres,
+}
+
+/// A database URL fit for logs: any password replaced by `****`.
+pub fn redacted(database: &str) -> String {
+    match Url::parse(database) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("****"));
+            url.to_string()
+        }
+        _ => database.to_owned(),
+    }
+}
+
+impl DatabaseKind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+const DATABASE_FORMS: &str =
+    "use sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or postgresql://…)";
+
+/// Refuses a database URL no backend can open. Messages name the scheme, never
+/// the whole URL, which may hold a password.
+fn validate_database(url: &str) -> Result<(), ConfigError> {
+    match DatabaseKind::of(url) {
+        Some(DatabaseKind::Sqlite) => Ok(()),
+        Some(DatabaseKind::Postgres) => {
+            <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+                .map(drop)
+                .map_err(|e| invalid("database", format!("not a valid PostgreSQL URL: {e}")))
+        }
+        None => Err(invalid(
+            "database",
+            match url.split_once(':') {
+                Some((scheme, _)) => {
+                    format!("`{scheme}:` is not a supported database: {DATABASE_FORMS}")
+                }
+                None => format!("`{url}` is not a database URL: {DATABASE_FORMS}"),
+            },
+        )),
     }
 }
 
@@ -572,6 +631,72 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn sqlite_and_postgres_urls_are_accepted() {
+        for url in [
+            "sqlite://data/ephemera.db",
+            "postgres://ephemera@db.internal:5432/ephemera",
+            "postgresql://ephemera:secret@db.internal/ephemera?sslmode=require",
+        ] {
+            let raw = RawConfig {
+                database: url.into(),
+                ..RawConfig::default()
+            };
+            assert!(matches!(from(raw), Ok(c) if c.database == url), "{url}");
+        }
+        assert_eq!(
+            DatabaseKind::of("postgresql://h/db"),
+            Some(DatabaseKind::Postgres)
+        );
+        assert_eq!(
+            DatabaseKind::of("sqlite::memory:"),
+            Some(DatabaseKind::Sqlite)
+        );
+    }
+
+    #[test]
+    fn another_database_is_refused_with_the_supported_forms_and_without_its_password() {
+        for url in ["mysql://root:hunter2@db/ephemera", "data/ephemera.db"] {
+            let raw = RawConfig {
+                database: url.into(),
+                ..RawConfig::default()
+            };
+            let result = from(raw);
+            assert!(
+                matches!(
+                    &result,
+                    Err(ConfigError::Invalid {
+                        key: "database",
+                        ..
+                    })
+                ),
+                "{url}"
+            );
+            let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("postgres://"), "{message}");
+            assert!(message.contains("sqlite://"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn variables_for_the_process_and_the_tests_are_not_settings() {
+        for key in ["CONFIG", "TEST_DATABASE_URL", "LOG", "test_database_url"] {
+            assert!(!is_setting(key), "{key}");
+        }
+        assert!(is_setting("DATABASE"));
+        assert!(is_setting("LIFETIMES.CODE"));
+    }
+
+    #[test]
+    fn database_passwords_never_reach_the_logs() {
+        assert_eq!(
+            redacted("postgres://u:secret@db/x"),
+            "postgres://u:****@db/x"
+        );
+        assert_eq!(redacted("sqlite://data/e.db"), "sqlite://data/e.db");
     }
 
     #[test]

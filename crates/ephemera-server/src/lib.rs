@@ -19,7 +19,7 @@
 //! | a parameter or syntax rule | `ephemera-proto/src/<topic>.rs` |
 //! | a business rule (lifetimes, who may do what) | `service/<flow>.rs` or `policy.rs` |
 //! | a new client model | `service/resolve.rs` (plus its storage) |
-//! | a column or query | `store/mod.rs`, `store/sqlite.rs`, `migrations/`, `store/conformance.rs` |
+//! | a column or query | `store/mod.rs`, `store/sqlite.rs`, `store/postgres.rs`, both `migrations/` folders, `store/conformance.rs` |
 //! | a status code, header or error body | `http/error.rs` |
 //! | page markup | `templates/*.html` |
 //! | an admin command | `cli.rs`, calling `service/admin.rs` |
@@ -39,16 +39,23 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::config::DatabaseKind;
 use crate::service::metadata_document::DocumentFetcher;
 use crate::service::{keys, sweep, Clock, Context};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, StoreError};
 
-/// Opens the database named by the configuration and brings its schema up to date.
+/// Opens the database named by the configuration, with the backend its URL's
+/// scheme names, and brings its schema up to date.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let store = SqliteStore::open(&config.database).await?;
+    let store: Arc<dyn Store> = match DatabaseKind::of(&config.database) {
+        Some(DatabaseKind::Postgres) => Arc::new(PostgresStore::open(&config.database).await?),
+        // `Config` accepts no other scheme, so this is `sqlite:`.
+        Some(DatabaseKind::Sqlite) | None => Arc::new(SqliteStore::open(&config.database).await?),
+    };
     store.migrate().await?;
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 /// Everything the services need, from an open store.

@@ -8,18 +8,29 @@
 //! [`conformance_suite!`] instantiates them all for one backend, each test with
 //! its own fresh, migrated database.
 //!
-//! To add a backend, write an `async fn open_<backend>() -> (Arc<dyn Store>, G)`
+//! To add a backend, write an `async fn open_<backend>() -> Option<(Arc<dyn Store>, G)>`
 //! that returns a fresh, migrated store and a guard `G` that keeps its
-//! database alive (and cleans it up on drop), then add one line at the bottom:
+//! database alive (and cleans it up on drop), or `None` when this run has no
+//! such database (after saying so), then add one line below `open_sqlite`:
 //! `conformance_suite!(<backend> => open_<backend>);`.
+//!
+//! PostgreSQL: the tests run against `EPHEMERA_TEST_DATABASE_URL`
+//! (`.ci/run` sets it), each in a schema of its own, created and dropped
+//! around it. Without the variable they say they are skipped and pass,
+//! except on CI (`CI` set), where they fail: CI must run them.
+//!
 //! To add a test, write the `async fn` below and list it in the macro.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Write as _;
+use std::str::FromStr as _;
 use std::sync::Arc;
 
 use ephemera_proto::scope::Scope;
 use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection as _, PgConnection};
 use tempfile::TempDir;
 use tokio::sync::Barrier;
 
@@ -29,10 +40,12 @@ use crate::model::{
     PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token, TokenKind, User,
 };
 use crate::secret::{Secret, SecretHash};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 
 /// Instantiates every conformance test for one backend, in a module named
-/// after it. `$open` names an `async fn() -> (Arc<dyn Store>, impl Sized)`.
+/// after it. `$open` names an `async fn() -> Option<(Arc<dyn Store>, impl Sized)>`;
+/// `None` skips the test.
 macro_rules! conformance_suite {
     ($backend:ident => $open:ident) => {
         mod $backend {
@@ -68,6 +81,8 @@ macro_rules! conformance_suite {
                 a_token_keeps_its_key_binding,
                 a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires,
                 sweep_forgets_expired_jtis,
+                a_name_with_a_nul_character_is_not_found,
+                a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly,
             );
             conformance_suite!(@concurrent $open;
                 a_pushed_request_is_taken_exactly_once_under_concurrency,
@@ -81,7 +96,9 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test]
             async fn $name() {
-                let (store, _guard) = super::$open().await;
+                let Some((store, _guard)) = super::$open().await else {
+                    return;
+                };
                 super::$name(&*store).await;
             }
         )*
@@ -90,7 +107,9 @@ macro_rules! conformance_suite {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let (store, _guard) = super::$open().await;
+                let Some((store, _guard)) = super::$open().await else {
+                    return;
+                };
                 super::$name(store).await;
             }
         )*
@@ -98,15 +117,158 @@ macro_rules! conformance_suite {
 }
 
 /// A fresh SQLite file in its own temporary directory, migrated.
-async fn open_sqlite() -> (Arc<dyn Store>, TempDir) {
+async fn open_sqlite() -> Option<(Arc<dyn Store>, TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("ephemera.db").display());
     let store = SqliteStore::open(&url).await.unwrap();
     store.migrate().await.unwrap();
-    (Arc::new(store), dir)
+    Some((Arc::new(store), dir))
 }
 
 conformance_suite!(sqlite => open_sqlite);
+
+/// The PostgreSQL database the PostgreSQL tests use (`.ci/run` sets it).
+const POSTGRES_URL_VAR: &str = "EPHEMERA_TEST_DATABASE_URL";
+
+/// A fresh schema in the database at `EPHEMERA_TEST_DATABASE_URL`, migrated,
+/// and a store whose connections use only it (`search_path`). `None`, after
+/// saying so, when the variable is not set; a failure on CI.
+async fn open_postgres() -> Option<(Arc<dyn Store>, PgSchema)> {
+    let schema = PgSchema::create().await?;
+    let store = PostgresStore::open_with(schema.options()).await.unwrap();
+    store.migrate().await.unwrap();
+    Some((Arc::new(store), schema))
+}
+
+/// One test's PostgreSQL schema, dropped with everything in it when the test
+/// ends, whether it passed or panicked.
+struct PgSchema {
+    url: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// A new, empty schema, or `None` (see [`open_postgres`]).
+    async fn create() -> Option<Self> {
+        let Some(url) = std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the PostgreSQL conformance tests, but {POSTGRES_URL_VAR} is not set"
+            );
+            // libtest names the thread after the test. Written to stderr
+            // itself, past the harness's capture of `eprintln!`, so a skip is seen.
+            let test = std::thread::current().name().unwrap_or("?").to_owned();
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping: {POSTGRES_URL_VAR} is not set ({test})"
+            );
+            return None;
+        };
+        let name = format!("ephemera_test_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&url).await.unwrap();
+        sqlx::query(&format!(r#"CREATE SCHEMA "{name}""#))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        Some(Self { url, name })
+    }
+
+    /// Connections that see only this schema, named after it so that
+    /// [`Drop`] can find them.
+    fn options(&self) -> PgConnectOptions {
+        PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", self.name.as_str())])
+            .application_name(&self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // `drop` cannot await, and the test's runtime may have one thread,
+        // blocked here: clean up with a runtime of its own on a thread of its own.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async {
+                    let options =
+                        PgConnectOptions::from_str(&url)?.options([("lock_timeout", "10s")]);
+                    let mut conn = PgConnection::connect_with(&options).await?;
+                    // The store's connections carry the schema's name; ending
+                    // them releases any lock a failed test left behind, which
+                    // DROP SCHEMA would otherwise wait for.
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&name)
+                    .execute(&mut conn)
+                    .await?;
+                    sqlx::query(&format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#))
+                        .execute(&mut conn)
+                        .await?;
+                    conn.close().await
+                })
+                .map_err(std::io::Error::other)
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            // Not a panic: this may run while a failed test unwinds.
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not drop the test schema {}: {done:?}",
+                self.name
+            );
+        }
+    }
+}
+
+conformance_suite!(postgres => open_postgres);
+
+/// Several nodes starting at once against one new database each run the
+/// migrations: sqlx's migrator takes a PostgreSQL advisory lock, so they take
+/// turns, the first applies every migration and the others find them applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_starting_together_apply_each_migration_once() {
+    let Some(schema) = PgSchema::create().await else {
+        return;
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        nodes.push(PostgresStore::open_with(schema.options()).await.unwrap());
+    }
+    let start = Arc::new(Barrier::new(nodes.len()));
+
+    let starting: Vec<_> = nodes
+        .into_iter()
+        .map(|node| {
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                node.migrate().await
+            })
+        })
+        .collect();
+    for node in starting {
+        node.await.unwrap().unwrap();
+    }
+
+    let mut conn = PgConnection::connect_with(&schema.options()).await.unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(applied, vec![1, 2, 3, 4]);
+    conn.close().await.unwrap();
+}
 
 // ---------------------------------------------------------------------------
 // Model builders
@@ -1165,6 +1327,54 @@ async fn sweep_forgets_expired_jtis(store: &dyn Store) {
     let report = store.sweep(NOW + 50).await.unwrap();
     assert_eq!(report.jtis, 1);
     assert!(!store.remember_jti("b", NOW + 100, NOW + 50).await.unwrap());
+}
+
+/// PostgreSQL cannot store NUL in TEXT; SQLite can. Either way a name with
+/// one that was never stored is simply not there (such names come straight
+/// from forms and requests).
+async fn a_name_with_a_nul_character_is_not_found(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    store
+        .insert_client(&registered_client("app"))
+        .await
+        .unwrap();
+
+    assert_eq!(store.find_user_by_name("alice\0").await.unwrap(), None);
+    assert_eq!(store.find_client("app\0").await.unwrap(), None);
+    assert_eq!(store.find_consent(&alice.id, "app\0").await.unwrap(), None);
+    store.touch_client("app\0", NOW + 60).await.unwrap();
+    assert!(!store.delete_client("app\0").await.unwrap());
+    assert!(!store.delete_grant("grant\0").await.unwrap());
+    assert!(!store.delete_grant_if_ended("grant\0", NOW).await.unwrap());
+
+    assert_eq!(store.list_users().await.unwrap(), vec![alice]);
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+}
+
+/// A `jti` is whatever string the client put in its proof.
+async fn a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly(store: &dyn Store) {
+    let keys = [
+        "dpop:k:a\0b",
+        "dpop:k:a\\0b",
+        "dpop:k:a\\\0b",
+        "dpop:k:a\\b",
+        "dpop:k:a\\\\b",
+    ];
+
+    for key in keys {
+        assert!(
+            store.remember_jti(key, NOW + 60, NOW).await.unwrap(),
+            "{key:?} is new"
+        );
+    }
+    for key in keys {
+        assert!(
+            !store.remember_jti(key, NOW + 60, NOW + 1).await.unwrap(),
+            "{key:?} is a replay"
+        );
+    }
+    assert_eq!(store.sweep(NOW + 60).await.unwrap().jtis, keys.len() as u64);
 }
 
 // ---------------------------------------------------------------------------

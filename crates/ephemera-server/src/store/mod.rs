@@ -3,12 +3,14 @@
 //! | module | owns |
 //! |---|---|
 //! | [`sqlite`] | the embedded default: SQLite in WAL mode, one file |
+//! | [`postgres`] | the shared store: PostgreSQL, for N identical nodes |
 //! | `conformance` (tests) | one suite every backend must pass |
 //!
 //! One-time use is enforced by the database (`UPDATE … WHERE used_at IS NULL`
 //! inside the transaction that issues what the use yields), never by a read
 //! followed by a write.
 
+pub mod postgres;
 pub mod sqlite;
 
 #[cfg(test)]

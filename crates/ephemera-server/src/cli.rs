@@ -54,6 +54,9 @@ enum Command {
     /// Manage pre-registered clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print live counts of requests, grants and tokens.
     Stats {
         /// Print JSON.
@@ -72,6 +75,16 @@ enum UserCommand {
         password_stdin: bool,
     },
     /// List users.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Add a new signing key and retire the others (every node picks it up
+    /// within keys.reload_interval; the JWKS keeps retired keys until what
+    /// they signed has expired).
+    Rotate,
+    /// List signing keys.
     List,
 }
 
@@ -258,6 +271,30 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("deleted client {id}");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let cipher = crate::service::keys::KeyCipher::new(config.keys_encryption_key);
+            let kid = crate::service::keys::rotate(store.as_ref(), &cipher, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("new signing key {kid}; the others are retired");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let published_since = now - config.policy.lifetimes.access_token;
+            for k in store
+                .signing_keys(published_since)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                let state = if k.retired_at.is_some() {
+                    "retired"
+                } else {
+                    "signing"
+                };
+                println!("{}\t{}\t{state}", k.kid, k.alg);
+            }
             Ok(())
         }
         Command::Stats { json } => {

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use ephemera_proto::redirect::RedirectForm;
 use ephemera_proto::scope::Scope;
 use figment::providers::{Env, Format as _, Serialized, Toml};
@@ -51,6 +52,29 @@ pub struct RawConfig {
     pub tls: RawTls,
     pub registration: RawRegistration,
     pub metadata_documents: RawDocuments,
+    pub keys: RawKeys,
+}
+
+/// Signing keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawKeys {
+    /// 32 bytes, base64: seals the private signing keys in the database.
+    /// Required with PostgreSQL, where every node reads them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_key: Option<String>,
+    /// Seconds between reloads of the keys (a rotation elsewhere arrives
+    /// within this).
+    pub reload_interval: u64,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            reload_interval: 60,
+        }
+    }
 }
 
 /// Client ID Metadata Documents: URL client_ids the server fetches.
@@ -180,6 +204,7 @@ impl Default for RawConfig {
             tls: RawTls::default(),
             registration: RawRegistration::default(),
             metadata_documents: RawDocuments::default(),
+            keys: RawKeys::default(),
         }
     }
 }
@@ -280,6 +305,9 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     /// How URL client_ids are fetched.
     pub documents: DocumentPolicy,
+    /// Seals private signing keys at rest.
+    pub keys_encryption_key: Option<[u8; 32]>,
+    pub keys_reload_interval: Duration,
 }
 
 impl Config {
@@ -353,7 +381,37 @@ impl Config {
             max_bytes: d.max_bytes,
             ..DocumentPolicy::default()
         };
+        let keys_encryption_key = match &raw.keys.encryption_key {
+            None => None,
+            Some(text) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .or_else(|_| {
+                        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim())
+                    })
+                    .map_err(|_| invalid("keys.encryption_key", "is not base64"))?;
+                Some(<[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                    invalid(
+                        "keys.encryption_key",
+                        "must be 32 bytes (e.g. `openssl rand -base64 32`)",
+                    )
+                })?)
+            }
+        };
+        if keys_encryption_key.is_none()
+            && DatabaseKind::of(&raw.database) == Some(DatabaseKind::Postgres)
+        {
+            return Err(invalid(
+                "keys.encryption_key",
+                "is required with PostgreSQL: every node reads the signing keys from the database, sealed with it",
+            ));
+        }
+        if raw.keys.reload_interval == 0 {
+            return Err(invalid("keys.reload_interval", "must be at least 1 second"));
+        }
         Ok(Self {
+            keys_encryption_key,
+            keys_reload_interval: Duration::from_secs(raw.keys.reload_interval),
             documents,
             listen,
             issuer,
@@ -640,10 +698,11 @@ mod tests {
             "postgres://ephemera@db.internal:5432/ephemera",
             "postgresql://ephemera:secret@db.internal/ephemera?sslmode=require",
         ] {
-            let raw = RawConfig {
+            let mut raw = RawConfig {
                 database: url.into(),
                 ..RawConfig::default()
             };
+            raw.keys.encryption_key = Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into());
             assert!(matches!(from(raw), Ok(c) if c.database == url), "{url}");
         }
         assert_eq!(
@@ -688,6 +747,33 @@ mod tests {
         }
         assert!(is_setting("DATABASE"));
         assert!(is_setting("LIFETIMES.CODE"));
+    }
+
+    #[test]
+    fn postgres_needs_a_key_encryption_key_of_32_bytes() {
+        let mut raw = RawConfig {
+            database: "postgres://h/db".into(),
+            ..RawConfig::default()
+        };
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid {
+                key: "keys.encryption_key",
+                ..
+            })
+        ));
+        raw.keys.encryption_key = Some("c2hvcnQ=".into());
+        assert!(matches!(
+            from(raw.clone()),
+            Err(ConfigError::Invalid {
+                key: "keys.encryption_key",
+                ..
+            })
+        ));
+        raw.keys.encryption_key = Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into());
+        assert!(
+            matches!(from(raw), Ok(c) if c.keys_encryption_key == Some(core::array::from_fn(|i| i as u8)))
+        );
     }
 
     #[test]

@@ -64,9 +64,15 @@ pub async fn context(
     store: Arc<dyn Store>,
     clock: Arc<Clock>,
 ) -> Result<Context, String> {
-    let keys = keys::ensure(store.as_ref(), clock.now())
-        .await
-        .map_err(|e| format!("loading signing keys: {e}"))?;
+    let cipher = keys::KeyCipher::new(config.keys_encryption_key);
+    let keys = keys::ensure(
+        store.as_ref(),
+        cipher,
+        clock.now(),
+        config.policy.lifetimes.access_token,
+    )
+    .await
+    .map_err(|e| format!("loading signing keys: {e}"))?;
     let documents = DocumentFetcher::new(config.documents.clone())
         .map_err(|e| format!("metadata documents: {e}"))?;
     Ok(Context {
@@ -100,6 +106,28 @@ pub async fn serve(
             let _ = sweeper_stop.wait_for(|v| *v).await;
         },
     ));
+    // Keys rotated on another node arrive within the reload interval.
+    let mut reload_stop = stop_rx.clone();
+    let (ring, store, clock, every) = (
+        ctx.keys.clone(),
+        ctx.store.clone(),
+        ctx.clock.clone(),
+        config.keys_reload_interval,
+    );
+    let reloader = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = reload_stop.changed() => return,
+                _ = ticker.tick() => {
+                    if let Err(e) = ring.reload(store.as_ref(), clock.now()).await {
+                        tracing::error!(error = %e, "reloading signing keys failed");
+                    }
+                }
+            }
+        }
+    });
     let tls = match &config.tls {
         Some((cert, key)) => {
             Some(http::tls::server_config(cert, key).map_err(std::io::Error::other)?)
@@ -114,5 +142,6 @@ pub async fn serve(
     })
     .await;
     let _ = sweeper.await;
+    let _ = reloader.await;
     result
 }

@@ -309,6 +309,7 @@ pub struct SigningKey {
     pub private_der: Vec<u8>,
     pub public_jwk: Value,
     pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for SigningKey {

@@ -7,5 +7,5 @@ use axum::Json;
 use super::App;
 
 pub async fn get(State(app): State<App>) -> Response {
-    Json(app.ctx.keys.jwks().clone()).into_response()
+    Json(app.ctx.keys.get().jwks().clone()).into_response()
 }

@@ -60,7 +60,7 @@ pub struct Context {
     pub policy: Arc<Policy>,
     /// The issuer identifier (RFC 8414 §2), no trailing slash.
     pub issuer: Arc<str>,
-    pub keys: Arc<keys::KeySet>,
+    pub keys: Arc<keys::KeyRing>,
     pub clock: Arc<Clock>,
     pub limiter: Arc<ratelimit::RateLimiter>,
     /// Fetches and caches Client ID Metadata Documents.

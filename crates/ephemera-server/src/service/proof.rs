@@ -59,7 +59,7 @@ fn dpop_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthEr
 
 /// The nonce clients should put in their next proof.
 pub fn current_nonce(ctx: &Context, now: Timestamp) -> String {
-    ctx.keys.dpop_nonce(now.div_euclid(NONCE_WINDOW))
+    ctx.keys.get().dpop_nonce(now.div_euclid(NONCE_WINDOW))
 }
 
 /// Verifies the DPoP proof sent to `path` (if any): signature and claims,
@@ -85,7 +85,8 @@ pub async fn dpop(
     let verified = dpop::verify(proof, &expect).map_err(|e| dpop_error(e.to_string()))?;
     if policy.dpop_require_nonce {
         let window = now.div_euclid(NONCE_WINDOW);
-        let fresh = [ctx.keys.dpop_nonce(window), ctx.keys.dpop_nonce(window - 1)];
+        let keys = ctx.keys.get();
+        let fresh = [keys.dpop_nonce(window), keys.dpop_nonce(window - 1)];
         if !verified.nonce.as_ref().is_some_and(|n| fresh.contains(n)) {
             let mut err = OAuthError::new(
                 ErrorCode::UseDpopNonce,

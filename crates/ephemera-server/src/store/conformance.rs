@@ -57,6 +57,7 @@ macro_rules! conformance_suite {
                 deleting_a_client_removes_its_grants_tokens_and_consents,
                 deleting_a_missing_client_returns_false,
                 active_signing_keys_are_listed_newest_first,
+                retired_keys_stay_published_for_a_while_after_the_signing_ones,
                 a_pushed_request_is_found_until_it_expires,
                 extending_a_pushed_request_moves_its_expiry_later_but_never_earlier,
                 extending_an_expired_pushed_request_does_not_revive_it,
@@ -410,6 +411,7 @@ fn signing_key(kid: &str, created_at: Timestamp) -> SigningKey {
         private_der: kid.as_bytes().to_vec(),
         public_jwk: json!({ "kty": "EC", "crv": "P-256", "kid": kid }),
         created_at,
+        retired_at: None,
     }
 }
 
@@ -559,9 +561,32 @@ async fn active_signing_keys_are_listed_newest_first(store: &dyn Store) {
         store.insert_signing_key(key).await.unwrap();
     }
 
-    let keys = store.active_signing_keys().await.unwrap();
+    let keys = store.signing_keys(NOW).await.unwrap();
 
     assert_eq!(keys, vec![newest, middle, oldest]);
+}
+
+async fn retired_keys_stay_published_for_a_while_after_the_signing_ones(store: &dyn Store) {
+    let old = signing_key("k-old", NOW - 100);
+    let new = signing_key("k-new", NOW);
+    store.insert_signing_key(&old).await.unwrap();
+    store.insert_signing_key(&new).await.unwrap();
+
+    assert_eq!(store.retire_signing_keys("k-new", NOW).await.unwrap(), 1);
+
+    let retired = SigningKey {
+        retired_at: Some(NOW),
+        ..old
+    };
+    assert_eq!(
+        store.signing_keys(NOW - 10).await.unwrap(),
+        vec![new.clone(), retired]
+    );
+    assert_eq!(
+        store.signing_keys(NOW).await.unwrap(),
+        vec![new],
+        "retired before the cut-off: gone"
+    );
 }
 
 // ---------------------------------------------------------------------------

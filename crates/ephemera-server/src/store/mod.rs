@@ -92,8 +92,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError>;
-    /// Keys not retired, newest first.
-    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+    /// Signing keys not retired, newest first, then keys retired after
+    /// `retired_after` (still published in the JWKS).
+    async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError>;
+    /// Retires every signing key but `except_kid` (rotation).
+    async fn retire_signing_keys(
+        &self,
+        except_kid: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     async fn insert_pushed_request(
         &self,

@@ -318,23 +318,38 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn active_signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        sqlx::query(
-            "SELECT * FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid",
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(SigningKey {
-                kid: row.try_get("kid")?,
-                alg: row.try_get("alg")?,
-                private_der: row.try_get("private_der")?,
-                public_jwk: from_json(row.try_get("public_jwk")?)?,
-                created_at: row.try_get("created_at")?,
+    async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError> {
+        sqlx::query("SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY retired_at IS NOT NULL, created_at DESC, kid")
+            .bind(retired_after)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SigningKey {
+                    kid: row.try_get("kid")?,
+                    alg: row.try_get("alg")?,
+                    private_der: row.try_get("private_der")?,
+                    public_jwk: from_json(row.try_get("public_jwk")?)?,
+                    created_at: row.try_get("created_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
+
+    async fn retire_signing_keys(
+        &self,
+        except_kid: &str,
+        now: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE signing_keys SET retired_at = ? WHERE kid <> ? AND retired_at IS NULL",
+        )
+        .bind(now)
+        .bind(except_kid)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     async fn insert_pushed_request(

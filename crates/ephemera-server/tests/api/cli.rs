@@ -111,6 +111,16 @@ fn the_cli_manages_users_and_clients_and_reports_stats() {
     let out = ephemera(d, &["client", "delete", "app"], None);
     assert!(!out.status.success());
 
+    // `migrate` creates no key; the first rotation makes one, the second retires it.
+    for _ in 0..2 {
+        let out = ephemera(d, &["keys", "rotate"], None);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = ephemera(d, &["keys", "list"], None);
+    let listed = text(&out);
+    assert_eq!(listed.matches("\tsigning").count(), 1, "{listed}");
+    assert_eq!(listed.matches("\tretired").count(), 1, "{listed}");
+
     let out = ephemera(d, &["stats", "--json"], None);
     assert!(out.status.success());
     let stats: Value = serde_json::from_slice(&out.stdout).unwrap();

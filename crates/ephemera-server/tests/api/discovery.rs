@@ -76,12 +76,12 @@ async fn the_jwks_publishes_the_es256_signing_key_without_private_parts() {
 #[tokio::test]
 async fn the_signing_key_survives_a_restart() {
     let app = TestApp::spawn().await;
-    let first = app.ctx.keys.jwks().clone();
+    let first = app.ctx.keys.get().jwks().clone();
     let store = ephemera_server::open_store(&app.config).await.unwrap();
     let again = ephemera_server::context(&app.config, store, app.ctx.clock.clone())
         .await
         .unwrap();
-    assert_eq!(again.keys.jwks(), &first);
+    assert_eq!(again.keys.get().jwks(), &first);
 }
 
 #[tokio::test]
@@ -127,4 +127,85 @@ async fn browser_clients_get_cors_on_the_back_channel() {
         "*",
         "errors too"
     );
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_beside_the_retired_one_until_its_tokens_expire() {
+    let app = TestApp::spawn().await;
+    let cipher = ephemera_server::service::keys::KeyCipher::new(None);
+    let old_kid = app.ctx.keys.get().jwks()["keys"][0]["kid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_kid =
+        ephemera_server::service::keys::rotate(app.ctx.store.as_ref(), &cipher, app.now())
+            .await
+            .unwrap();
+    app.ctx
+        .keys
+        .reload(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
+    assert_eq!(app.ctx.keys.get().signing[0].0.kid, new_kid);
+
+    app.advance(3601);
+    app.ctx
+        .keys
+        .reload(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    let jwks: Value = app
+        .http
+        .get(app.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str());
+}
+
+#[tokio::test]
+async fn private_signing_keys_are_sealed_at_rest_with_the_configured_key() {
+    let app = TestApp::spawn_with(|c| {
+        c.keys.encryption_key = Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into())
+    })
+    .await;
+    let stored = app.ctx.store.signing_keys(app.now()).await.unwrap();
+    assert!(
+        stored[0].private_der.starts_with(b"EPHK1"),
+        "sealed, not PKCS#8"
+    );
+    // The same key opens them again after a restart; another key does not.
+    let store = ephemera_server::open_store(&app.config).await.unwrap();
+    assert!(
+        ephemera_server::context(&app.config, store.clone(), app.ctx.clock.clone())
+            .await
+            .is_ok()
+    );
+    let mut other = app.config.clone();
+    other.keys_encryption_key = Some([9; 32]);
+    let err = ephemera_server::context(&other, store, app.ctx.clock.clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.contains("encryption_key"), "{err}");
 }

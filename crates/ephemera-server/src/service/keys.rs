@@ -134,9 +134,12 @@ pub async fn ensure(
         .iter()
         .all(|k| k.retired_at.is_some())
     {
+        // Several nodes may get here at once on an empty database: only one
+        // key is stored, and every node loads that one.
         let key = generate(&cipher, now)?;
-        tracing::info!(kid = %key.kid, "created the first ES256 signing key");
-        store.insert_signing_key(&key).await?;
+        if store.insert_first_signing_key(&key).await? {
+            tracing::info!(kid = %key.kid, "created the first ES256 signing key");
+        }
     }
     let set = load(store, &cipher, now, publish_after_retirement).await?;
     Ok(KeyRing {

@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
                 deleting_a_missing_client_returns_false,
                 active_signing_keys_are_listed_newest_first,
                 retired_keys_stay_published_for_a_while_after_the_signing_ones,
+                only_one_first_signing_key_is_stored,
                 a_pushed_request_is_found_until_it_expires,
                 extending_a_pushed_request_moves_its_expiry_later_but_never_earlier,
                 extending_an_expired_pushed_request_does_not_revive_it,
@@ -564,6 +565,18 @@ async fn active_signing_keys_are_listed_newest_first(store: &dyn Store) {
     let keys = store.signing_keys(NOW).await.unwrap();
 
     assert_eq!(keys, vec![newest, middle, oldest]);
+}
+
+async fn only_one_first_signing_key_is_stored(store: &dyn Store) {
+    assert!(store
+        .insert_first_signing_key(&signing_key("k-1", NOW))
+        .await
+        .unwrap());
+    assert!(!store
+        .insert_first_signing_key(&signing_key("k-2", NOW))
+        .await
+        .unwrap());
+    assert_eq!(store.signing_keys(NOW).await.unwrap().len(), 1);
 }
 
 async fn retired_keys_stay_published_for_a_while_after_the_signing_ones(store: &dyn Store) {

@@ -95,6 +95,9 @@ pub trait Store: Send + Sync + 'static {
     /// Signing keys not retired, newest first, then keys retired after
     /// `retired_after` (still published in the JWKS).
     async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError>;
+    /// Stores `key` only if no signing key exists, atomically across nodes;
+    /// true if it was stored.
+    async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, StoreError>;
     /// Retires every signing key but `except_kid` (rotation).
     async fn retire_signing_keys(
         &self,

@@ -45,6 +45,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// this many of the server's `max_connections` (100 by default).
 const MAX_CONNECTIONS: u32 = 10;
 
+/// The first key of the advisory lock that lets one node create the first
+/// signing key ("EPHK").
+const FIRST_KEY_LOCK: i32 = 0x4550_484B;
+
 /// The first key of the advisory lock that serializes sweeps ("EPHE"); the
 /// second is the schema's, so deployments sharing a database do not wait on
 /// each other.
@@ -371,6 +375,31 @@ impl Store for PostgresStore {
             .await
             .map_err(conflict_or)?;
         Ok(())
+    }
+
+    async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, StoreError> {
+        // Nodes starting together on an empty database take turns here, so
+        // exactly one of them creates the first key.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+            .bind(FIRST_KEY_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_der)
+        .bind(to_json(&key.public_jwk)?)
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_or)?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
     }
 
     async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError> {

@@ -318,6 +318,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, StoreError> {
+        // One statement: SQLite holds the write lock while it checks.
+        let n = sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+             SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_der)
+        .bind(to_json(&key.public_jwk)?)
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError> {
         sqlx::query("SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY retired_at IS NOT NULL, created_at DESC, kid")
             .bind(retired_after)

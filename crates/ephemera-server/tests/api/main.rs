@@ -13,6 +13,7 @@
 //! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
 //! - erasure of pushed clients and the sweeper: `erasure.rs`
+//! - several server processes on one PostgreSQL database, and races between them: `multinode.rs`
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
@@ -32,6 +33,7 @@ mod libraries;
 mod mcp;
 mod metadata_document;
 mod mtls;
+mod multinode;
 mod par_rules;
 mod private_key_jwt;
 // The example resource server of ephemera-resource, run by `libraries.rs` and `mcp.rs`.

@@ -1,0 +1,697 @@
+//! Several `ephemera serve` processes sharing one PostgreSQL database, as
+//! behind a load balancer: one issuer (the public URL), any step of a flow on
+//! any node, and one-time things (codes, refresh tokens, DPoP `jti`s) used
+//! once however many nodes see them at the same moment.
+//!
+//! The nodes run in a fresh schema of the database at
+//! `EPHEMERA_TEST_DATABASE_URL`, dropped afterwards. Without the variable the
+//! tests say they are skipped and pass, except on CI (`CI` set), where they fail.
+
+use std::io::Write as _;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+use sqlx::{Connection as _, PgConnection};
+use tempfile::TempDir;
+use tokio::sync::Barrier;
+use url::Url;
+
+use crate::helpers::{
+    csrf, location, query, registration, CHALLENGE, PASSWORD, REDIRECT, RS_SECRET, URN, VERIFIER,
+};
+use crate::keys::TestKey;
+
+const POSTGRES_URL_VAR: &str = "EPHEMERA_TEST_DATABASE_URL";
+const NODES: usize = 3;
+/// Requests each node gets in a race: `NODES * PER_NODE` at once.
+const PER_NODE: usize = 2;
+/// Races per test: each round is a fresh code or refresh token.
+const ROUNDS: usize = 50;
+/// DPoP rounds, each with `NODES * PER_NODE` flows to race with one proof.
+const DPOP_ROUNDS: usize = 10;
+
+/// Three nodes on one schema; killed, and the schema dropped, on drop.
+struct Cluster {
+    /// The one public URL of the deployment (the first node's address).
+    issuer: String,
+    /// Where each node listens; requests go straight to a node.
+    nodes: Vec<String>,
+    /// The `--database` URL of every node: the test database, this schema.
+    database: String,
+    /// `keys.encryption_key`: every node opens the signing keys in the database.
+    key_encryption_key: String,
+    admin_url: String,
+    schema: String,
+    children: Vec<Child>,
+    /// A back-channel client: follows no redirects.
+    http: reqwest::Client,
+    dir: TempDir,
+}
+
+impl Cluster {
+    /// Migrates a fresh schema, seeds `alice` and the introspecting `rs`, and
+    /// starts the nodes; `None` (after saying so) without a test database.
+    async fn start() -> Option<Self> {
+        let admin_url = test_database_url()?;
+        let schema = format!("ephemera_multinode_{:016x}", rand::random::<u64>());
+        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::query(&format!(r#"CREATE SCHEMA "{schema}""#))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let separator = if admin_url.contains('?') { '&' } else { '?' };
+        let database = format!(
+            "{admin_url}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
+        );
+        // Free ports: bound by the OS, released for the nodes to take.
+        let ports: Vec<u16> = (0..NODES)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        let mut cluster = Self {
+            issuer: format!("http://127.0.0.1:{}", ports[0]),
+            nodes: ports
+                .iter()
+                .map(|p| format!("http://127.0.0.1:{p}"))
+                .collect(),
+            database,
+            key_encryption_key: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
+            admin_url,
+            schema,
+            children: Vec::new(),
+            http: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        cluster.admin(&["migrate"], None);
+        cluster.admin(
+            &["user", "add", "alice", "--password-stdin"],
+            Some(PASSWORD),
+        );
+        cluster.admin(
+            &[
+                "client",
+                "add",
+                "rs",
+                "--confidential",
+                "--introspect",
+                "--secret-stdin",
+            ],
+            Some(RS_SECRET),
+        );
+        for (i, port) in ports.iter().enumerate() {
+            let log = std::fs::File::create(cluster.log_path(i)).unwrap();
+            let listen = format!("127.0.0.1:{port}");
+            let child = cluster
+                .command(&["serve", "--listen", &listen, "--issuer", &cluster.issuer])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            cluster.children.push(child);
+        }
+        for i in 0..NODES {
+            cluster.wait_until_healthy(i).await;
+        }
+        Some(cluster)
+    }
+
+    fn log_path(&self, node: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("node{node}.log"))
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ephemera"));
+        command
+            .arg("--database")
+            .arg(&self.database)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("EPHEMERA_CONFIG")
+            .env_remove("EPHEMERA_DATABASE")
+            .env("EPHEMERA_KEYS__ENCRYPTION_KEY", &self.key_encryption_key)
+            .env("EPHEMERA_LOG", "warn");
+        command
+    }
+
+    /// Runs an administrative command on the shared database; it must succeed.
+    fn admin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).unwrap();
+        }
+        drop(input);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ephemera {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `ephemera stats --json`.
+    fn stats(&self) -> Value {
+        serde_json::from_slice(&self.admin(&["stats", "--json"], None).stdout).unwrap()
+    }
+
+    /// Process start-up is the one thing polled: bounded, with short sleeps.
+    async fn wait_until_healthy(&mut self, node: usize) {
+        for _ in 0..200 {
+            if let Some(status) = self.children[node].try_wait().unwrap() {
+                panic!(
+                    "node {node} exited with {status}: {}",
+                    std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
+                );
+            }
+            if let Ok(res) = self.http.get(self.url(node, "/healthz")).send().await {
+                if res.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node {node} did not become healthy within 10 s");
+    }
+
+    fn url(&self, node: usize, path: &str) -> String {
+        format!("{}{path}", self.nodes[node % NODES])
+    }
+
+    /// What a DPoP proof's `htu` names: the issuer's endpoint, whichever node
+    /// receives the request.
+    fn htu(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// A browser: one cookie jar for every node (cookies ignore the port).
+    fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    }
+
+    /// A PAR of the pushed client at `node`, DPoP-bound when `proof` is given;
+    /// returns the request_uri.
+    async fn push(&self, node: usize, proof: Option<String>) -> String {
+        let registration = registration();
+        let mut req = self.http.post(self.url(node, "/par")).form(&[
+            ("client_id", URN),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("state", "state-123"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("client_registration", registration.as_str()),
+        ]);
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let body: Value = res.json().await.unwrap();
+        body["request_uri"].as_str().unwrap().to_owned()
+    }
+
+    fn authorize_url(&self, node: usize, request_uri: &str) -> String {
+        let mut url = Url::parse(&self.url(node, "/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", URN)
+            .append_pair("request_uri", request_uri);
+        url.to_string()
+    }
+
+    /// The authorization page of `request_uri` at `node`.
+    async fn page(&self, browser: &reqwest::Client, node: usize, request_uri: &str) -> String {
+        let res = browser
+            .get(self.authorize_url(node, request_uri))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "node {node}");
+        res.text().await.unwrap()
+    }
+
+    /// Shows the login page at `page_node` and submits it at `post_node`.
+    async fn login(
+        &self,
+        browser: &reqwest::Client,
+        page_node: usize,
+        post_node: usize,
+        request_uri: &str,
+    ) {
+        let html = self.page(browser, page_node, request_uri).await;
+        assert!(
+            html.contains("name=\"username\""),
+            "not a login page: {html}"
+        );
+        let res = browser
+            .post(self.url(post_node, "/authorize/login"))
+            .form(&[
+                ("client_id", URN),
+                ("request_uri", request_uri),
+                ("csrf", &csrf(&html)),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "login at node {post_node} failed");
+    }
+
+    /// Approves on the consent page of a logged-in `browser` at `node`;
+    /// returns the code.
+    async fn approve(&self, browser: &reqwest::Client, node: usize, request_uri: &str) -> String {
+        let html = self.page(browser, node, request_uri).await;
+        assert!(
+            html.contains("name=\"decision\""),
+            "not a consent page: {html}"
+        );
+        let res = browser
+            .post(self.url(node, "/authorize/consent"))
+            .form(&[
+                ("client_id", URN),
+                ("request_uri", request_uri),
+                ("csrf", &csrf(&html)),
+                ("decision", "approve"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        let to = location(&res);
+        // Every node speaks as the one issuer (RFC 9207).
+        assert_eq!(query(&to, "iss").as_deref(), Some(self.issuer.as_str()));
+        query(&to, "code").unwrap()
+    }
+
+    /// The pushed client's token request for `code` at `node`.
+    fn redeem(
+        &self,
+        client: &reqwest::Client,
+        node: usize,
+        code: &str,
+        proof: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let req = client.post(self.url(node, "/token")).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", URN),
+        ]);
+        match proof {
+            Some(p) => req.header("DPoP", p),
+            None => req,
+        }
+    }
+
+    fn refresh(
+        &self,
+        client: &reqwest::Client,
+        node: usize,
+        refresh_token: &str,
+    ) -> reqwest::RequestBuilder {
+        client.post(self.url(node, "/token")).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", URN),
+        ])
+    }
+
+    /// The tokens of one request that must succeed.
+    async fn tokens(&self, req: reqwest::RequestBuilder) -> Value {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+        res.json().await.unwrap()
+    }
+
+    /// Introspects `token` at `node` as the resource server `rs`.
+    async fn introspect(&self, node: usize, token: &str) -> Value {
+        let res = self
+            .http
+            .post(self.url(node, "/introspect"))
+            .basic_auth("rs", Some(RS_SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    async fn revoke(&self, node: usize, token: &str) {
+        let res = self
+            .http
+            .post(self.url(node, "/revoke"))
+            .form(&[("token", token), ("client_id", URN)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
+
+    /// A browser logged in as alice through `request_uri`'s login page (the
+    /// request itself is left unused).
+    async fn logged_in(&self, request_uri: &str) -> reqwest::Client {
+        let browser = self.browser();
+        self.login(&browser, 0, 1, request_uri).await;
+        browser
+    }
+
+    /// `NODES * PER_NODE` back-channel clients, each with a connection open
+    /// to its node, so a race starts with no handshakes in it.
+    async fn racers(&self) -> Vec<(usize, reqwest::Client)> {
+        let mut racers = Vec::new();
+        for i in 0..NODES * PER_NODE {
+            let client = reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()
+                .unwrap();
+            let node = i % NODES;
+            let res = client.get(self.url(node, "/healthz")).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            racers.push((node, client));
+        }
+        racers
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            for i in 0..self.children.len() {
+                let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                let _ = writeln!(std::io::stderr(), "--- node {i} log ---\n{log}");
+            }
+        }
+        let (url, name) = (self.admin_url.clone(), self.schema.clone());
+        // `drop` cannot await, and the test's runtime may be blocked here:
+        // clean up with a runtime of its own on a thread of its own.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async {
+                    let mut conn = PgConnection::connect(&url).await?;
+                    // The nodes' connections carry the schema's name; ending any
+                    // left behind releases their locks for DROP SCHEMA.
+                    sqlx::query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    )
+                    .bind(&name)
+                    .execute(&mut conn)
+                    .await?;
+                    sqlx::query(&format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#))
+                        .execute(&mut conn)
+                        .await?;
+                    conn.close().await
+                })
+                .map_err(std::io::Error::other)
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "could not drop the test schema {}: {done:?}",
+                self.schema
+            );
+        }
+    }
+}
+
+/// `EPHEMERA_TEST_DATABASE_URL`, or `None` after saying the test is skipped
+/// (a failure on CI, which must run these tests).
+fn test_database_url() -> Option<String> {
+    let url = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the multi-node tests, but {POSTGRES_URL_VAR} is not set"
+        );
+        // libtest names the thread after the test. Written to stderr itself,
+        // past the harness's capture of `eprintln!`, so a skip is seen.
+        let test = std::thread::current().name().unwrap_or("?").to_owned();
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipping: {POSTGRES_URL_VAR} is not set ({test})"
+        );
+    }
+    url
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sends every request at the same moment; returns the 200 bodies and the
+/// error bodies, after checking each error is an RFC 6749 §5.2 `400` whose
+/// code is one of `allowed`.
+async fn race(
+    requests: Vec<reqwest::RequestBuilder>,
+    allowed: &[&str],
+) -> (Vec<Value>, Vec<Value>) {
+    let start = Arc::new(Barrier::new(requests.len()));
+    let sent: Vec<_> = requests
+        .into_iter()
+        .map(|req| {
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                req.send().await.unwrap()
+            })
+        })
+        .collect();
+    let (mut ok, mut errors) = (Vec::new(), Vec::new());
+    for task in sent {
+        let res = task.await.unwrap();
+        if res.status() == 200 {
+            ok.push(res.json().await.unwrap());
+            continue;
+        }
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(
+            allowed.contains(&body["error"].as_str().unwrap_or_default()),
+            "{body}"
+        );
+        assert!(body["error_description"].is_string(), "{body}");
+        errors.push(body);
+    }
+    (ok, errors)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_flow_completes_when_each_step_lands_on_a_different_node() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // Every order of the three nodes; step k of a flow lands on order[k % 3].
+    let orders = [
+        [0, 1, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+        [1, 0, 2],
+        [0, 2, 1],
+    ];
+    for [a, b, c] in orders {
+        let request_uri = cluster.push(a, None).await;
+        let browser = cluster.browser();
+        // The cookie set by the login page at b must reach c and then a.
+        cluster.login(&browser, b, c, &request_uri).await;
+        let code = cluster.approve(&browser, a, &request_uri).await;
+        let tokens = cluster
+            .tokens(cluster.redeem(&cluster.http, b, &code, None))
+            .await;
+        assert_eq!(cluster.stats()["pushed_client_grants"], 1);
+        let refreshed = cluster
+            .tokens(cluster.refresh(&cluster.http, c, tokens["refresh_token"].as_str().unwrap()))
+            .await;
+        let access = refreshed["access_token"].as_str().unwrap();
+        let info = cluster.introspect(a, access).await;
+        assert_eq!(info["active"], true, "order {a}{b}{c}: {info}");
+        assert_eq!(info["iss"], cluster.issuer.as_str());
+        assert_eq!(info["client_kind"], "pushed");
+        assert_eq!(info["client_metadata"]["client_name"], "Test Agent");
+        assert_eq!(info["username"], "alice");
+
+        // RFC 7009 §2.1: revoking the refresh token ends the grant everywhere.
+        cluster
+            .revoke(b, refreshed["refresh_token"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            cluster.introspect(c, access).await,
+            json!({"active": false})
+        );
+        assert_eq!(cluster.stats()["pushed_client_grants"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_raced_at_every_node_is_redeemed_once_and_its_replay_revokes_the_tokens() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let racers = cluster.racers().await;
+    let browser = cluster.logged_in(&cluster.push(2, None).await).await;
+    for round in 0..ROUNDS {
+        let request_uri = cluster.push(round, None).await;
+        let code = cluster.approve(&browser, round + 1, &request_uri).await;
+
+        let requests = racers
+            .iter()
+            .map(|(node, client)| cluster.redeem(client, *node, &code, None))
+            .collect();
+        let (ok, errors) = race(requests, &["invalid_grant"]).await;
+
+        assert_eq!(ok.len(), 1, "round {round}: {ok:?} {errors:?}");
+        assert_eq!(errors.len(), NODES * PER_NODE - 1);
+        // RFC 6749 §10.5: the replays revoked what the code produced.
+        for token in ["access_token", "refresh_token"] {
+            let info = cluster
+                .introspect(round + 2, ok[0][token].as_str().unwrap())
+                .await;
+            assert_eq!(info, json!({"active": false}), "round {round}: {token}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_raced_at_every_node_is_rotated_once_and_its_reuse_revokes_the_grant() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let racers = cluster.racers().await;
+    let browser = cluster.logged_in(&cluster.push(2, None).await).await;
+    for round in 0..ROUNDS {
+        let request_uri = cluster.push(round, None).await;
+        let code = cluster.approve(&browser, round + 1, &request_uri).await;
+        let tokens = cluster
+            .tokens(cluster.redeem(&cluster.http, round + 2, &code, None))
+            .await;
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+
+        let requests = racers
+            .iter()
+            .map(|(node, client)| cluster.refresh(client, *node, refresh_token))
+            .collect();
+        let (ok, errors) = race(requests, &["invalid_grant"]).await;
+
+        // One rotation wins; the others are reuses of a rotated token.
+        assert_eq!(ok.len(), 1, "round {round}: {ok:?} {errors:?}");
+        assert_eq!(errors.len(), NODES * PER_NODE - 1);
+        assert_ne!(ok[0]["refresh_token"], tokens["refresh_token"]);
+        // RFC 9700 §4.14.2: the reuse revoked the grant, the new pair with it.
+        for token in [
+            &ok[0]["access_token"],
+            &ok[0]["refresh_token"],
+            &tokens["access_token"],
+        ] {
+            let info = cluster.introspect(round, token.as_str().unwrap()).await;
+            assert_eq!(info, json!({"active": false}), "round {round}: {token}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpop_proof_raced_at_every_node_is_accepted_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let racers = cluster.racers().await;
+    let browser = cluster.logged_in(&cluster.push(2, None).await).await;
+    for round in 0..DPOP_ROUNDS {
+        // A code per racer, all bound to one key: only the proof is shared,
+        // so only the replay check on its jti (RFC 9449 §11.1) stops a second
+        // success.
+        let key = TestKey::new();
+        let mut codes = Vec::new();
+        for i in 0..racers.len() {
+            let proof = key.proof(&cluster.htu("/par"), unix_now());
+            let request_uri = cluster.push(i, Some(proof)).await;
+            codes.push(cluster.approve(&browser, i + 1, &request_uri).await);
+        }
+        // One proof, so one jti, sent with every code.
+        let proof = key.proof(&cluster.htu("/token"), unix_now());
+
+        let requests = racers
+            .iter()
+            .zip(&codes)
+            .map(|((node, client), code)| cluster.redeem(client, *node, code, Some(&proof)))
+            .collect();
+        let (ok, errors) = race(requests, &["invalid_dpop_proof"]).await;
+
+        assert_eq!(ok.len(), 1, "round {round}: {ok:?} {errors:?}");
+        assert_eq!(ok[0]["token_type"], "DPoP");
+        assert_eq!(errors.len(), NODES * PER_NODE - 1);
+        for body in &errors {
+            let description = body["error_description"].as_str().unwrap_or_default();
+            assert!(description.contains("jti"), "round {round}: {body}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_together_on_an_empty_database_share_one_signing_key() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let mut published = Vec::new();
+    for n in 0..NODES {
+        let jwks: Value = cluster
+            .http
+            .get(cluster.url(n, "/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        published.push(jwks);
+    }
+    assert_eq!(
+        published[0]["keys"].as_array().unwrap().len(),
+        1,
+        "{published:?}"
+    );
+    assert!(
+        published.iter().all(|j| j == &published[0]),
+        "{published:?}"
+    );
+}

@@ -81,7 +81,6 @@ pub async fn context(
         issuer: Arc::from(config.issuer.as_str()),
         keys: Arc::new(keys),
         clock,
-        limiter: Arc::default(),
         documents: Arc::new(documents),
     })
 }

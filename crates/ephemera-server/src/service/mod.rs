@@ -16,7 +16,6 @@
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
 //! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
 //! | [`register`] | Dynamic Client Registration and management (RFC 7591, RFC 7592) |
-//! | [`ratelimit`] | per-address limits |
 //! | [`issue`] | minting access and refresh tokens |
 //! | [`introspect`] | RFC 7662 |
 //! | [`revoke`] | RFC 7009 |
@@ -35,7 +34,6 @@ pub mod login;
 pub mod metadata_document;
 pub mod par;
 pub mod proof;
-pub mod ratelimit;
 pub mod refresh;
 pub mod register;
 pub mod request;
@@ -62,7 +60,6 @@ pub struct Context {
     pub issuer: Arc<str>,
     pub keys: Arc<keys::KeyRing>,
     pub clock: Arc<Clock>,
-    pub limiter: Arc<ratelimit::RateLimiter>,
     /// Fetches and caches Client ID Metadata Documents.
     pub documents: Arc<metadata_document::DocumentFetcher>,
 }

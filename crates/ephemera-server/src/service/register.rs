@@ -75,9 +75,16 @@ pub async fn register(
         }
     }
     if let Some(ip) = peer {
-        ctx.limiter
-            .check(&format!("register:{ip}"), policy.per_minute, now)
-            .map_err(RegisterError::TooMany)?;
+        // One window per minute, counted in the store: the limit holds for
+        // the whole deployment, whichever node a request reaches.
+        let window = now - now.rem_euclid(60);
+        let hits = ctx
+            .store
+            .hit_rate_limit(&format!("register:{ip}"), window)
+            .await?;
+        if hits > i64::from(policy.per_minute) {
+            return Err(RegisterError::TooMany(window + 60 - now));
+        }
     }
     let request = parse_body(body)?;
     let client_id = new_id();

@@ -59,6 +59,7 @@ macro_rules! conformance_suite {
                 active_signing_keys_are_listed_newest_first,
                 retired_keys_stay_published_for_a_while_after_the_signing_ones,
                 only_one_first_signing_key_is_stored,
+                rate_limit_hits_are_counted_per_key_and_window,
                 a_pushed_request_is_found_until_it_expires,
                 extending_a_pushed_request_moves_its_expiry_later_but_never_earlier,
                 extending_an_expired_pushed_request_does_not_revive_it,
@@ -268,7 +269,14 @@ async fn postgres_nodes_starting_together_apply_each_migration_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, vec![1, 2, 3, 4]);
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count() as i64;
+    assert_eq!(
+        applied,
+        (1..=files).collect::<Vec<_>>(),
+        "each migration applied once"
+    );
     conn.close().await.unwrap();
 }
 
@@ -565,6 +573,19 @@ async fn active_signing_keys_are_listed_newest_first(store: &dyn Store) {
     let keys = store.signing_keys(NOW).await.unwrap();
 
     assert_eq!(keys, vec![newest, middle, oldest]);
+}
+
+async fn rate_limit_hits_are_counted_per_key_and_window(store: &dyn Store) {
+    assert_eq!(store.hit_rate_limit("register:a", 60).await.unwrap(), 1);
+    assert_eq!(store.hit_rate_limit("register:a", 60).await.unwrap(), 2);
+    assert_eq!(store.hit_rate_limit("register:b", 60).await.unwrap(), 1);
+    assert_eq!(
+        store.hit_rate_limit("register:a", 120).await.unwrap(),
+        1,
+        "a new window starts over"
+    );
+    store.sweep(300).await.unwrap();
+    assert_eq!(store.hit_rate_limit("register:a", 300).await.unwrap(), 1);
 }
 
 async fn only_one_first_signing_key_is_stored(store: &dyn Store) {

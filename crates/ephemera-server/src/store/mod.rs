@@ -201,6 +201,11 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Counts one hit for `key` in the one-minute window starting at
+    /// `window_start` and returns the window's count so far (shared by every
+    /// node: rate limits hold for the whole deployment).
+    async fn hit_rate_limit(&self, key: &str, window_start: Timestamp) -> Result<i64, StoreError>;
+
     /// Deletes everything expired, and every grant that has ended.
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError>;
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError>;

@@ -769,6 +769,11 @@ impl Store for PostgresStore {
                 .await?
                 .rows_affected();
         }
+        // Rate-limit windows that have ended.
+        sqlx::query("DELETE FROM rate_limits WHERE window_start <= $1")
+            .bind(now - 60)
+            .execute(&mut *tx)
+            .await?;
         // Self-registered clients nobody used in time go with their grants.
         sqlx::query(
             "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
@@ -789,6 +794,21 @@ impl Store for PostgresStore {
             .rows_affected();
         tx.commit().await?;
         Ok(report)
+    }
+
+    async fn hit_rate_limit(&self, key: &str, window_start: Timestamp) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END, \
+               window_start = excluded.window_start \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
     }
 
     async fn remember_jti(

@@ -6,6 +6,7 @@
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
 //! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
+//! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
 
 pub mod authorize;
 pub mod consent;
@@ -16,6 +17,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod metadata;
+pub mod metrics;
 pub mod par;
 pub mod register;
 pub mod revoke;
@@ -49,6 +51,8 @@ pub struct App {
     pub secure_cookies: bool,
     /// Peers whose `Client-Cert` header (RFC 9440) is believed.
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// This process's request counters, shown by `GET /metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl App {
@@ -60,6 +64,7 @@ impl App {
             metadata: Arc::new(metadata),
             secure_cookies,
             trusted_proxies: Arc::from(Vec::new()),
+            metrics: Arc::default(),
         }
     }
 
@@ -121,7 +126,9 @@ pub fn router(app: App) -> Router {
         .route("/authorize/login", post(login::post))
         .route("/authorize/consent", post(consent::post))
         .route("/introspect", post(introspect::post))
-        .route("/healthz", get(health::get))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::get))
         .route(
             "/assets/ephemera.css",
             get(|| async {
@@ -153,12 +160,18 @@ pub fn router(app: App) -> Router {
         .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {
             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
         });
-    cross_origin.merge(same_origin).with_state(app).layer(
-        tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-            .layer(trace)
-            .layer(PropagateRequestIdLayer::new(request_id)),
-    )
+    // Every route and the fallback (`unmatched`) is counted for `/metrics`.
+    let counted = axum::middleware::from_fn_with_state(app.metrics.clone(), metrics::track);
+    cross_origin
+        .merge(same_origin)
+        .layer(counted)
+        .with_state(app)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the

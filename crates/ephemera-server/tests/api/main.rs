@@ -18,6 +18,7 @@
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
+//! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -34,6 +35,7 @@ mod mcp;
 mod metadata_document;
 mod mtls;
 mod multinode;
+mod operability;
 mod par_rules;
 mod private_key_jwt;
 // The example resource server of ephemera-resource, run by `libraries.rs` and `mcp.rs`.

@@ -9,8 +9,9 @@
 
 use std::io::Write as _;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -18,7 +19,7 @@ use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 use sqlx::{Connection as _, PgConnection};
 use tempfile::TempDir;
-use tokio::sync::Barrier;
+use tokio::sync::{watch, Barrier};
 use url::Url;
 
 use crate::helpers::{
@@ -47,7 +48,11 @@ struct Cluster {
     key_encryption_key: String,
     admin_url: String,
     schema: String,
-    children: Vec<Child>,
+    /// Extra environment of every node process (`start_with`).
+    node_env: Vec<(String, String)>,
+    /// The node processes, by node; a node can be killed and restarted
+    /// while requests to the others are under way.
+    children: Mutex<Vec<Child>>,
     /// A back-channel client: follows no redirects.
     http: reqwest::Client,
     dir: TempDir,
@@ -57,6 +62,12 @@ impl Cluster {
     /// Migrates a fresh schema, seeds `alice` and the introspecting `rs`, and
     /// starts the nodes; `None` (after saying so) without a test database.
     async fn start() -> Option<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Cluster::start`], every node with the extra environment `node_env`
+    /// (settings as `EPHEMERA_*` variables).
+    async fn start_with(node_env: &[(&str, &str)]) -> Option<Self> {
         let admin_url = test_database_url()?;
         let schema = format!("ephemera_multinode_{:016x}", rand::random::<u64>());
         let mut admin = PgConnection::connect(&admin_url).await.unwrap();
@@ -76,7 +87,7 @@ impl Cluster {
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
-        let mut cluster = Self {
+        let cluster = Self {
             issuer: format!("http://127.0.0.1:{}", ports[0]),
             nodes: ports
                 .iter()
@@ -86,7 +97,11 @@ impl Cluster {
             key_encryption_key: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
             admin_url,
             schema,
-            children: Vec::new(),
+            node_env: node_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            children: Mutex::new(Vec::new()),
             http: reqwest::Client::builder()
                 .redirect(Policy::none())
                 .build()
@@ -109,22 +124,57 @@ impl Cluster {
             ],
             Some(RS_SECRET),
         );
-        for (i, port) in ports.iter().enumerate() {
-            let log = std::fs::File::create(cluster.log_path(i)).unwrap();
-            let listen = format!("127.0.0.1:{port}");
-            let child = cluster
-                .command(&["serve", "--listen", &listen, "--issuer", &cluster.issuer])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            cluster.children.push(child);
-        }
+        let children = (0..NODES).map(|i| cluster.spawn(i)).collect();
+        *cluster.children.lock().unwrap() = children;
         for i in 0..NODES {
             cluster.wait_until_healthy(i).await;
         }
         Some(cluster)
+    }
+
+    /// Starts the process of `node` on its address, its log appended to the
+    /// node's log file.
+    fn spawn(&self, node: usize) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(node))
+            .unwrap();
+        let listen = self.nodes[node].trim_start_matches("http://");
+        self.command(&["serve", "--listen", listen, "--issuer", &self.issuer])
+            .envs(self.node_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    /// Kills `node` with SIGKILL (what `Child::kill` sends on Unix): no
+    /// graceful shutdown; its requests in flight and its database
+    /// connections are cut where they stand.
+    fn kill(&self, node: usize) {
+        let mut children = self.children.lock().unwrap();
+        children[node].kill().unwrap();
+        children[node].wait().unwrap();
+    }
+
+    /// Starts a killed `node` again on its address; returns once it is healthy.
+    async fn restart(&self, node: usize) {
+        {
+            let mut children = self.children.lock().unwrap();
+            assert!(
+                children[node].try_wait().unwrap().is_some(),
+                "node {node} is still running"
+            );
+            let mut log = std::fs::OpenOptions::new()
+                .append(true)
+                .open(self.log_path(node))
+                .unwrap();
+            writeln!(log, "--- restarted ---").unwrap();
+            children[node] = self.spawn(node);
+        }
+        self.wait_until_healthy(node).await;
     }
 
     fn log_path(&self, node: usize) -> std::path::PathBuf {
@@ -175,9 +225,10 @@ impl Cluster {
     }
 
     /// Process start-up is the one thing polled: bounded, with short sleeps.
-    async fn wait_until_healthy(&mut self, node: usize) {
+    async fn wait_until_healthy(&self, node: usize) {
         for _ in 0..200 {
-            if let Some(status) = self.children[node].try_wait().unwrap() {
+            let exited = self.children.lock().unwrap()[node].try_wait().unwrap();
+            if let Some(status) = exited {
                 panic!(
                     "node {node} exited with {status}: {}",
                     std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
@@ -215,8 +266,21 @@ impl Cluster {
     /// A PAR of the pushed client at `node`, DPoP-bound when `proof` is given;
     /// returns the request_uri.
     async fn push(&self, node: usize, proof: Option<String>) -> String {
+        let res = self.par(&self.http, node, proof).send().await.unwrap();
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let body: Value = res.json().await.unwrap();
+        body["request_uri"].as_str().unwrap().to_owned()
+    }
+
+    /// The pushed authorization request of [`Cluster::push`].
+    fn par(
+        &self,
+        client: &reqwest::Client,
+        node: usize,
+        proof: Option<String>,
+    ) -> reqwest::RequestBuilder {
         let registration = registration();
-        let mut req = self.http.post(self.url(node, "/par")).form(&[
+        let req = client.post(self.url(node, "/par")).form(&[
             ("client_id", URN),
             ("response_type", "code"),
             ("redirect_uri", REDIRECT),
@@ -225,13 +289,10 @@ impl Cluster {
             ("code_challenge_method", "S256"),
             ("client_registration", registration.as_str()),
         ]);
-        if let Some(p) = proof {
-            req = req.header("DPoP", p);
+        match proof {
+            Some(p) => req.header("DPoP", p),
+            None => req,
         }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), 201, "{:?}", res.text().await);
-        let body: Value = res.json().await.unwrap();
-        body["request_uri"].as_str().unwrap().to_owned()
     }
 
     fn authorize_url(&self, node: usize, request_uri: &str) -> String {
@@ -266,19 +327,29 @@ impl Cluster {
             html.contains("name=\"username\""),
             "not a login page: {html}"
         );
-        let res = browser
-            .post(self.url(post_node, "/authorize/login"))
-            .form(&[
-                ("client_id", URN),
-                ("request_uri", request_uri),
-                ("csrf", &csrf(&html)),
-                ("username", "alice"),
-                ("password", PASSWORD),
-            ])
+        let res = self
+            .login_form(browser, post_node, request_uri, &html)
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 303, "login at node {post_node} failed");
+    }
+
+    /// alice's login, at `node`, on the login page `html`.
+    fn login_form(
+        &self,
+        browser: &reqwest::Client,
+        node: usize,
+        request_uri: &str,
+        html: &str,
+    ) -> reqwest::RequestBuilder {
+        browser.post(self.url(node, "/authorize/login")).form(&[
+            ("client_id", URN),
+            ("request_uri", request_uri),
+            ("csrf", &csrf(html)),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
     }
 
     /// Approves on the consent page of a logged-in `browser` at `node`;
@@ -289,14 +360,8 @@ impl Cluster {
             html.contains("name=\"decision\""),
             "not a consent page: {html}"
         );
-        let res = browser
-            .post(self.url(node, "/authorize/consent"))
-            .form(&[
-                ("client_id", URN),
-                ("request_uri", request_uri),
-                ("csrf", &csrf(&html)),
-                ("decision", "approve"),
-            ])
+        let res = self
+            .consent_form(browser, node, request_uri, &html)
             .send()
             .await
             .unwrap();
@@ -305,6 +370,22 @@ impl Cluster {
         // Every node speaks as the one issuer (RFC 9207).
         assert_eq!(query(&to, "iss").as_deref(), Some(self.issuer.as_str()));
         query(&to, "code").unwrap()
+    }
+
+    /// Approval, at `node`, on the consent page `html`.
+    fn consent_form(
+        &self,
+        browser: &reqwest::Client,
+        node: usize,
+        request_uri: &str,
+        html: &str,
+    ) -> reqwest::RequestBuilder {
+        browser.post(self.url(node, "/authorize/consent")).form(&[
+            ("client_id", URN),
+            ("request_uri", request_uri),
+            ("csrf", &csrf(html)),
+            ("decision", "approve"),
+        ])
     }
 
     /// The pushed client's token request for `code` at `node`.
@@ -364,13 +445,36 @@ impl Cluster {
 
     async fn revoke(&self, node: usize, token: &str) {
         let res = self
-            .http
-            .post(self.url(node, "/revoke"))
-            .form(&[("token", token), ("client_id", URN)])
+            .revocation(&self.http, node, token)
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
+
+    /// The pushed client's revocation of `token` at `node` (RFC 7009).
+    fn revocation(
+        &self,
+        client: &reqwest::Client,
+        node: usize,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .post(self.url(node, "/revoke"))
+            .form(&[("token", token), ("client_id", URN)])
+    }
+
+    /// The `kid`s of the JWK Set `node` publishes, in its order.
+    async fn published_kids(&self, node: usize) -> Vec<String> {
+        let res = self.http.get(self.url(node, "/jwks")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "node {node}");
+        let jwks: Value = res.json().await.unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// A browser logged in as alice through `request_uri`'s login page (the
@@ -401,12 +505,17 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in &mut self.children {
+        let children = match self.children.get_mut() {
+            Ok(children) => children,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for child in children.iter_mut() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let nodes = children.len();
         if std::thread::panicking() {
-            for i in 0..self.children.len() {
+            for i in 0..nodes {
                 let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
                 let _ = writeln!(std::io::stderr(), "--- node {i} log ---\n{log}");
             }
@@ -694,4 +803,333 @@ async fn nodes_started_together_on_an_empty_database_share_one_signing_key() {
         published.iter().all(|j| j == &published[0]),
         "{published:?}"
     );
+}
+
+/// The bound of the polling for a rotation to reach every node, which
+/// reloads its keys every second (`EPHEMERA_KEYS__RELOAD_INTERVAL=1`).
+const ROTATION_BOUND: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_node_reaches_every_node_within_the_reload_interval() {
+    let Some(cluster) = Cluster::start_with(&[("EPHEMERA_KEYS__RELOAD_INTERVAL", "1")]).await
+    else {
+        return;
+    };
+    let mut before = Vec::new();
+    for n in 0..NODES {
+        before.push(cluster.published_kids(n).await);
+    }
+    assert!(before.iter().all(|k| k == &before[0]), "{before:?}");
+    let [old] = before[0].as_slice() else {
+        panic!("one key before the rotation: {before:?}");
+    };
+    let old = old.clone();
+
+    // Rotated from the command line, as an operator does: no node is told.
+    let out = cluster.admin(&["keys", "rotate"], None);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let new = stdout
+        .strip_prefix("new signing key ")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_owned();
+    assert_ne!(new, old);
+
+    // The new key signs, so it comes first; the retired one stays published
+    // until what it signed has expired.
+    let want = vec![new.clone(), old.clone()];
+    let rotated = Instant::now();
+    let mut pending: Vec<usize> = (0..NODES).collect();
+    loop {
+        let mut behind = Vec::new();
+        for n in pending {
+            let kids = cluster.published_kids(n).await;
+            if kids != want {
+                behind.push((n, kids));
+            }
+        }
+        if behind.is_empty() {
+            break;
+        }
+        assert!(
+            rotated.elapsed() < ROTATION_BOUND,
+            "{:?} after the rotation, (node, kids) {behind:?}; want {want:?}",
+            rotated.elapsed()
+        );
+        pending = behind.into_iter().map(|(n, _)| n).collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut published = Vec::new();
+    for n in 0..NODES {
+        let jwks: Value = cluster
+            .http
+            .get(cluster.url(n, "/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        published.push(jwks);
+    }
+    assert!(
+        published.iter().all(|j| j == &published[0]),
+        "{published:?}"
+    );
+
+    let out = cluster.admin(&["keys", "list"], None);
+    let listed: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            assert_eq!(fields.len(), 3, "{line}");
+            (fields[0].to_owned(), fields[2].to_owned())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [(new, "signing".to_owned()), (old, "retired".to_owned())]
+    );
+}
+
+/// The node killed under load.
+const KILLED: usize = 1;
+/// Workers running flows at the node to kill, all at once.
+const LOAD_WORKERS: usize = 6;
+/// Token responses acknowledged before the kill: the load is under way.
+const ACKS_BEFORE_KILL: usize = 60;
+/// The bound of each wait of the load: for the acknowledgements, for the
+/// workers to stop after the kill, of each request.
+const LOAD_BOUND: Duration = Duration::from_secs(10);
+
+/// What became of the tokens of an acknowledged token response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Never revoked: both tokens are active.
+    Kept,
+    /// Their revocation was sent but never answered: it may have happened.
+    Unanswered,
+    /// The access token's revocation was acknowledged: it is inactive, the
+    /// refresh token still active.
+    AccessRevoked,
+    /// The refresh token's revocation was acknowledged: the grant is gone,
+    /// both tokens with it (RFC 7009 §2.1).
+    GrantRevoked,
+}
+
+/// The tokens of a token response the node answered `200` for.
+struct Issued {
+    access: String,
+    refresh: String,
+    fate: Fate,
+}
+
+/// A request that got no complete answer.
+struct Cut {
+    /// Sent before the kill: it was in flight when the node died.
+    sent_before_kill: bool,
+    error: String,
+}
+
+/// One worker of the load: flows at one node, in a browser of its own.
+struct LoadWorker {
+    cluster: Arc<Cluster>,
+    node: usize,
+    browser: reqwest::Client,
+    killed: Arc<AtomicBool>,
+    /// Token responses acknowledged by all workers.
+    acks: Arc<watch::Sender<usize>>,
+    issued: Vec<Issued>,
+}
+
+impl LoadWorker {
+    fn new(
+        cluster: &Arc<Cluster>,
+        node: usize,
+        killed: &Arc<AtomicBool>,
+        acks: &Arc<watch::Sender<usize>>,
+    ) -> Self {
+        Self {
+            cluster: cluster.clone(),
+            node,
+            browser: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(true)
+                .timeout(LOAD_BOUND)
+                .build()
+                .unwrap(),
+            killed: killed.clone(),
+            acks: acks.clone(),
+            issued: Vec::new(),
+        }
+    }
+
+    /// Runs flows until a request gets no answer, which must be the kill's
+    /// doing; returns what was acknowledged, and whether that last request
+    /// was in flight at the kill.
+    async fn run(mut self) -> (Vec<Issued>, bool) {
+        let mut round = 0;
+        loop {
+            if let Err(cut) = self.flow(round).await {
+                assert!(
+                    self.killed.load(Ordering::SeqCst),
+                    "node {} failed before the kill: {}",
+                    self.node,
+                    cut.error
+                );
+                return (self.issued, cut.sent_before_kill);
+            }
+            round += 1;
+        }
+    }
+
+    /// PAR, login (the first time) and consent, token; then a third of the
+    /// grants keep their tokens, a third revoke the access token, a third
+    /// the refresh token.
+    async fn flow(&mut self, round: usize) -> Result<(), Cut> {
+        let (cluster, node, browser) = (self.cluster.clone(), self.node, self.browser.clone());
+        let (_, body) = self.call(cluster.par(&browser, node, None), 201).await?;
+        let pushed: Value = serde_json::from_str(&body).unwrap();
+        let request_uri = pushed["request_uri"].as_str().unwrap();
+        let authorize = cluster.authorize_url(node, request_uri);
+        let (_, mut page) = self.call(browser.get(&authorize), 200).await?;
+        if page.contains("name=\"username\"") {
+            let login = cluster.login_form(&browser, node, request_uri, &page);
+            self.call(login, 303).await?;
+            page = self.call(browser.get(&authorize), 200).await?.1;
+        }
+        assert!(
+            page.contains("name=\"decision\""),
+            "not a consent page: {page}"
+        );
+        let consent = cluster.consent_form(&browser, node, request_uri, &page);
+        let (to, _) = self.call(consent, 303).await?;
+        let code = query(&to.unwrap(), "code").unwrap();
+        let (_, body) = self
+            .call(cluster.redeem(&browser, node, &code, None), 200)
+            .await?;
+        let tokens: Value = serde_json::from_str(&body).unwrap();
+        let token = |name: &str| tokens[name].as_str().unwrap().to_owned();
+        self.issued.push(Issued {
+            access: token("access_token"),
+            refresh: token("refresh_token"),
+            fate: Fate::Kept,
+        });
+        self.acks.send_modify(|n| *n += 1);
+
+        let (revoked, fate) = match round % 3 {
+            0 => return Ok(()),
+            1 => (token("access_token"), Fate::AccessRevoked),
+            _ => (token("refresh_token"), Fate::GrantRevoked),
+        };
+        let last = self.issued.len() - 1;
+        self.issued[last].fate = Fate::Unanswered;
+        self.call(cluster.revocation(&browser, node, &revoked), 200)
+            .await?;
+        self.issued[last].fate = fate;
+        Ok(())
+    }
+
+    /// Sends `req` and reads the whole answer, whose status must be `want`
+    /// (a node answers in full, or, killed, not at all); returns its
+    /// `Location` and its body.
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+        want: u16,
+    ) -> Result<(Option<Url>, String), Cut> {
+        let sent_before_kill = !self.killed.load(Ordering::SeqCst);
+        let cut = |e: reqwest::Error| Cut {
+            sent_before_kill,
+            error: e.to_string(),
+        };
+        let res = req.send().await.map_err(cut)?;
+        let status = res.status();
+        let to = res
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| Url::parse(l).ok());
+        let body = res.text().await.map_err(cut)?;
+        assert_eq!(status, want, "node {}: {body}", self.node);
+        Ok((to, body))
+    }
+}
+
+/// Asks each of `nodes` in turn about every acknowledged token: active
+/// unless its revocation was acknowledged.
+async fn assert_nothing_acknowledged_lost(cluster: &Cluster, issued: &[Issued], nodes: &[usize]) {
+    for (i, t) in issued.iter().enumerate() {
+        let want = match t.fate {
+            Fate::Kept => (true, true),
+            Fate::AccessRevoked => (false, true),
+            Fate::GrantRevoked => (false, false),
+            Fate::Unanswered => continue,
+        };
+        let node = nodes[i % nodes.len()];
+        let access = cluster.introspect(node, &t.access).await["active"] == true;
+        let refresh = cluster.introspect(node, &t.refresh).await["active"] == true;
+        assert_eq!(
+            (access, refresh),
+            want,
+            "node {node}, token response {i} ({:?}): (access, refresh) active",
+            t.fate
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let cluster = Arc::new(cluster);
+    let killed = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(watch::Sender::new(0_usize));
+    let mut acked = acks.subscribe();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..LOAD_WORKERS {
+        workers.spawn(LoadWorker::new(&cluster, KILLED, &killed, &acks).run());
+    }
+
+    tokio::select! {
+        reached = tokio::time::timeout(LOAD_BOUND, acked.wait_for(|n| *n >= ACKS_BEFORE_KILL)) => {
+            assert!(
+                matches!(reached, Ok(Ok(_))),
+                "{ACKS_BEFORE_KILL} token responses not acknowledged within {LOAD_BOUND:?}"
+            );
+        }
+        Some(stopped) = workers.join_next() => match stopped {
+            Ok(_) => panic!("a worker stopped before the kill"),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        },
+    }
+    // Flagged first: a request that fails from here on is the kill's doing.
+    killed.store(true, Ordering::SeqCst);
+    cluster.kill(KILLED);
+
+    let stopped = tokio::time::timeout(LOAD_BOUND, workers.join_all())
+        .await
+        .expect("workers still running after the kill");
+    let mut issued = Vec::new();
+    let mut in_flight = 0;
+    for (acknowledged, cut_in_flight) in stopped {
+        issued.extend(acknowledged);
+        in_flight += usize::from(cut_in_flight);
+    }
+    assert!(
+        in_flight > 0,
+        "no request was in flight at the kill: nothing was tested"
+    );
+    let count = |fate| issued.iter().filter(|t| t.fate == fate).count();
+    for fate in [Fate::Kept, Fate::AccessRevoked, Fate::GrantRevoked] {
+        assert!(count(fate) > 0, "no {fate:?} token response");
+    }
+
+    let others: Vec<usize> = (0..NODES).filter(|n| *n != KILLED).collect();
+    assert_nothing_acknowledged_lost(&cluster, &issued, &others).await;
+    // Back on its address, the killed node agrees.
+    cluster.restart(KILLED).await;
+    assert_nothing_acknowledged_lost(&cluster, &issued, &[KILLED]).await;
 }

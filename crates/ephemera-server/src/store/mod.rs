@@ -2,6 +2,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | `rows` | what both backends share: JSON columns, unique violations, reading rows back |
 //! | [`sqlite`] | the embedded default: SQLite in WAL mode, one file |
 //! | [`postgres`] | the shared store: PostgreSQL, for N identical nodes |
 //! | `conformance` (tests) | one suite every backend must pass |
@@ -11,6 +12,7 @@
 //! followed by a write.
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 
 #[cfg(test)]

@@ -31,12 +31,15 @@ use ephemera_proto::scope::Scope;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
+use super::rows::{conflict_or, from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
 use crate::model::{
     Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
-    TokenKind, User,
+    User,
 };
 use crate::secret::SecretHash;
+
+super::rows::row_readers!(PgRow);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -78,13 +81,6 @@ impl PostgresStore {
     }
 }
 
-fn conflict_or(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
-    }
-}
-
 /// Whether `s` can be stored in (and so found in) a TEXT column.
 fn storable(s: &str) -> bool {
     !s.contains('\0')
@@ -98,85 +94,6 @@ fn stored_jti_key(key: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(key)
     }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn hash_col(row: &PgRow, col: &str) -> Result<SecretHash, StoreError> {
-    let bytes: Vec<u8> = row.try_get(col)?;
-    SecretHash::from_bytes(&bytes)
-        .ok_or_else(|| StoreError::Corrupt(format!("{col} is not a SHA-256 hash")))
-}
-
-fn optional_hash(row: &PgRow, col: &str) -> Result<Option<SecretHash>, StoreError> {
-    let bytes: Option<Vec<u8>> = row.try_get(col)?;
-    bytes
-        .map(|b| {
-            SecretHash::from_bytes(&b)
-                .ok_or_else(|| StoreError::Corrupt(format!("{col} is not a SHA-256 hash")))
-        })
-        .transpose()
-}
-
-fn scope_col(row: &PgRow, col: &str) -> Result<Scope, StoreError> {
-    let s: String = row.try_get(col)?;
-    if s.is_empty() {
-        return Ok(Scope::default());
-    }
-    Scope::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn user_from(row: &PgRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn client_from(row: &PgRow) -> Result<RegisteredClient, StoreError> {
-    let mut client: RegisteredClient = from_json(row.try_get("data")?)?;
-    client.secret_hash = optional_hash(row, "secret_hash")?;
-    if let Some(d) = &mut client.dynamic {
-        d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
-        d.expires_at = row
-            .try_get::<Option<i64>, _>("expires_at")?
-            .unwrap_or_default();
-    }
-    Ok(client)
-}
-
-fn pushed_from(row: &PgRow) -> Result<PushedRequest, StoreError> {
-    let mut req: PushedRequest = from_json(row.try_get("data")?)?;
-    req.expires_at = row.try_get("expires_at")?;
-    Ok(req)
-}
-
-fn token_from(row: &PgRow) -> Result<Token, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Token {
-        hash: hash_col(row, "hash")?,
-        grant_id: row.try_get("grant_id")?,
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
-        scope: scope_col(row, "scope")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        used_at: row.try_get("used_at")?,
-        jkt: row.try_get("jkt")?,
-        x5t: row.try_get("x5t")?,
-        audience: row
-            .try_get::<Option<String>, _>("audience")?
-            .map(|a| from_json(&a))
-            .transpose()?,
-    })
 }
 
 async fn insert_tokens_tx(tx: &mut PgConnection, tokens: &[Token]) -> Result<(), StoreError> {

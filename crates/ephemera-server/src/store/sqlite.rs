@@ -10,12 +10,15 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 
+use super::rows::{conflict_or, from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
 use crate::model::{
     Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
-    TokenKind, User,
+    User,
 };
 use crate::secret::SecretHash;
+
+super::rows::row_readers!(SqliteRow);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -45,92 +48,6 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
-}
-
-fn conflict_or(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Database(e),
-    }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn hash_col(row: &SqliteRow, col: &str) -> Result<SecretHash, StoreError> {
-    let bytes: Vec<u8> = row.try_get(col)?;
-    SecretHash::from_bytes(&bytes)
-        .ok_or_else(|| StoreError::Corrupt(format!("{col} is not a SHA-256 hash")))
-}
-
-fn scope_col(row: &SqliteRow, col: &str) -> Result<Scope, StoreError> {
-    let s: String = row.try_get(col)?;
-    if s.is_empty() {
-        return Ok(Scope::default());
-    }
-    Scope::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn client_from(row: &SqliteRow) -> Result<RegisteredClient, StoreError> {
-    let mut client: RegisteredClient = from_json(row.try_get("data")?)?;
-    client.secret_hash = optional_hash(row, "secret_hash")?;
-    if let Some(d) = &mut client.dynamic {
-        d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
-        d.expires_at = row
-            .try_get::<Option<i64>, _>("expires_at")?
-            .unwrap_or_default();
-    }
-    Ok(client)
-}
-
-fn optional_hash(row: &SqliteRow, col: &str) -> Result<Option<SecretHash>, StoreError> {
-    let bytes: Option<Vec<u8>> = row.try_get(col)?;
-    bytes
-        .map(|b| {
-            SecretHash::from_bytes(&b)
-                .ok_or_else(|| StoreError::Corrupt(format!("{col} is not a SHA-256 hash")))
-        })
-        .transpose()
-}
-
-fn pushed_from(row: &SqliteRow) -> Result<PushedRequest, StoreError> {
-    let mut req: PushedRequest = from_json(row.try_get("data")?)?;
-    req.expires_at = row.try_get("expires_at")?;
-    Ok(req)
-}
-
-fn token_from(row: &SqliteRow) -> Result<Token, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Token {
-        hash: hash_col(row, "hash")?,
-        grant_id: row.try_get("grant_id")?,
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind}")))?,
-        scope: scope_col(row, "scope")?,
-        issued_at: row.try_get("issued_at")?,
-        expires_at: row.try_get("expires_at")?,
-        used_at: row.try_get("used_at")?,
-        jkt: row.try_get("jkt")?,
-        x5t: row.try_get("x5t")?,
-        audience: row
-            .try_get::<Option<String>, _>("audience")?
-            .map(|a| from_json(&a))
-            .transpose()?,
-    })
 }
 
 async fn insert_tokens_tx(

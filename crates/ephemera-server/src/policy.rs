@@ -48,6 +48,9 @@ pub struct PushedPolicy {
     pub redirect_forms: Vec<RedirectForm>,
     pub max_registration_bytes: usize,
     pub limits: MetadataLimits,
+    /// Pending authorization requests (pushed, or front-channel ones stored
+    /// the same way) allowed at once per node; more get 503 + Retry-After.
+    pub max_pending_requests: u64,
 }
 
 impl Default for PushedPolicy {
@@ -62,6 +65,7 @@ impl Default for PushedPolicy {
             ],
             max_registration_bytes: 8192,
             limits: MetadataLimits::default(),
+            max_pending_requests: 100_000,
         }
     }
 }

@@ -55,11 +55,14 @@ fn json_error(status: StatusCode, err: OAuthError, basic_used: bool) -> Response
         .as_deref()
         .and_then(|n| HeaderValue::from_str(n).ok())
         .map(|n| [(HeaderName::from_static("dpop-nonce"), n)]);
+    let retry = err
+        .retry_after
+        .map(|s| [(header::RETRY_AFTER, HeaderValue::from(s.max(1)))]);
     let body = ErrorResponse {
         error: err.code,
         error_description: Some(err.description.into_owned()),
     };
-    (status, NO_STORE, challenge, nonce, Json(body)).into_response()
+    (status, NO_STORE, challenge, nonce, retry, Json(body)).into_response()
 }
 
 /// The registration endpoint's refusals (RFC 7591 §3.2.2, RFC 7592 §2).

@@ -149,7 +149,11 @@ async fn front_channel(
     };
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", Secret::generate().expose());
     ctx.store
-        .insert_pushed_request(&SecretHash::of(&request_uri), &pending)
+        .insert_pushed_request(
+            &SecretHash::of(&request_uri),
+            &pending,
+            ctx.policy.pushed.max_pending_requests,
+        )
         .await?;
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)

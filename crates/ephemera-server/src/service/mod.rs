@@ -96,6 +96,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// A fresh DPoP nonce to send with the error (`use_dpop_nonce`).
     pub dpop_nonce: Option<String>,
+    /// Seconds after which a retry may succeed (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -104,6 +106,7 @@ impl OAuthError {
             code,
             description: description.into(),
             dpop_nonce: None,
+            retry_after: None,
         }
     }
 
@@ -135,6 +138,16 @@ impl std::fmt::Display for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Full(retry_after) = e {
+            tracing::warn!("too many pending authorization requests: refused one");
+            return Self {
+                retry_after: Some(retry_after),
+                ..Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many authorization requests are pending; retry later",
+                )
+            };
+        }
         tracing::error!(error = %e, "storage failed");
         Self::server_error()
     }

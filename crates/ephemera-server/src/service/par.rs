@@ -57,7 +57,11 @@ pub async fn push(
     let secret = Secret::generate();
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret.expose());
     ctx.store
-        .insert_pushed_request(&SecretHash::of(&request_uri), &pending)
+        .insert_pushed_request(
+            &SecretHash::of(&request_uri),
+            &pending,
+            ctx.policy.pushed.max_pending_requests,
+        )
         .await?;
     Ok(PushedAuthorizationResponse {
         request_uri,

@@ -65,6 +65,8 @@ macro_rules! conformance_suite {
                 extending_an_expired_pushed_request_does_not_revive_it,
                 a_pushed_request_is_taken_exactly_once,
                 an_expired_pushed_request_cannot_be_taken,
+                pending_requests_beyond_the_limit_are_refused_until_one_is_taken,
+                expired_pending_requests_do_not_count_toward_the_limit,
                 a_session_is_found_with_its_username_until_it_expires,
                 a_deleted_session_is_not_found,
                 a_saved_consent_is_found_and_overwritten_by_the_next,
@@ -388,6 +390,9 @@ fn token_pair(grant: &Grant) -> Vec<Token> {
     ]
 }
 
+/// A limit on pending requests no test reaches.
+const NO_LIMIT: u64 = u64::MAX;
+
 fn pushed_request(expires_at: Timestamp) -> PushedRequest {
     PushedRequest {
         client: pushed_client(),
@@ -630,7 +635,10 @@ async fn retired_keys_stay_published_for_a_while_after_the_signing_ones(store: &
 async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
-    store.insert_pushed_request(&hash, &request).await.unwrap();
+    store
+        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.find_pushed_request(&hash, NOW).await.unwrap(),
@@ -657,7 +665,7 @@ async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
 async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
@@ -692,7 +700,7 @@ async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(sto
 async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
@@ -718,7 +726,10 @@ async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Stor
 async fn a_pushed_request_is_taken_exactly_once(store: &dyn Store) {
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
-    store.insert_pushed_request(&hash, &request).await.unwrap();
+    store
+        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.take_pushed_request(&hash, NOW).await.unwrap(),
@@ -731,7 +742,7 @@ async fn a_pushed_request_is_taken_exactly_once(store: &dyn Store) {
 async fn an_expired_pushed_request_cannot_be_taken(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60))
+        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
@@ -744,7 +755,10 @@ async fn an_expired_pushed_request_cannot_be_taken(store: &dyn Store) {
 async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn Store>) {
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
-    store.insert_pushed_request(&hash, &request).await.unwrap();
+    store
+        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .await
+        .unwrap();
     let start = Arc::new(Barrier::new(RACERS));
 
     let racers: Vec<_> = (0..RACERS)
@@ -1164,7 +1178,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
     let (p_old, p_now, p_live) = (new_hash(), new_hash(), new_hash());
     for (hash, expires_at) in [(&p_old, NOW - 1), (&p_now, NOW), (&p_live, NOW + 60)] {
         store
-            .insert_pushed_request(hash, &pushed_request(expires_at))
+            .insert_pushed_request(hash, &pushed_request(expires_at), NO_LIMIT)
             .await
             .unwrap();
     }
@@ -1236,6 +1250,62 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
     assert_eq!(store.sweep(NOW).await.unwrap(), SweepReport::default());
 }
 
+async fn pending_requests_beyond_the_limit_are_refused_until_one_is_taken(store: &dyn Store) {
+    let first = new_hash();
+    store
+        .insert_pushed_request(&first, &pushed_request(NOW + 60), 2)
+        .await
+        .unwrap();
+    store
+        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 90), 2)
+        .await
+        .unwrap();
+    let third = new_hash();
+    let refused = store
+        .insert_pushed_request(&third, &pushed_request(NOW + 60), 2)
+        .await;
+    // A place frees up when the oldest one expires, 60 s after NOW.
+    assert!(matches!(refused, Err(StoreError::Full(60))), "{refused:?}");
+    assert!(store
+        .find_pushed_request(&third, NOW)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .take_pushed_request(&first, NOW)
+        .await
+        .unwrap()
+        .is_some());
+    store
+        .insert_pushed_request(&third, &pushed_request(NOW + 60), 2)
+        .await
+        .unwrap();
+    assert!(store
+        .find_pushed_request(&third, NOW)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+async fn expired_pending_requests_do_not_count_toward_the_limit(store: &dyn Store) {
+    for _ in 0..2 {
+        store
+            .insert_pushed_request(&new_hash(), &pushed_request(NOW), 2)
+            .await
+            .unwrap();
+    }
+    let fresh = new_hash();
+    store
+        .insert_pushed_request(&fresh, &pushed_request(NOW + 60), 2)
+        .await
+        .unwrap();
+    assert!(store
+        .find_pushed_request(&fresh, NOW)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 async fn stats_of_an_empty_store_are_zero(store: &dyn Store) {
     assert_eq!(store.stats(NOW).await.unwrap(), Stats::default());
 }
@@ -1252,11 +1322,11 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
         .unwrap();
     store.insert_session(&session(&alice, NOW)).await.unwrap();
     store
-        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 60))
+        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
     store
-        .insert_pushed_request(&new_hash(), &pushed_request(NOW))
+        .insert_pushed_request(&new_hash(), &pushed_request(NOW), NO_LIMIT)
         .await
         .unwrap();
     // Registered grant with a live unused code: one code.

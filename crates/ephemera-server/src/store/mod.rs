@@ -3,7 +3,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `rows` | what both backends share: JSON columns, unique violations, reading rows back |
-//! | [`sqlite`] | the embedded default: SQLite in WAL mode, one file |
+//! | [`sqlite`] | the embedded default: SQLite in WAL mode, one file, one writer thread committing in groups |
 //! | [`postgres`] | the shared store: PostgreSQL, for N identical nodes |
 //! | `conformance` (tests) | one suite every backend must pass |
 //!
@@ -39,6 +39,15 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The limit on pending authorization requests is reached; the client
+    /// sees `503 temporarily_unavailable` with `Retry-After` (seconds).
+    #[error("too many pending authorization requests")]
+    Full(u64),
+    /// The store cannot serve now: a commit failed, or it is shutting down.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -107,10 +116,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<u64, StoreError>;
 
+    /// Stores a pending request unless `max_pending` are pending already
+    /// ([`StoreError::Full`]). Pending requests are not durable: a restart or
+    /// crash may forget them (nothing about a pushed client outlives the
+    /// process before consent).
     async fn insert_pushed_request(
         &self,
         hash: &SecretHash,
         request: &PushedRequest,
+        max_pending: u64,
     ) -> Result<(), StoreError>;
     /// An unexpired pending request.
     async fn find_pushed_request(

@@ -59,6 +59,9 @@ const SWEEP_LOCK: i32 = 0x4550_4845;
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Pending requests this node believes exist: its inserts minus its
+    /// takes, reset to the exact count whenever it reaches the limit.
+    pending: std::sync::atomic::AtomicU64,
 }
 
 impl PostgresStore {
@@ -77,7 +80,10 @@ impl PostgresStore {
             .min_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            pending: Default::default(),
+        })
     }
 }
 
@@ -353,11 +359,30 @@ impl Store for PostgresStore {
         .rows_affected())
     }
 
+    /// The limit is checked against an exact count only when this node's own
+    /// tally reaches it, so the hot path stays one statement; other nodes'
+    /// requests are counted at that point.
     async fn insert_pushed_request(
         &self,
         hash: &SecretHash,
         request: &PushedRequest,
+        max_pending: u64,
     ) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        if self.pending.load(Ordering::Relaxed) >= max_pending {
+            let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MIN(expires_at) FROM pushed_requests WHERE expires_at > $1",
+            )
+            .bind(request.created_at)
+            .fetch_one(&self.pool)
+            .await?;
+            let count = count.unsigned_abs();
+            self.pending.store(count, Ordering::Relaxed);
+            if count >= max_pending {
+                let wait = oldest.map_or(1, |t| t - request.created_at).max(1);
+                return Err(StoreError::Full(wait.unsigned_abs()));
+            }
+        }
         sqlx::query("INSERT INTO pushed_requests (hash, data, expires_at) VALUES ($1, $2, $3)")
             .bind(hash.as_bytes())
             .bind(to_json(request)?)
@@ -365,6 +390,7 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(conflict_or)?;
+        self.pending.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -380,6 +406,13 @@ impl Store for PostgresStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
+        if row.is_some() {
+            let _ = self.pending.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+        }
         row.as_ref().map(pushed_from).transpose()
     }
 

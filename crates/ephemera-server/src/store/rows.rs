@@ -5,6 +5,7 @@
 
 use super::StoreError;
 
+/// Maps a unique violation to [`StoreError::Conflict`] (PostgreSQL).
 pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
@@ -22,7 +23,8 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, St
 
 /// Defines `hash_col`, `optional_hash`, `scope_col`, `user_from`,
 /// `client_from`, `pushed_from` and `token_from` for the row type `$row`
-/// (the caller has `sqlx::Row` in scope).
+/// (the caller has a `try_get(column)` method in scope: `sqlx::Row`, or the
+/// SQLite store's own for rusqlite rows).
 macro_rules! row_readers {
     ($row:ty) => {
         fn hash_col(
@@ -60,7 +62,7 @@ macro_rules! row_readers {
             row: &$row,
         ) -> Result<$crate::model::RegisteredClient, $crate::store::StoreError> {
             let mut client: $crate::model::RegisteredClient =
-                $crate::store::rows::from_json(row.try_get("data")?)?;
+                $crate::store::rows::from_json(&row.try_get::<String, _>("data")?)?;
             client.secret_hash = optional_hash(row, "secret_hash")?;
             if let Some(d) = &mut client.dynamic {
                 d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
@@ -89,7 +91,7 @@ macro_rules! row_readers {
             row: &$row,
         ) -> Result<$crate::model::PushedRequest, $crate::store::StoreError> {
             let mut req: $crate::model::PushedRequest =
-                $crate::store::rows::from_json(row.try_get("data")?)?;
+                $crate::store::rows::from_json(&row.try_get::<String, _>("data")?)?;
             req.expires_at = row.try_get("expires_at")?;
             Ok(req)
         }

@@ -1,16 +1,36 @@
-//! The embedded store: SQLite in WAL mode, one file.
+//! The embedded store: SQLite in WAL mode, one file, served by threads of
+//! its own so no SQLite call ever blocks the async runtime.
+//!
+//! - **One writer thread** owns the only connection that writes. It commits
+//!   in groups: it takes every write queued while the previous commit ran,
+//!   runs each in a savepoint of one transaction (a write that fails is rolled
+//!   back alone), commits once, and only then answers each caller. With one
+//!   writer there is no lock contention and no busy-waiting, and one commit
+//!   carries many requests when the server is loaded.
+//! - **Reader threads**, each with its own read-only connection, serve reads
+//!   side by side (WAL lets them read while the writer writes).
+//! - **Pending pushed requests are not durable**: they live in a private
+//!   temporary database attached to the writer's connection (`pending`), which
+//!   SQLite deletes when the connection closes and which a crash cannot leave
+//!   behind. Nothing about a pushed client reaches the database file before
+//!   the user consents and a grant is stored; after a restart, clients push
+//!   again. Every use of them goes through the writer, so the count of pending
+//!   requests, bounded by the caller's limit, is exact.
+//!
+//! Statements are prepared once per connection and cached.
 
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{Row, SqlitePool};
+use rusqlite::types::FromSql;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, RowIndex};
+use tokio::sync::oneshot;
 
-use super::rows::{conflict_or, from_json, to_json};
+use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
 use crate::model::{
     Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
@@ -18,75 +38,339 @@ use crate::model::{
 };
 use crate::secret::SecretHash;
 
-super::rows::row_readers!(SqliteRow);
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// `row.try_get(column)`, as the shared row readers call it.
+trait TryGet {
+    fn try_get<T: FromSql, I: RowIndex>(&self, index: I) -> rusqlite::Result<T>;
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at `url` (`sqlite://PATH`).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-            }
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool })
+impl TryGet for rusqlite::Row<'_> {
+    fn try_get<T: FromSql, I: RowIndex>(&self, index: I) -> rusqlite::Result<T> {
+        self.get(index)
     }
 }
 
-async fn insert_tokens_tx(
-    tx: &mut sqlx::SqliteConnection,
-    tokens: &[Token],
-) -> Result<(), StoreError> {
+super::rows::row_readers!(rusqlite::Row<'_>);
+
+/// The migrations, embedded at build time. sqlx's migrator embeds them; they
+/// are applied here with rusqlite, into sqlx's bookkeeping table, so
+/// databases created by earlier versions of Ephemera open unchanged.
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The most writes one commit carries.
+const MAX_GROUP: usize = 256;
+/// Rows one sweep step deletes, so a big sweep never holds the writer long.
+const SWEEP_STEP: i64 = 1_000;
+/// Page cache per connection, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
+const READER_CACHE_KIB: i64 = 4 * 1024;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 96;
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// A write: run inside the group's transaction, answered after the commit.
+trait WriteJob: Send {
+    /// Runs the write; false if it failed and must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller once the group's fate is known.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct Write<T, F> {
+    work: Option<F>,
+    outcome: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> WriteJob for Write<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = work(conn);
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let answer = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Ok(_)), Err(e)) => Err(StoreError::Unavailable(e)),
+            (None, _) => Err(StoreError::Unavailable("the write was not run".into())),
+        };
+        // The caller may have gone away (its request was cancelled).
+        let _ = self.reply.send(answer);
+    }
+}
+
+pub struct SqliteStore {
+    writes: crossbeam_channel::Sender<Box<dyn WriteJob>>,
+    /// None for an in-memory database, which only the writer's connection
+    /// sees: reads go to the writer too.
+    reads: Option<crossbeam_channel::Sender<ReadJob>>,
+    /// Pending pushed requests, counted by the writer (their only user).
+    pending: Arc<AtomicU64>,
+}
+
+/// Where the database is: a file, or memory (`sqlite::memory:`, tests).
+enum Location {
+    File(PathBuf),
+    Memory,
+}
+
+fn location(url: &str) -> Result<Location, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Unavailable(format!("not a sqlite: URL: {url}")))?;
+    // Options in the query part (`?mode=rwc`, sqlx style) are not needed:
+    // the file is always created when missing.
+    let path = rest.split('?').next().unwrap_or_default();
+    match path {
+        "" | ":memory:" => Ok(Location::Memory),
+        p => Ok(Location::File(PathBuf::from(p))),
+    }
+}
+
+fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+    ))
+}
+
+fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
+    let conn = match location {
+        Location::File(path) => Connection::open(path)?,
+        Location::Memory => Connection::open_in_memory()?,
+    };
+    configure(&conn, WRITER_CACHE_KIB)?;
+    // The private, temporary database of pending pushed requests.
+    conn.execute_batch(
+        "ATTACH DATABASE '' AS pending; \
+         PRAGMA pending.cache_size = -2048; \
+         CREATE TABLE pending.pushed_requests ( \
+             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL); \
+         CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
+    )?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&conn, READER_CACHE_KIB)?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(conn)
+}
+
+/// Runs one group of writes in one transaction; the error is the commit's.
+fn run_group(conn: &Connection, group: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
+    let exec = |sql: &str| -> Result<(), String> {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([]))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    exec("BEGIN IMMEDIATE")?;
+    let outcome = (|| {
+        if let [only] = group {
+            // One write: its failure is the transaction's.
+            if !only.run(conn) {
+                exec("ROLLBACK")?;
+                return Ok(());
+            }
+        } else {
+            for job in group.iter_mut() {
+                exec("SAVEPOINT job")?;
+                if !job.run(conn) {
+                    exec("ROLLBACK TO job")?;
+                }
+                exec("RELEASE job")?;
+            }
+        }
+        exec("COMMIT")
+    })();
+    if outcome.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    outcome
+}
+
+fn writer_loop(conn: Connection, jobs: crossbeam_channel::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = Vec::with_capacity(16);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = run_group(&conn, &mut group);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, writes = group.len(), "SQLite commit failed");
+        }
+        for job in group {
+            job.finish(committed.clone());
+        }
+    }
+    // Every sender is gone: the store was dropped. Closing the connection
+    // checkpoints the WAL.
+}
+
+fn reader_loop(conn: Connection, jobs: crossbeam_channel::Receiver<ReadJob>) {
+    while let Ok(job) = jobs.recv() {
+        job(&conn);
+    }
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the SQLite store has shut down".into())
+}
+
+/// Maps a unique or primary-key violation to [`StoreError::Conflict`].
+fn conflict_or(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://PATH`,
+    /// or `sqlite::memory:`).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let location = location(url)?;
+        if let Location::File(path) = &location {
+            if let Some(parent) = path.parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Unavailable(format!("creating {}: {e}", parent.display()))
+                    })?;
+                }
+            }
+        }
+        let writer = open_writer(&location)?;
+        let (writes, write_jobs) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, write_jobs))
+            .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
+        let reads = match &location {
+            Location::Memory => None,
+            Location::File(path) => {
+                let (reads, read_jobs) = crossbeam_channel::unbounded::<ReadJob>();
+                for i in 0..reader_count() {
+                    let conn = open_reader(path)?;
+                    let jobs = read_jobs.clone();
+                    std::thread::Builder::new()
+                        .name(format!("sqlite-reader-{i}"))
+                        .spawn(move || reader_loop(conn, jobs))
+                        .map_err(|e| StoreError::Unavailable(format!("starting a reader: {e}")))?;
+                }
+                Some(reads)
+            }
+        };
+        Ok(Self {
+            writes,
+            reads,
+            pending: Arc::default(),
+        })
+    }
+
+    /// Runs `work` on a reader thread.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Some(reads) = &self.reads else {
+            return self.write(work).await;
+        };
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        });
+        reads.send(job).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Runs `work` on the writer thread, in the next group's transaction;
+    /// answers after that transaction committed.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Write {
+            work: Some(work),
+            outcome: None,
+            reply,
+        });
+        self.writes.send(job).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+/// Reader threads: one per core, at least two, at most eight.
+fn reader_count() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8)
+}
+
+fn insert_tokens(conn: &Connection, tokens: &[Token]) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at, jkt, x5t, audience) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
     for t in tokens {
-        sqlx::query(
-            "INSERT INTO tokens (hash, grant_id, kind, scope, issued_at, expires_at, used_at, jkt, x5t, audience) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(t.hash.as_bytes())
-        .bind(&t.grant_id)
-        .bind(t.kind.as_str())
-        .bind(t.scope.to_string())
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(t.used_at)
-        .bind(&t.jkt)
-        .bind(&t.x5t)
-        .bind(t.audience.as_ref().map(to_json).transpose()?)
-        .execute(&mut *tx)
-        .await
+        stmt.execute(params![
+            t.hash.as_bytes(),
+            t.grant_id,
+            t.kind.as_str(),
+            t.scope.to_string(),
+            t.issued_at,
+            t.expires_at,
+            t.used_at,
+            t.jkt,
+            t.x5t,
+            t.audience.as_ref().map(to_json).transpose()?,
+        ])
         .map_err(conflict_or)?;
     }
     Ok(())
 }
 
-async fn insert_grant_tx(tx: &mut sqlx::SqliteConnection, grant: &Grant) -> Result<(), StoreError> {
-    sqlx::query(
+fn insert_grant(conn: &Connection, grant: &Grant) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "INSERT INTO grants (id, client_id, client_kind, data, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&grant.id)
-    .bind(&grant.client.client_id)
-    .bind(grant.client.kind.as_str())
-    .bind(to_json(grant)?)
-    .bind(grant.created_at)
-    .execute(&mut *tx)
-    .await
+    )?
+    .execute(params![
+        grant.id,
+        grant.client.client_id,
+        grant.client.kind.as_str(),
+        to_json(grant)?,
+        grant.created_at,
+    ])
     .map_err(conflict_or)?;
     Ok(())
 }
@@ -97,179 +381,306 @@ const GRANT_ENDED: &str = "NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id =
      AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.id \
        AND c.used_at IS NULL AND c.expires_at > ?1)";
 
+fn delete_grant_if_ended_now(
+    conn: &Connection,
+    grant_id: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "DELETE FROM grants WHERE id = ?2 AND {GRANT_ENDED}"
+        ))?
+        .execute(params![now, grant_id])?;
+    Ok(n > 0)
+}
+
+/// Deletes up to [`SWEEP_STEP`] expired rows of `table` and returns the
+/// grants they belonged to (`grant_id` tables) and how many went.
+fn sweep_step(
+    conn: &Connection,
+    table: &str,
+    returning: &str,
+    now: Timestamp,
+) -> Result<(u64, Vec<String>), StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE rowid IN \
+         (SELECT rowid FROM {table} WHERE expires_at <= ?1 LIMIT ?2) RETURNING {returning}"
+    ))?;
+    let mut rows = stmt.query(params![now, SWEEP_STEP])?;
+    let mut n = 0;
+    let mut grants = Vec::new();
+    while let Some(row) = rows.next()? {
+        n += 1;
+        if let Ok(Some(g)) = row.get::<_, Option<String>>(0) {
+            grants.push(g);
+        }
+    }
+    Ok((n, grants))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        self.write(|conn| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS _sqlx_migrations ( \
+                     version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+                     installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, \
+                     success BOOLEAN NOT NULL, checksum BLOB NOT NULL, \
+                     execution_time BIGINT NOT NULL);",
+            )?;
+            for migration in MIGRATIONS.iter() {
+                let applied: Option<(Vec<u8>, bool)> = conn
+                    .query_row(
+                        "SELECT checksum, success FROM _sqlx_migrations WHERE version = ?",
+                        [migration.version],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                match applied {
+                    Some((checksum, true)) if checksum == migration.checksum.as_ref() => continue,
+                    Some((_, true)) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "migration {} was changed after it was applied",
+                            migration.version
+                        )))
+                    }
+                    Some((_, false)) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "migration {} is marked as failed; fix the database by hand",
+                            migration.version
+                        )))
+                    }
+                    None => {}
+                }
+                let started = std::time::Instant::now();
+                conn.execute_batch(&migration.sql)?;
+                conn.execute(
+                    "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                     VALUES (?, ?, TRUE, ?, ?)",
+                    params![
+                        migration.version,
+                        migration.description.as_ref(),
+                        migration.checksum.as_ref(),
+                        i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(&self.pool)
+        let user = user.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![
+                user.id,
+                user.username,
+                user.password_hash,
+                user.created_at
+            ])
+            .map_err(conflict_or)?;
+            Ok(())
+        })
         .await
-        .map_err(conflict_or)?;
-        Ok(())
     }
 
     async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
-        sqlx::query("SELECT * FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from)
-            .transpose()
+        let username = username.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT * FROM users WHERE username = ?")?
+                .query_row([username], |r| Ok(user_from(r)))
+                .optional()?
+                .transpose()
+        })
+        .await
     }
 
     async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        sqlx::query("SELECT * FROM users ORDER BY username")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(user_from)
-            .collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT * FROM users ORDER BY username")?;
+            let mut rows = stmt.query([])?;
+            let mut users = Vec::new();
+            while let Some(row) = rows.next()? {
+                users.push(user_from(row)?);
+            }
+            Ok(users)
+        })
+        .await
     }
 
     async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
-        let dynamic = client.dynamic.as_ref();
-        sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&client.client_id)
-        .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-        .bind(to_json(client)?)
-        .bind(client.created_at)
-        .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
-        .bind(dynamic.map(|d| d.expires_at))
-        .execute(&self.pool)
+        let client = client.clone();
+        self.write(move |conn| {
+            let dynamic = client.dynamic.as_ref();
+            conn.prepare_cached(
+                "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                client.client_id,
+                client.secret_hash.as_ref().map(|h| h.as_bytes()),
+                to_json(&client)?,
+                client.created_at,
+                dynamic
+                    .and_then(|d| d.registration_token_hash.as_ref())
+                    .map(|h| h.as_bytes()),
+                dynamic.map(|d| d.expires_at),
+            ])
+            .map_err(conflict_or)?;
+            Ok(())
+        })
         .await
-        .map_err(conflict_or)?;
-        Ok(())
     }
 
     async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
-        let dynamic = client.dynamic.as_ref();
-        let n = sqlx::query(
-            "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ? \
-             WHERE client_id = ?",
-        )
-        .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
-        .bind(to_json(client)?)
-        .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
-        .bind(dynamic.map(|d| d.expires_at))
-        .bind(&client.client_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let client = client.clone();
+        self.write(move |conn| {
+            let dynamic = client.dynamic.as_ref();
+            let n = conn
+                .prepare_cached(
+                    "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ? \
+                     WHERE client_id = ?",
+                )?
+                .execute(params![
+                    client.secret_hash.as_ref().map(|h| h.as_bytes()),
+                    to_json(&client)?,
+                    dynamic
+                        .and_then(|d| d.registration_token_hash.as_ref())
+                        .map(|h| h.as_bytes()),
+                    dynamic.map(|d| d.expires_at),
+                    client.client_id,
+                ])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn touch_client(&self, client_id: &str, until: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("UPDATE clients SET expires_at = ?1 WHERE client_id = ?2 AND expires_at < ?1")
-            .bind(until)
-            .bind(client_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let client_id = client_id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE clients SET expires_at = ?1 WHERE client_id = ?2 AND expires_at < ?1",
+            )?
+            .execute(params![until, client_id])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
-        sqlx::query("SELECT * FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(client_from)
-            .transpose()
+        let client_id = client_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT * FROM clients WHERE client_id = ?")?
+                .query_row([client_id], |r| Ok(client_from(r)))
+                .optional()?
+                .transpose()
+        })
+        .await
     }
 
     async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError> {
-        sqlx::query("SELECT * FROM clients ORDER BY client_id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(client_from)
-            .collect()
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT * FROM clients ORDER BY client_id")?;
+            let mut rows = stmt.query([])?;
+            let mut clients = Vec::new();
+            while let Some(row) = rows.next()? {
+                clients.push(client_from(row)?);
+            }
+            Ok(clients)
+        })
+        .await
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM grants WHERE client_id = ? AND client_kind IN ('registered', 'dynamic')",
-        )
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
-        let deleted = sqlx::query("DELETE FROM clients WHERE client_id = ?")
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(deleted > 0)
+        let client_id = client_id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM grants WHERE client_id = ? AND client_kind IN ('registered', 'dynamic')",
+            )?
+            .execute([&client_id])?;
+            let deleted = conn
+                .prepare_cached("DELETE FROM clients WHERE client_id = ?")?
+                .execute([&client_id])?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 
     async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.private_der)
-            .bind(to_json(&key.public_jwk)?)
-            .bind(key.created_at)
-            .execute(&self.pool)
-            .await
+        let key = key.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                key.kid,
+                key.alg,
+                key.private_der,
+                to_json(&key.public_jwk)?,
+                key.created_at
+            ])
             .map_err(conflict_or)?;
-        Ok(())
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, StoreError> {
-        // One statement: SQLite holds the write lock while it checks.
-        let n = sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
-             SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
-        )
-        .bind(&key.kid)
-        .bind(&key.alg)
-        .bind(&key.private_der)
-        .bind(to_json(&key.public_jwk)?)
-        .bind(key.created_at)
-        .execute(&self.pool)
+        let key = key.clone();
+        self.write(move |conn| {
+            // The writer holds the write lock while it checks.
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+                     SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+                )?
+                .execute(params![
+                    key.kid,
+                    key.alg,
+                    key.private_der,
+                    to_json(&key.public_jwk)?,
+                    key.created_at
+                ])
+                .map_err(conflict_or)?;
+            Ok(n == 1)
+        })
         .await
-        .map_err(conflict_or)?
-        .rows_affected();
-        Ok(n == 1)
     }
 
     async fn signing_keys(&self, retired_after: Timestamp) -> Result<Vec<SigningKey>, StoreError> {
-        sqlx::query("SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? ORDER BY retired_at IS NOT NULL, created_at DESC, kid")
-            .bind(retired_after)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok(SigningKey {
-                    kid: row.try_get("kid")?,
-                    alg: row.try_get("alg")?,
-                    private_der: row.try_get("private_der")?,
-                    public_jwk: from_json(row.try_get("public_jwk")?)?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                })
-            })
-            .collect()
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT * FROM signing_keys WHERE retired_at IS NULL OR retired_at > ? \
+                 ORDER BY retired_at IS NOT NULL, created_at DESC, kid",
+            )?;
+            let mut rows = stmt.query([retired_after])?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                keys.push(SigningKey {
+                    kid: row.get("kid")?,
+                    alg: row.get("alg")?,
+                    private_der: row.get("private_der")?,
+                    public_jwk: from_json(&row.get::<_, String>("public_jwk")?)?,
+                    created_at: row.get("created_at")?,
+                    retired_at: row.get("retired_at")?,
+                });
+            }
+            Ok(keys)
+        })
+        .await
     }
 
     async fn retire_signing_keys(
@@ -277,29 +688,54 @@ impl Store for SqliteStore {
         except_kid: &str,
         now: Timestamp,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE signing_keys SET retired_at = ? WHERE kid <> ? AND retired_at IS NULL",
-        )
-        .bind(now)
-        .bind(except_kid)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        let except_kid = except_kid.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE signing_keys SET retired_at = ? WHERE kid <> ? AND retired_at IS NULL",
+                )?
+                .execute(params![now, except_kid])?;
+            Ok(n as u64)
+        })
+        .await
     }
 
     async fn insert_pushed_request(
         &self,
         hash: &SecretHash,
         request: &PushedRequest,
+        max_pending: u64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO pushed_requests (hash, data, expires_at) VALUES (?, ?, ?)")
-            .bind(hash.as_bytes())
-            .bind(to_json(request)?)
-            .bind(request.expires_at)
-            .execute(&self.pool)
-            .await
+        let hash = hash.clone();
+        let data = to_json(request)?;
+        let (created_at, expires_at) = (request.created_at, request.expires_at);
+        let pending = self.pending.clone();
+        self.write(move |conn| {
+            if pending.load(Ordering::Relaxed) >= max_pending {
+                // Expired ones wait for the sweep: drop them now, then recount.
+                conn.prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                    .execute([created_at])?;
+                let (count, oldest): (u64, Option<Timestamp>) = conn
+                    .prepare_cached(
+                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests",
+                    )?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                pending.store(count, Ordering::Relaxed);
+                if count >= max_pending {
+                    // A place frees up when the oldest pending request expires.
+                    let wait = oldest.map_or(1, |t| t - created_at).max(1);
+                    return Err(StoreError::Full(wait.unsigned_abs()));
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO pending.pushed_requests (hash, data, expires_at) VALUES (?, ?, ?)",
+            )?
+            .execute(params![hash.as_bytes(), data, expires_at])
             .map_err(conflict_or)?;
-        Ok(())
+            pending.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .await
     }
 
     async fn find_pushed_request(
@@ -307,14 +743,16 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        let row = sqlx::query(
-            "SELECT data, expires_at FROM pushed_requests WHERE hash = ? AND expires_at > ?",
-        )
-        .bind(hash.as_bytes())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(pushed_from).transpose()
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "SELECT data, expires_at FROM pending.pushed_requests WHERE hash = ? AND expires_at > ?",
+            )?
+            .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
     }
 
     async fn extend_pushed_request(
@@ -323,14 +761,16 @@ impl Store for SqliteStore {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE pushed_requests SET expires_at = ? WHERE hash = ? AND expires_at > ? AND expires_at < ?")
-            .bind(until)
-            .bind(hash.as_bytes())
-            .bind(now)
-            .bind(until)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE pending.pushed_requests SET expires_at = ?1 \
+                 WHERE hash = ?2 AND expires_at > ?3 AND expires_at < ?1",
+            )?
+            .execute(params![until, hash.as_bytes(), now])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn take_pushed_request(
@@ -338,26 +778,41 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        let row = sqlx::query("DELETE FROM pushed_requests WHERE hash = ? AND expires_at > ? RETURNING data, expires_at")
-            .bind(hash.as_bytes())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(pushed_from).transpose()
+        let hash = hash.clone();
+        let pending = self.pending.clone();
+        self.write(move |conn| {
+            let taken = conn
+                .prepare_cached(
+                    "DELETE FROM pending.pushed_requests WHERE hash = ? AND expires_at > ? \
+                     RETURNING data, expires_at",
+                )?
+                .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
+                .optional()?
+                .transpose()?;
+            if taken.is_some() {
+                pending.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(taken)
+        })
+        .await
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(session.hash.as_bytes())
-        .bind(&session.user_id)
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .execute(&self.pool)
+        let session = session.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![
+                session.hash.as_bytes(),
+                session.user_id,
+                session.created_at,
+                session.expires_at
+            ])
+            .map_err(conflict_or)?;
+            Ok(())
+        })
         .await
-        .map_err(conflict_or)?;
-        Ok(())
     }
 
     async fn find_session(
@@ -365,32 +820,37 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
-            "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires_at > ?",
-        )
-        .bind(hash.as_bytes())
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(Session {
-                hash: hash_col(&row, "hash")?,
-                user_id: row.try_get("user_id")?,
-                username: row.try_get("username")?,
-                created_at: row.try_get("created_at")?,
-                expires_at: row.try_get("expires_at")?,
+        let hash = hash.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at FROM sessions s \
+                 JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires_at > ?",
+            )?
+            .query_row(params![hash.as_bytes(), now], |row| {
+                Ok((|| {
+                    Ok(Session {
+                        hash: hash_col(row, "hash")?,
+                        user_id: row.get("user_id")?,
+                        username: row.get("username")?,
+                        created_at: row.get("created_at")?,
+                        expires_at: row.get("expires_at")?,
+                    })
+                })())
             })
+            .optional()?
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn delete_session(&self, hash: &SecretHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE hash = ?")
-            .bind(hash.as_bytes())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM sessions WHERE hash = ?")?
+                .execute([hash.as_bytes()])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn save_consent(
@@ -400,17 +860,17 @@ impl Store for SqliteStore {
         scope: &Scope,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(scope.to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let (user_id, client_id, scope) =
+            (user_id.to_owned(), client_id.to_owned(), scope.to_string());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO consents (user_id, client_id, scope, granted_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+            )?
+            .execute(params![user_id, client_id, scope, now])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn find_consent(
@@ -418,31 +878,34 @@ impl Store for SqliteStore {
         user_id: &str,
         client_id: &str,
     ) -> Result<Option<Scope>, StoreError> {
-        sqlx::query("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")
-            .bind(user_id)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| scope_col(&row, "scope"))
-            .transpose()
+        let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")?
+                .query_row(params![user_id, client_id], |r| Ok(scope_col(r, "scope")))
+                .optional()?
+                .transpose()
+        })
+        .await
     }
 
     async fn insert_grant_with_code(&self, grant: &Grant, code: &Code) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_grant_tx(&mut tx, grant).await?;
-        sqlx::query(
-            "INSERT INTO codes (hash, grant_id, redirect_uri, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(code.hash.as_bytes())
-        .bind(&code.grant_id)
-        .bind(&code.redirect_uri)
-        .bind(&code.code_challenge)
-        .bind(code.expires_at)
-        .execute(&mut *tx)
+        let (grant, code) = (grant.clone(), code.clone());
+        self.write(move |conn| {
+            insert_grant(conn, &grant)?;
+            conn.prepare_cached(
+                "INSERT INTO codes (hash, grant_id, redirect_uri, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                code.hash.as_bytes(),
+                code.grant_id,
+                code.redirect_uri,
+                code.code_challenge,
+                code.expires_at
+            ])
+            .map_err(conflict_or)?;
+            Ok(())
+        })
         .await
-        .map_err(conflict_or)?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn insert_grant_with_tokens(
@@ -450,36 +913,41 @@ impl Store for SqliteStore {
         grant: &Grant,
         tokens: &[Token],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_grant_tx(&mut tx, grant).await?;
-        insert_tokens_tx(&mut tx, tokens).await?;
-        tx.commit().await?;
-        Ok(())
+        let (grant, tokens) = (grant.clone(), tokens.to_vec());
+        self.write(move |conn| {
+            insert_grant(conn, &grant)?;
+            insert_tokens(conn, &tokens)
+        })
+        .await
     }
 
     async fn find_code(&self, hash: &SecretHash) -> Result<Option<StoredCode>, StoreError> {
-        let row = sqlx::query(
-            "SELECT c.hash, c.grant_id, c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, g.data \
-             FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?",
-        )
-        .bind(hash.as_bytes())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            let used_at: Option<i64> = row.try_get("used_at")?;
-            Ok(StoredCode {
-                code: Code {
-                    hash: hash_col(&row, "hash")?,
-                    grant_id: row.try_get("grant_id")?,
-                    redirect_uri: row.try_get("redirect_uri")?,
-                    code_challenge: row.try_get("code_challenge")?,
-                    expires_at: row.try_get("expires_at")?,
-                },
-                used: used_at.is_some(),
-                grant: from_json(row.try_get("data")?)?,
+        let hash = hash.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT c.hash, c.grant_id, c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, g.data \
+                 FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?",
+            )?
+            .query_row([hash.as_bytes()], |row| {
+                Ok((|| {
+                    let used_at: Option<i64> = row.get("used_at")?;
+                    Ok(StoredCode {
+                        code: Code {
+                            hash: hash_col(row, "hash")?,
+                            grant_id: row.get("grant_id")?,
+                            redirect_uri: row.get("redirect_uri")?,
+                            code_challenge: row.get("code_challenge")?,
+                            expires_at: row.get("expires_at")?,
+                        },
+                        used: used_at.is_some(),
+                        grant: from_json(&row.get::<_, String>("data")?)?,
+                    })
+                })())
             })
+            .optional()?
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn redeem_code(
@@ -488,37 +956,39 @@ impl Store for SqliteStore {
         now: Timestamp,
         tokens: &[Token],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let claimed =
-            sqlx::query("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL")
-                .bind(now)
-                .bind(hash.as_bytes())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if claimed != 1 {
-            return Ok(false);
-        }
-        insert_tokens_tx(&mut tx, tokens).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (hash, tokens) = (hash.clone(), tokens.to_vec());
+        self.write(move |conn| {
+            let claimed = conn
+                .prepare_cached("UPDATE codes SET used_at = ? WHERE hash = ? AND used_at IS NULL")?
+                .execute(params![now, hash.as_bytes()])?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            insert_tokens(conn, &tokens)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn find_token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
-        let row = sqlx::query(
-            "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, t.audience, g.data \
-             FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?",
-        )
-        .bind(hash.as_bytes())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(StoredToken {
-                token: token_from(&row)?,
-                grant: from_json(row.try_get("data")?)?,
+        let hash = hash.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, t.audience, g.data \
+                 FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?",
+            )?
+            .query_row([hash.as_bytes()], |row| {
+                Ok((|| {
+                    Ok(StoredToken {
+                        token: token_from(row)?,
+                        grant: from_json(&row.get::<_, String>("data")?)?,
+                    })
+                })())
             })
+            .optional()?
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     async fn rotate_refresh_token(
@@ -527,38 +997,41 @@ impl Store for SqliteStore {
         now: Timestamp,
         tokens: &[Token],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE tokens SET used_at = ? WHERE hash = ? AND kind = 'refresh' AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(hash.as_bytes())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed != 1 {
-            return Ok(false);
-        }
-        insert_tokens_tx(&mut tx, tokens).await?;
-        tx.commit().await?;
-        Ok(true)
+        let (hash, tokens) = (hash.clone(), tokens.to_vec());
+        self.write(move |conn| {
+            let claimed = conn
+                .prepare_cached(
+                    "UPDATE tokens SET used_at = ? WHERE hash = ? AND kind = 'refresh' AND used_at IS NULL",
+                )?
+                .execute(params![now, hash.as_bytes()])?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            insert_tokens(conn, &tokens)?;
+            Ok(true)
+        })
+        .await
     }
 
     async fn delete_token(&self, hash: &SecretHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM tokens WHERE hash = ?")
-            .bind(hash.as_bytes())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM tokens WHERE hash = ?")?
+                .execute([hash.as_bytes()])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
-        let n = sqlx::query("DELETE FROM grants WHERE id = ?")
-            .bind(grant_id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n > 0)
+        let grant_id = grant_id.to_owned();
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM grants WHERE id = ?")?
+                .execute([grant_id])?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     async fn delete_grant_if_ended(
@@ -566,73 +1039,92 @@ impl Store for SqliteStore {
         grant_id: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(&format!(
-            "DELETE FROM grants WHERE id = ?2 AND {GRANT_ENDED}"
-        ))
-        .bind(now)
-        .bind(grant_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let grant_id = grant_id.to_owned();
+        self.write(move |conn| delete_grant_if_ended_now(conn, &grant_id, now))
+            .await
     }
 
+    /// In steps of at most [`SWEEP_STEP`] rows, each its own write, so
+    /// requests keep being served during a big sweep. Grants are checked only
+    /// when a code or token of theirs was swept: the cost follows what
+    /// expired, not how many grants are stored. (A grant whose last live token
+    /// is revoked is deleted by the revocation.)
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let mut report = SweepReport::default();
-        for (table, slot) in [
-            ("pushed_requests", &mut report.pushed_requests),
-            ("sessions", &mut report.sessions),
-            ("codes", &mut report.codes),
-            ("tokens", &mut report.tokens),
-            ("seen_jtis", &mut report.jtis),
-        ] {
-            *slot = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= ?"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        // Rate-limit windows that have ended.
-        sqlx::query("DELETE FROM rate_limits WHERE window_start <= ?")
-            .bind(now - 60)
-            .execute(&mut *tx)
+        let pending = self.pending.clone();
+        report.pushed_requests = self
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                    .execute([now])?;
+                pending.fetch_sub(n as u64, Ordering::Relaxed);
+                Ok(n as u64)
+            })
             .await?;
-        // Self-registered clients nobody used in time go with their grants.
-        sqlx::query(
-            "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
-             (SELECT client_id FROM clients WHERE expires_at <= ?)",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        report.clients = sqlx::query("DELETE FROM clients WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        report.grants = sqlx::query(&format!("DELETE FROM grants WHERE {GRANT_ENDED}"))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
+        for (table, returning, slot) in [
+            ("sessions", "NULL", &mut report.sessions),
+            ("seen_jtis", "NULL", &mut report.jtis),
+            ("codes", "grant_id", &mut report.codes),
+            ("tokens", "grant_id", &mut report.tokens),
+        ] {
+            loop {
+                let (n, grants) = self
+                    .write(move |conn| {
+                        let (n, mut grants) = sweep_step(conn, table, returning, now)?;
+                        grants.sort_unstable();
+                        grants.dedup();
+                        let mut ended = 0;
+                        for g in &grants {
+                            ended += u64::from(delete_grant_if_ended_now(conn, g, now)?);
+                        }
+                        Ok((n, ended))
+                    })
+                    .await?;
+                *slot += n;
+                report.grants += grants;
+                if n < SWEEP_STEP as u64 {
+                    break;
+                }
+            }
+        }
+        let (clients, grants) = self
+            .write(move |conn| {
+                // Rate-limit windows that have ended.
+                conn.prepare_cached("DELETE FROM rate_limits WHERE window_start <= ?")?
+                    .execute([now - 60])?;
+                // Self-registered clients nobody used in time go with their grants.
+                let grants = conn
+                    .prepare_cached(
+                        "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
+                         (SELECT client_id FROM clients WHERE expires_at <= ?)",
+                    )?
+                    .execute([now])?;
+                let clients = conn
+                    .prepare_cached("DELETE FROM clients WHERE expires_at <= ?")?
+                    .execute([now])?;
+                Ok((clients as u64, grants as u64))
+            })
+            .await?;
+        report.clients = clients;
+        report.grants += grants;
         Ok(report)
     }
 
     async fn hit_rate_limit(&self, key: &str, window_start: Timestamp) -> Result<i64, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               count = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END, \
-               window_start = excluded.window_start \
-             RETURNING count",
-        )
-        .bind(key)
-        .bind(window_start)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(count)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            let count = conn
+                .prepare_cached(
+                    "INSERT INTO rate_limits (key, window_start, count) VALUES (?1, ?2, 1) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                       count = CASE WHEN rate_limits.window_start = excluded.window_start THEN rate_limits.count + 1 ELSE 1 END, \
+                       window_start = excluded.window_start \
+                     RETURNING count",
+                )?
+                .query_row(params![key, window_start], |r| r.get(0))?;
+            Ok(count)
+        })
+        .await
     }
 
     async fn remember_jti(
@@ -641,48 +1133,60 @@ impl Store for SqliteStore {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        // A row whose window has passed may be taken over; a live one may not.
-        let n = sqlx::query(
-            "INSERT INTO seen_jtis (key, expires_at) VALUES (?1, ?2) \
-             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE seen_jtis.expires_at <= ?3",
-        )
-        .bind(key)
-        .bind(expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let key = key.to_owned();
+        self.write(move |conn| {
+            // A row whose window has passed may be taken over; a live one may not.
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO seen_jtis (key, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE seen_jtis.expires_at <= ?3",
+                )?
+                .execute(params![key, expires_at, now])?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError> {
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT COUNT(*) FROM pushed_requests WHERE expires_at > ?1) AS pending_pushed_requests, \
-               (SELECT COUNT(*) FROM grants) AS grants, \
-               (SELECT COUNT(*) FROM grants WHERE client_kind = 'pushed') AS pushed_client_grants, \
-               (SELECT COUNT(*) FROM codes WHERE used_at IS NULL AND expires_at > ?1) AS codes, \
-               (SELECT COUNT(*) FROM tokens WHERE kind = 'access' AND used_at IS NULL AND expires_at > ?1) AS access_tokens, \
-               (SELECT COUNT(*) FROM tokens WHERE kind = 'refresh' AND used_at IS NULL AND expires_at > ?1) AS refresh_tokens, \
-               (SELECT COUNT(*) FROM sessions WHERE expires_at > ?1) AS sessions, \
-               (SELECT COUNT(*) FROM clients WHERE expires_at IS NULL) AS registered_clients, \
-               (SELECT COUNT(*) FROM clients WHERE expires_at > ?1) AS dynamic_clients, \
-               (SELECT COUNT(*) FROM users) AS users",
-        )
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Stats {
-            pending_pushed_requests: row.try_get("pending_pushed_requests")?,
-            grants: row.try_get("grants")?,
-            pushed_client_grants: row.try_get("pushed_client_grants")?,
-            codes: row.try_get("codes")?,
-            access_tokens: row.try_get("access_tokens")?,
-            refresh_tokens: row.try_get("refresh_tokens")?,
-            sessions: row.try_get("sessions")?,
-            registered_clients: row.try_get("registered_clients")?,
-            dynamic_clients: row.try_get("dynamic_clients")?,
-            users: row.try_get("users")?,
+        let pending = self
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM pending.pushed_requests WHERE expires_at > ?",
+                    )?
+                    .query_row([now], |r| r.get(0))?)
+            })
+            .await?;
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT \
+                   (SELECT COUNT(*) FROM grants) AS grants, \
+                   (SELECT COUNT(*) FROM grants WHERE client_kind = 'pushed') AS pushed_client_grants, \
+                   (SELECT COUNT(*) FROM codes WHERE used_at IS NULL AND expires_at > ?1) AS codes, \
+                   (SELECT COUNT(*) FROM tokens WHERE kind = 'access' AND used_at IS NULL AND expires_at > ?1) AS access_tokens, \
+                   (SELECT COUNT(*) FROM tokens WHERE kind = 'refresh' AND used_at IS NULL AND expires_at > ?1) AS refresh_tokens, \
+                   (SELECT COUNT(*) FROM sessions WHERE expires_at > ?1) AS sessions, \
+                   (SELECT COUNT(*) FROM clients WHERE expires_at IS NULL) AS registered_clients, \
+                   (SELECT COUNT(*) FROM clients WHERE expires_at > ?1) AS dynamic_clients, \
+                   (SELECT COUNT(*) FROM users) AS users",
+            )?;
+            let stats = stmt.query_row([now], |row| {
+                Ok(Stats {
+                    pending_pushed_requests: pending,
+                    grants: row.get("grants")?,
+                    pushed_client_grants: row.get("pushed_client_grants")?,
+                    codes: row.get("codes")?,
+                    access_tokens: row.get("access_tokens")?,
+                    refresh_tokens: row.get("refresh_tokens")?,
+                    sessions: row.get("sessions")?,
+                    registered_clients: row.get("registered_clients")?,
+                    dynamic_clients: row.get("dynamic_clients")?,
+                    users: row.get("users")?,
+                })
+            })?;
+            Ok(stats)
         })
+        .await
     }
 }

@@ -186,6 +186,9 @@ pub struct RawPushed {
     pub require_sender_constraint: bool,
     pub redirect_uri_forms: Vec<String>,
     pub max_registration_bytes: usize,
+    /// Authorization requests pending at once on this node (pushed, or
+    /// front-channel ones stored the same way); more get 503.
+    pub max_pending_requests: u64,
 }
 
 impl Default for RawConfig {
@@ -231,6 +234,7 @@ impl Default for RawPushed {
             require_sender_constraint: false,
             redirect_uri_forms: vec!["https".into(), "loopback".into(), "private_use".into()],
             max_registration_bytes: 8192,
+            max_pending_requests: PushedPolicy::default().max_pending_requests,
         }
     }
 }
@@ -574,6 +578,12 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
             "must be between 256 and 65536",
         ));
     }
+    if p.max_pending_requests == 0 {
+        return Err(invalid(
+            "pushed_clients.max_pending_requests",
+            "must be at least 1",
+        ));
+    }
     let r = &raw.proofs;
     let proofs = ProofPolicy {
         dpop_require_nonce: r.dpop_require_nonce,
@@ -596,6 +606,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
             require_sender_constraint: p.require_sender_constraint,
             redirect_forms,
             max_registration_bytes: p.max_registration_bytes,
+            max_pending_requests: p.max_pending_requests,
             ..PushedPolicy::default()
         },
         lifetimes,

@@ -255,3 +255,40 @@ async fn an_oversized_body_is_refused() {
     let res = app.push(Some(&big), &[], &[]).await;
     assert_error(res, 413, "invalid_request").await;
 }
+
+#[tokio::test]
+async fn a_push_beyond_the_pending_limit_gets_503_with_retry_after_and_stores_nothing() {
+    let app = TestApp::spawn_with(|c| c.pushed_clients.max_pending_requests = 2).await;
+    app.push_ok(Some(&registration()), &[]).await;
+    app.advance(10);
+    app.push_ok(Some(&registration()), &[]).await;
+
+    let res = app.push(Some(&registration()), &[], &[]).await;
+
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    // The first request expires 60 s after it was pushed, 10 s ago.
+    assert_eq!(res.headers()["retry-after"], "50");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("pending"));
+    assert_eq!(app.stats().await.pending_pushed_requests, 2);
+}
+
+#[tokio::test]
+async fn a_push_is_accepted_again_once_a_pending_request_expires() {
+    let app = TestApp::spawn_with(|c| c.pushed_clients.max_pending_requests = 1).await;
+    app.push_ok(Some(&registration()), &[]).await;
+    assert_eq!(
+        app.push(Some(&registration()), &[], &[]).await.status(),
+        503
+    );
+
+    app.advance(61);
+
+    app.push_ok(Some(&registration()), &[]).await;
+    assert_eq!(app.stats().await.pending_pushed_requests, 1);
+}

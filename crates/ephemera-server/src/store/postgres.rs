@@ -709,8 +709,6 @@ impl Store for PostgresStore {
         for (table, slot) in [
             ("pushed_requests", &mut report.pushed_requests),
             ("sessions", &mut report.sessions),
-            ("codes", &mut report.codes),
-            ("tokens", &mut report.tokens),
             ("seen_jtis", &mut report.jtis),
         ] {
             *slot = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))
@@ -719,6 +717,30 @@ impl Store for PostgresStore {
                 .await?
                 .rows_affected();
         }
+        // Only grants whose codes or tokens expired now can have ended: the
+        // cost follows what expired, not how many grants are stored. (A grant
+        // whose last live token is revoked is deleted by the revocation.)
+        let mut candidates: Vec<String> = Vec::new();
+        for (table, slot) in [("codes", &mut report.codes), ("tokens", &mut report.tokens)] {
+            let gone: Vec<String> = sqlx::query_scalar(&format!(
+                "DELETE FROM {table} WHERE expires_at <= $1 RETURNING grant_id"
+            ))
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            *slot = gone.len() as u64;
+            candidates.extend(gone);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        report.grants = sqlx::query(&format!(
+            "DELETE FROM grants WHERE id = ANY($2) AND {GRANT_ENDED}"
+        ))
+        .bind(now)
+        .bind(&candidates)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         // Rate-limit windows that have ended.
         sqlx::query("DELETE FROM rate_limits WHERE window_start <= $1")
             .bind(now - 60)
@@ -733,11 +755,6 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         report.clients = sqlx::query("DELETE FROM clients WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        report.grants = sqlx::query(&format!("DELETE FROM grants WHERE {GRANT_ENDED}"))
             .bind(now)
             .execute(&mut *tx)
             .await?

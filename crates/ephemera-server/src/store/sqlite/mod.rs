@@ -17,18 +17,20 @@
 //!   again. Every use of them goes through the writer, so the count of pending
 //!   requests, bounded by the caller's limit, is exact.
 //!
-//! Statements are prepared once per connection and cached.
+//! Statements are prepared once per connection and cached. The threads and
+//! their queues are in `threads`; the SQL is here.
 
-use std::path::{Path, PathBuf};
+mod threads;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
 use rusqlite::types::FromSql;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, RowIndex};
-use tokio::sync::oneshot;
+use rusqlite::{params, Connection, OptionalExtension as _, RowIndex};
+
+use threads::Threads;
 
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
@@ -55,188 +57,12 @@ super::rows::row_readers!(rusqlite::Row<'_>);
 /// are applied here with rusqlite, into sqlx's bookkeeping table, so
 /// databases created by earlier versions of Ephemera open unchanged.
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// The most writes one commit carries.
-const MAX_GROUP: usize = 256;
 /// Rows one sweep step deletes, so a big sweep never holds the writer long.
 const SWEEP_STEP: i64 = 1_000;
-/// Page cache per connection, in KiB (SQLite's negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = 8 * 1024;
-const READER_CACHE_KIB: i64 = 4 * 1024;
-/// Prepared statements kept per connection.
-const STATEMENT_CACHE: usize = 96;
-
-type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
-
-/// A write: run inside the group's transaction, answered after the commit.
-trait WriteJob: Send {
-    /// Runs the write; false if it failed and must be rolled back.
-    fn run(&mut self, conn: &Connection) -> bool;
-    /// Answers the caller once the group's fate is known.
-    fn finish(self: Box<Self>, committed: Result<(), String>);
-}
-
-struct Write<T, F> {
-    work: Option<F>,
-    outcome: Option<Result<T, StoreError>>,
-    reply: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> WriteJob for Write<T, F>
-where
-    T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
-{
-    fn run(&mut self, conn: &Connection) -> bool {
-        let Some(work) = self.work.take() else {
-            return false;
-        };
-        let outcome = work(conn);
-        let ok = outcome.is_ok();
-        self.outcome = Some(outcome);
-        ok
-    }
-
-    fn finish(self: Box<Self>, committed: Result<(), String>) {
-        let answer = match (self.outcome, committed) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(v)), Ok(())) => Ok(v),
-            (Some(Ok(_)), Err(e)) => Err(StoreError::Unavailable(e)),
-            (None, _) => Err(StoreError::Unavailable("the write was not run".into())),
-        };
-        // The caller may have gone away (its request was cancelled).
-        let _ = self.reply.send(answer);
-    }
-}
-
 pub struct SqliteStore {
-    writes: crossbeam_channel::Sender<Box<dyn WriteJob>>,
-    /// None for an in-memory database, which only the writer's connection
-    /// sees: reads go to the writer too.
-    reads: Option<crossbeam_channel::Sender<ReadJob>>,
+    threads: Threads,
     /// Pending pushed requests, counted by the writer (their only user).
     pending: Arc<AtomicU64>,
-}
-
-/// Where the database is: a file, or memory (`sqlite::memory:`, tests).
-enum Location {
-    File(PathBuf),
-    Memory,
-}
-
-fn location(url: &str) -> Result<Location, StoreError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| StoreError::Unavailable(format!("not a sqlite: URL: {url}")))?;
-    // Options in the query part (`?mode=rwc`, sqlx style) are not needed:
-    // the file is always created when missing.
-    let path = rest.split('?').next().unwrap_or_default();
-    match path {
-        "" | ":memory:" => Ok(Location::Memory),
-        p => Ok(Location::File(PathBuf::from(p))),
-    }
-}
-
-fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
-    ))
-}
-
-fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
-    let conn = match location {
-        Location::File(path) => Connection::open(path)?,
-        Location::Memory => Connection::open_in_memory()?,
-    };
-    configure(&conn, WRITER_CACHE_KIB)?;
-    // The private, temporary database of pending pushed requests.
-    conn.execute_batch(
-        "ATTACH DATABASE '' AS pending; \
-         PRAGMA pending.cache_size = -2048; \
-         CREATE TABLE pending.pushed_requests ( \
-             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL); \
-         CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
-    )?;
-    Ok(conn)
-}
-
-fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    configure(&conn, READER_CACHE_KIB)?;
-    conn.execute_batch("PRAGMA query_only = ON;")?;
-    Ok(conn)
-}
-
-/// Runs one group of writes in one transaction; the error is the commit's.
-fn run_group(conn: &Connection, group: &mut [Box<dyn WriteJob>]) -> Result<(), String> {
-    let exec = |sql: &str| -> Result<(), String> {
-        conn.prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
-    exec("BEGIN IMMEDIATE")?;
-    let outcome = (|| {
-        if let [only] = group {
-            // One write: its failure is the transaction's.
-            if !only.run(conn) {
-                exec("ROLLBACK")?;
-                return Ok(());
-            }
-        } else {
-            for job in group.iter_mut() {
-                exec("SAVEPOINT job")?;
-                if !job.run(conn) {
-                    exec("ROLLBACK TO job")?;
-                }
-                exec("RELEASE job")?;
-            }
-        }
-        exec("COMMIT")
-    })();
-    if outcome.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    outcome
-}
-
-fn writer_loop(conn: Connection, jobs: crossbeam_channel::Receiver<Box<dyn WriteJob>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = Vec::with_capacity(16);
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let committed = run_group(&conn, &mut group);
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, writes = group.len(), "SQLite commit failed");
-        }
-        for job in group {
-            job.finish(committed.clone());
-        }
-    }
-    // Every sender is gone: the store was dropped. Closing the connection
-    // checkpoints the WAL.
-}
-
-fn reader_loop(conn: Connection, jobs: crossbeam_channel::Receiver<ReadJob>) {
-    while let Ok(job) = jobs.recv() {
-        job(&conn);
-    }
-}
-
-fn closed() -> StoreError {
-    StoreError::Unavailable("the SQLite store has shut down".into())
 }
 
 /// Maps a unique or primary-key violation to [`StoreError::Conflict`].
@@ -251,90 +77,31 @@ fn conflict_or(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Sqlite(e),
     }
 }
-
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH`,
     /// or `sqlite::memory:`).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let location = location(url)?;
-        if let Location::File(path) = &location {
-            if let Some(parent) = path.parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Unavailable(format!("creating {}: {e}", parent.display()))
-                    })?;
-                }
-            }
-        }
-        let writer = open_writer(&location)?;
-        let (writes, write_jobs) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, write_jobs))
-            .map_err(|e| StoreError::Unavailable(format!("starting the writer: {e}")))?;
-        let reads = match &location {
-            Location::Memory => None,
-            Location::File(path) => {
-                let (reads, read_jobs) = crossbeam_channel::unbounded::<ReadJob>();
-                for i in 0..reader_count() {
-                    let conn = open_reader(path)?;
-                    let jobs = read_jobs.clone();
-                    std::thread::Builder::new()
-                        .name(format!("sqlite-reader-{i}"))
-                        .spawn(move || reader_loop(conn, jobs))
-                        .map_err(|e| StoreError::Unavailable(format!("starting a reader: {e}")))?;
-                }
-                Some(reads)
-            }
-        };
         Ok(Self {
-            writes,
-            reads,
+            threads: Threads::open(url)?,
             pending: Arc::default(),
         })
     }
 
-    /// Runs `work` on a reader thread.
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let Some(reads) = &self.reads else {
-            return self.write(work).await;
-        };
-        let (reply, answer) = oneshot::channel();
-        let job: ReadJob = Box::new(move |conn| {
-            let _ = reply.send(work(conn));
-        });
-        reads.send(job).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.threads.read(work).await
     }
 
-    /// Runs `work` on the writer thread, in the next group's transaction;
-    /// answers after that transaction committed.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Write {
-            work: Some(work),
-            outcome: None,
-            reply,
-        });
-        self.writes.send(job).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.threads.write(work).await
     }
-}
-
-/// Reader threads: one per core, at least two, at most eight.
-fn reader_count() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(2, 8)
 }
 
 fn insert_tokens(conn: &Connection, tokens: &[Token]) -> Result<(), StoreError> {
@@ -1087,26 +854,23 @@ impl Store for SqliteStore {
                 }
             }
         }
-        let (clients, grants) = self
+        report.clients = self
             .write(move |conn| {
                 // Rate-limit windows that have ended.
                 conn.prepare_cached("DELETE FROM rate_limits WHERE window_start <= ?")?
                     .execute([now - 60])?;
                 // Self-registered clients nobody used in time go with their grants.
-                let grants = conn
-                    .prepare_cached(
-                        "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
-                         (SELECT client_id FROM clients WHERE expires_at <= ?)",
-                    )?
-                    .execute([now])?;
+                conn.prepare_cached(
+                    "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
+                     (SELECT client_id FROM clients WHERE expires_at <= ?)",
+                )?
+                .execute([now])?;
                 let clients = conn
                     .prepare_cached("DELETE FROM clients WHERE expires_at <= ?")?
                     .execute([now])?;
-                Ok((clients as u64, grants as u64))
+                Ok(clients as u64)
             })
             .await?;
-        report.clients = clients;
-        report.grants += grants;
         Ok(report)
     }
 

@@ -20,10 +20,12 @@
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
+//! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;
 mod cli;
+mod crash;
 mod discovery;
 mod dpop;
 mod erasure;

@@ -20,10 +20,14 @@
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
+//! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
+//! - the consent page in headless Chromium with hostile client metadata (Node, `tests/browser/`): `browser.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;
+mod browser;
 mod cli;
+mod crash;
 mod discovery;
 mod dpop;
 mod erasure;

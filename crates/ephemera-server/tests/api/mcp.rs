@@ -78,7 +78,7 @@ async fn example_resource_server(app: &TestApp) -> String {
 }
 
 /// Kills the script if the test ends before it does.
-struct Script(Child);
+pub struct Script(pub Child);
 
 impl Drop for Script {
     fn drop(&mut self) {
@@ -124,7 +124,7 @@ async fn run_flow(dir: &Path, vars: &[(&str, &str)]) -> Value {
 
 /// The child's exit status, or `None` after `timeout`. Polls: the test
 /// runtime has no process driver (tokio's `process` feature is off).
-async fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub async fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -137,7 +137,7 @@ async fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-fn read_all(mut file: File) -> String {
+pub fn read_all(mut file: File) -> String {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).unwrap();
     file.read_to_string(&mut text).unwrap();

@@ -1,0 +1,367 @@
+//! Hostile client metadata on the login and consent pages, in a real
+//! browser: Debian's headless Chromium (`/usr/bin/chromium`) driven by
+//! `playwright-core` (pinned in `tests/browser/package.json`, installed by
+//! `.ci/run`) from `tests/browser/check.mjs`. A pushed client and a
+//! dynamically registered one describe themselves with markup, script, a
+//! bidi override, a long unbroken name and URLs built to break out of an
+//! attribute; the script logs in through the real form, stops at the consent
+//! page and reports what the browser did; the assertions are here.
+//!
+//! What the server refuses at registration (`javascript:` and `data:` URLs,
+//! names over the length limit) is asserted over HTTP, without a browser.
+//!
+//! Without Node, Chromium or the installed package the browser test says so
+//! and passes, except on CI (`CI` set), where it fails: CI must run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::mcp::{read_all, wait, Script};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// Generous: three logins and pages take a few seconds.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
+/// The viewport width of the screenshot.
+const SCREENSHOT_WIDTH: u32 = 720;
+/// What the hostile script and event handlers would set, were they run.
+const FLAG: &str = "__ephemeraPwned";
+const RLO: char = '\u{202E}';
+
+/// The script's folder, when Node, Chromium and playwright-core are there;
+/// `None` (test skipped) when not, except on CI, where that fails the test.
+fn browser_folder() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let node = Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output();
+    let missing = match node {
+        Err(e) => Some(format!("`node` cannot be run ({e})")),
+        Ok(out) if !out.status.success() => Some("`node --version` failed".to_owned()),
+        Ok(_) if !Path::new(CHROMIUM).exists() => Some(format!(
+            "{CHROMIUM} is missing (apt-get install chromium)"
+        )),
+        Ok(_) if !dir.join("node_modules/playwright-core").is_dir() => Some(format!(
+            "playwright-core is not installed in {}/node_modules (run `npm ci --prefix crates/ephemera-server/tests/browser`)",
+            dir.display()
+        )),
+        Ok(_) => None,
+    };
+    match missing {
+        None => Some(dir),
+        Some(why) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the headless Chromium check of the consent page, but {why}")
+        }
+        Some(why) => {
+            eprintln!("skipping the headless Chromium check of the consent page: {why}");
+            None
+        }
+    }
+}
+
+/// A name with markup that would run script, show an image and fire a
+/// dialog if it were parsed, then a right-to-left override before a file
+/// name that would read reversed (`exe.txt` shown as `txt.exe`).
+fn markup_name() -> String {
+    format!("<script>window.{FLAG}=1</script><img src=x onerror=alert(1)>{RLO}txt.exe")
+}
+
+/// URLs that are http(s) (so registration takes them) but try to close the
+/// attribute they would be put in and add markup or a handler.
+fn breakout_url(n: u32) -> String {
+    format!("https://evil.example/{n}\"><script>window.{FLAG}='uri{n}'</script><img src=x onerror=alert({n})>")
+}
+
+/// The pushed client's registration: every self-asserted field hostile.
+fn hostile_registration(name: &str) -> String {
+    json!({
+        "client_name": name,
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+        "client_uri": breakout_url(1),
+        "logo_uri": breakout_url(2),
+        "policy_uri": breakout_url(3),
+        "tos_uri": breakout_url(4),
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn javascript_and_data_urls_and_overlong_names_are_refused_at_registration() {
+    let app = TestApp::spawn().await;
+    let mut cases = Vec::new();
+    for field in ["client_uri", "logo_uri", "policy_uri", "tos_uri"] {
+        for url in [
+            "javascript:alert(1)",
+            "JavaScript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+",
+        ] {
+            cases.push(json!({ field: url }));
+        }
+    }
+    cases.push(json!({ "client_name": "W".repeat(5000) }));
+    for case in cases {
+        let mut metadata = json!({
+            "client_name": "Agent",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        });
+        for (k, v) in case.as_object().unwrap() {
+            metadata[k] = v.clone();
+        }
+        // Pushed Client Registration, in the PAR.
+        let res = app.push(Some(&metadata.to_string()), &[], &[]).await;
+        let description = assert_error(res, 400, "invalid_client_metadata").await;
+        let field = case.as_object().unwrap().keys().next().unwrap();
+        assert!(
+            description.contains(field.as_str()),
+            "{case}: {description}"
+        );
+        // Dynamic Client Registration (RFC 7591 §3.2.2).
+        let res = app
+            .http
+            .post(app.url("/register"))
+            .json(&metadata)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, 400, "invalid_client_metadata").await;
+    }
+    let stats = app.stats().await;
+    assert_eq!(stats.pending_pushed_requests, 0, "nothing pushed was kept");
+    assert_eq!(stats.dynamic_clients, 0, "nothing was registered");
+}
+
+/// What the browser did with one client's pages (see `check.mjs`).
+struct Seen<'a> {
+    label: &'a str,
+    report: &'a Value,
+}
+
+impl Seen<'_> {
+    /// The checks every page must pass, whatever the client said.
+    fn assert_inert(&self, page: &str) {
+        let (label, facts) = (self.label, &self.report[page]);
+        let at = format!("{label}, {page} page");
+        assert_eq!(facts["pwned"], Value::Null, "{at}: metadata script ran");
+        // Only the elements the templates write: nothing from the metadata.
+        let allowed = [
+            "html", "head", "meta", "title", "link", "body", "main", "h1", "bdi", "span", "p",
+            "strong", "ul", "li", "form", "input", "label", "div", "button",
+        ];
+        for element in facts["elements"].as_array().unwrap() {
+            let element = element.as_str().unwrap();
+            assert!(
+                allowed.contains(&element),
+                "{at}: a <{element}> element is on the page"
+            );
+        }
+        for attribute in facts["attributes"].as_array().unwrap() {
+            let name = attribute["name"].as_str().unwrap();
+            let value = attribute["value"].as_str().unwrap().trim().to_lowercase();
+            assert!(
+                !name.starts_with("on"),
+                "{at}: an event handler attribute: {attribute}"
+            );
+            assert!(
+                !value.starts_with("javascript:") && !value.starts_with("data:"),
+                "{at}: a script or data URL: {attribute}"
+            );
+            assert!(
+                !value.contains("evil.example"),
+                "{at}: a metadata URL in an attribute: {attribute}"
+            );
+        }
+        // The name, and the page's text, carry no bidi override, and the name
+        // is isolated from the text around it (<bdi>, HTML §4.5.24).
+        assert_eq!(facts["name_element"], "bdi", "{at}: {facts}");
+        assert_eq!(facts["name_unicode_bidi"], "isolate", "{at}");
+        assert!(
+            !facts["text"].as_str().unwrap().contains(RLO),
+            "{at}: a U+202E reached the page"
+        );
+        // Nothing widens the page beyond the viewport, phone or desktop.
+        for w in facts["widths"].as_array().unwrap() {
+            assert!(
+                w["scroll_width"].as_u64().unwrap() <= w["viewport"].as_u64().unwrap(),
+                "{at}: the page is wider than the viewport: {w}"
+            );
+        }
+    }
+
+    /// The name shown, as text.
+    fn name(&self, page: &str) -> &str {
+        self.report[page]["name_text"].as_str().unwrap()
+    }
+
+    /// No dialog, no console message, no page error, and no request but to
+    /// the server's pages and stylesheet, for the whole visit.
+    fn assert_quiet(&self, app: &TestApp) {
+        let label = self.label;
+        for what in ["dialogs", "page_errors"] {
+            assert_eq!(self.report[what], json!([]), "{label}: {what}");
+        }
+        // Chromium asks for /favicon.ico on its own; Ephemera has none (404).
+        for message in self.report["console"].as_array().unwrap() {
+            let favicon = message["url"]
+                .as_str()
+                .is_some_and(|u| u == format!("{}/favicon.ico", app.base));
+            assert!(favicon, "{label}: console: {message}");
+        }
+        for url in self.report["requests"].as_array().unwrap() {
+            let url = url.as_str().unwrap();
+            let path = url.strip_prefix(&app.base).unwrap_or(url);
+            assert!(
+                path.starts_with("/authorize")
+                    || path == "/assets/ephemera.css"
+                    || path == "/favicon.ico",
+                "{label}: the page requested {url}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_login_and_consent_pages_render_hostile_client_metadata_inert_in_chromium() {
+    let Some(dir) = browser_folder() else { return };
+    let app = TestApp::spawn().await;
+    // 1. A pushed client: markup and a bidi override in the name, breakout URLs.
+    let markup = markup_name();
+    let markup_uri = app.push_ok(Some(&hostile_registration(&markup)), &[]).await;
+    // 2. A pushed client with the longest name registration takes, unbroken.
+    let long = "W".repeat(1000);
+    let long_uri = app.push_ok(Some(&hostile_registration(&long)), &[]).await;
+    // 3. A dynamically registered client (RFC 7591) with markup of its own.
+    let dcr_name =
+        format!("<svg onload=alert(5)></svg><a href=\"javascript:alert(6)\">home</a>{RLO}");
+    let mut metadata: Value = serde_json::from_str(&hostile_registration(&dcr_name)).unwrap();
+    metadata["grant_types"] = json!(["authorization_code"]);
+    let res = app
+        .http
+        .post(app.url("/register"))
+        .json(&metadata)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let registered: Value = res.json().await.unwrap();
+    let dcr_id = registered["client_id"].as_str().unwrap().to_owned();
+    let res = app
+        .post_form(
+            "/par",
+            &[
+                ("client_id", &dcr_id),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("state", "s"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let dcr_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let clients = json!([
+        {"label": "pushed, markup", "authorize_url": app.authorize_url(URN, &markup_uri)},
+        {"label": "pushed, long name", "authorize_url": app.authorize_url(URN, &long_uri)},
+        {"label": "registered, markup", "authorize_url": app.authorize_url(&dcr_id, &dcr_uri)},
+    ]);
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent-hostile-metadata.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let report = run_check(
+        &dir,
+        &[
+            ("CHROMIUM", CHROMIUM),
+            ("CLIENTS", &clients.to_string()),
+            ("LOGIN_USERNAME", "alice"),
+            ("LOGIN_PASSWORD", PASSWORD),
+            ("SCREENSHOT", screenshot.to_str().unwrap()),
+            ("SCREENSHOT_WIDTH", &SCREENSHOT_WIDTH.to_string()),
+        ],
+    )
+    .await;
+
+    let report = report.as_array().unwrap();
+    assert_eq!(report.len(), 3, "{report:?}");
+    let seen: Vec<Seen> = report
+        .iter()
+        .map(|r| Seen {
+            label: r["label"].as_str().unwrap(),
+            report: r,
+        })
+        .collect();
+    for s in &seen {
+        assert_eq!(s.report["login_status"], 200, "{}", s.label);
+        assert_eq!(s.report["login"]["kind"], "login", "{}", s.label);
+        assert_eq!(s.report["consent"]["kind"], "consent", "{}", s.label);
+        s.assert_inert("login");
+        s.assert_inert("consent");
+        s.assert_quiet(&app);
+    }
+    // The markup is shown as the text it is, without the override.
+    let shown: String = markup.chars().filter(|c| *c != RLO).collect();
+    for page in ["login", "consent"] {
+        assert_eq!(seen[0].name(page), shown, "{page}");
+        assert_eq!(seen[2].name(page), dcr_name.trim_end_matches(RLO), "{page}");
+        // Shortened for display, and still text.
+        let long_shown = seen[1].name(page);
+        assert!(
+            !long_shown.is_empty() && long.starts_with(long_shown.trim_end_matches('…')),
+            "{page}: {long_shown}"
+        );
+    }
+    // The breakout URL is on the page as text, never as a link.
+    let text = seen[0].report["consent"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("https://evil.example/1\"><script>"),
+        "client_uri shown as text: {text}"
+    );
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+    eprintln!("consent page screenshot: {}", screenshot.display());
+}
+
+/// Runs `check.mjs` in `dir` with `vars` and returns the JSON it prints
+/// last; fails with the script's output when it fails.
+async fn run_check(dir: &Path, vars: &[(&str, &str)]) -> Value {
+    let (stdout, stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
+    let child = Command::new("node")
+        .arg("check.mjs")
+        .current_dir(dir)
+        .envs(vars.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(stdout.try_clone().unwrap())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut script = Script(child);
+    let status = wait(&mut script.0, CHECK_TIMEOUT).await;
+    let (stdout, stderr) = (read_all(stdout), read_all(stderr));
+    let status = status.unwrap_or_else(|| {
+        panic!("check.mjs did not finish in {CHECK_TIMEOUT:?}:\n{stderr}\n{stdout}")
+    });
+    assert!(
+        status.success(),
+        "check.mjs failed ({status}):\n{stderr}\n{stdout}"
+    );
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("check.mjs printed nothing:\n{stderr}"));
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("check.mjs's last line is not JSON ({e}): {last}\n{stderr}"))
+}

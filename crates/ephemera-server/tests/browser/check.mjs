@@ -1,0 +1,110 @@
+// Opens Ephemera's login and consent pages in headless Chromium and reports
+// what a person's browser did with them: dialogs, console errors, requests,
+// the DOM and the layout. tests/api/browser.rs starts the server, pushes the
+// hostile client metadata, runs this script and asserts on its report (the
+// last line of standard output, JSON).
+//
+// Environment:
+//   CHROMIUM        the browser binary (Debian's /usr/bin/chromium)
+//   CLIENTS         JSON array of {"label", "authorize_url"}: each is opened in a
+//                   fresh browser context, logged in, and stops at its consent page
+//   LOGIN_USERNAME, LOGIN_PASSWORD
+//   SCREENSHOT      where to write a PNG of the first client's consent page
+//   SCREENSHOT_WIDTH  viewport width of that screenshot
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+
+const clients = JSON.parse(env("CLIENTS"));
+// Narrow as a phone, wide as a desktop: a long name must widen neither.
+const WIDTHS = [360, 1280];
+
+// Runs in the page: the facts the test asserts on.
+function facts() {
+  const all = [...document.querySelectorAll("*")];
+  const attributes = all.flatMap((el) =>
+    [...el.attributes].map((a) => ({ element: el.localName, name: a.name, value: a.value })),
+  );
+  const name = document.getElementById("client-name");
+  const style = name ? getComputedStyle(name) : null;
+  return {
+    kind: document.querySelector("input[name=username]")
+      ? "login"
+      : document.querySelector("button[name=decision]")
+        ? "consent"
+        : "other",
+    name_text: name ? name.textContent : null,
+    name_element: name ? name.localName : null,
+    name_unicode_bidi: style ? style.unicodeBidi : null,
+    name_dir: name ? name.getAttribute("dir") : null,
+    text: document.body.innerText,
+    elements: [...new Set(all.map((el) => el.localName))].sort(),
+    attributes,
+    pwned: window.__ephemeraPwned === undefined ? null : String(window.__ephemeraPwned),
+    scroll_width: document.documentElement.scrollWidth,
+    inner_width: window.innerWidth,
+  };
+}
+
+async function look(page) {
+  const widths = [];
+  for (const width of WIDTHS) {
+    await page.setViewportSize({ width, height: 900 });
+    widths.push(
+      await page.evaluate(() => ({
+        viewport: window.innerWidth,
+        scroll_width: document.documentElement.scrollWidth,
+      })),
+    );
+  }
+  return { ...(await page.evaluate(facts)), url: page.url(), widths };
+}
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM"),
+  headless: true,
+  // Root in a container has no user namespaces for Chromium's sandbox.
+  args: ["--no-sandbox"],
+});
+const report = [];
+try {
+  for (const [i, client] of clients.entries()) {
+    const context = await browser.newContext({ viewport: { width: WIDTHS[0], height: 900 } });
+    const page = await context.newPage();
+    const seen = { label: client.label, dialogs: [], console: [], page_errors: [], requests: [] };
+    page.on("dialog", async (dialog) => {
+      seen.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+      await dialog.dismiss();
+    });
+    page.on("console", (msg) =>
+      seen.console.push({ type: msg.type(), text: msg.text(), url: msg.location().url }),
+    );
+    page.on("pageerror", (err) => seen.page_errors.push(String(err)));
+    page.on("request", (req) => seen.requests.push(req.url()));
+
+    const res = await page.goto(client.authorize_url, { waitUntil: "load" });
+    seen.login_status = res ? res.status() : null;
+    seen.login = await look(page);
+    await page.fill("#username", env("LOGIN_USERNAME"));
+    await page.fill("#password", env("LOGIN_PASSWORD"));
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === "/authorize", { waitUntil: "load" }),
+      page.click("button[type=submit]"),
+    ]);
+    await page.waitForSelector("button[name=decision]");
+    seen.consent = await look(page);
+    if (i === 0) {
+      await page.setViewportSize({ width: Number(env("SCREENSHOT_WIDTH")), height: 900 });
+      await page.screenshot({ path: env("SCREENSHOT"), fullPage: true });
+    }
+    report.push(seen);
+    await context.close();
+  }
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(report));

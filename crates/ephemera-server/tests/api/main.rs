@@ -20,6 +20,7 @@
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
+//! - rate limits and login throttling (`[limits]`): `limits.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;
@@ -31,6 +32,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod libraries;
+mod limits;
 mod mcp;
 mod metadata_document;
 mod mtls;

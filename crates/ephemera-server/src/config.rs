@@ -17,6 +17,10 @@ use url::Url;
 use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy};
 use crate::service::metadata_document::DocumentPolicy;
 
+pub mod limits;
+
+pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
+
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,6 +57,7 @@ pub struct RawConfig {
     pub registration: RawRegistration,
     pub metadata_documents: RawDocuments,
     pub keys: RawKeys,
+    pub limits: RawLimits,
 }
 
 /// Signing keys.
@@ -208,6 +213,7 @@ impl Default for RawConfig {
             registration: RawRegistration::default(),
             metadata_documents: RawDocuments::default(),
             keys: RawKeys::default(),
+            limits: RawLimits::default(),
         }
     }
 }
@@ -312,6 +318,8 @@ pub struct Config {
     /// Seals private signing keys at rest.
     pub keys_encryption_key: Option<[u8; 32]>,
     pub keys_reload_interval: Duration,
+    /// Rate limits, login throttling and connection limits.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -413,7 +421,9 @@ impl Config {
         if raw.keys.reload_interval == 0 {
             return Err(invalid("keys.reload_interval", "must be at least 1 second"));
         }
+        let limits = Limits::from_raw(&raw.limits)?;
         Ok(Self {
+            limits,
             keys_encryption_key,
             keys_reload_interval: Duration::from_secs(raw.keys.reload_interval),
             documents,

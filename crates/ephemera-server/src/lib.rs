@@ -8,6 +8,7 @@
 //! | [`model`] | plain data: grants, client snapshots, codes, tokens, users |
 //! | [`policy`] | what this deployment allows, and lifetimes |
 //! | [`secret`] | generating, hashing and comparing secrets |
+//! | [`throttle`] | in-memory per-node rate limiters (per address, per username) |
 //! | [`service`] | the OAuth logic, one module per flow |
 //! | [`store`] | persistence behind one trait |
 //! | [`http`] | axum handlers and all HTTP mapping |
@@ -32,6 +33,7 @@ pub mod policy;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -135,7 +137,8 @@ pub async fn serve(
     };
     let mut app = http::App::new(ctx);
     app.trusted_proxies = Arc::from(config.trusted_proxies.clone());
-    let result = http::serve(listener, app, tls, async move {
+    app.limits = Arc::new(throttle::Limiters::new(&config.limits));
+    let result = http::serve(listener, app, tls, config.limits.connections, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     })

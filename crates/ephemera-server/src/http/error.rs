@@ -9,6 +9,7 @@ use axum::Json;
 use ephemera_proto::error::{ErrorCode, ErrorResponse};
 
 use crate::service::OAuthError;
+use crate::throttle::RetryAfter;
 
 const NO_STORE: [(HeaderName, HeaderValue); 2] = [
     (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
@@ -106,6 +107,46 @@ pub fn registration(err: crate::service::register::RegisterError) -> Response {
         }
         RegisterError::Disabled => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+fn retry_after(retry: RetryAfter) -> [(HeaderName, HeaderValue); 1] {
+    [(header::RETRY_AFTER, HeaderValue::from(retry.0.max(1)))]
+}
+
+/// A back-channel request refused by a per-address rate limit: 429 with
+/// `Retry-After` (RFC 6585 §4) and an RFC 6749 §5.2 body.
+pub fn rate_limited(retry: RetryAfter, description: &'static str) -> Response {
+    let body = ErrorResponse {
+        error: ErrorCode::TemporarilyUnavailable,
+        error_description: Some(description.to_owned()),
+    };
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        NO_STORE,
+        retry_after(retry),
+        Json(body),
+    )
+        .into_response()
+}
+
+/// The login form refused by a rate limit (per address, before its body
+/// was read, or per username after too many failures): an error page, 429
+/// with `Retry-After`. `what` says which, e.g. "login attempts from this address".
+pub fn rate_limited_page(retry: RetryAfter, what: &str) -> Response {
+    let description = format!(
+        "Too many {what}. Wait {} seconds, then go back and try again.",
+        retry.0.max(1)
+    );
+    let mut res = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        &ErrorPage {
+            error: ErrorCode::TemporarilyUnavailable.as_str(),
+            description: &description,
+        },
+        None,
+    );
+    res.headers_mut().extend(retry_after(retry));
+    res
 }
 
 /// A body that was refused before it could be parsed.

@@ -236,6 +236,29 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
+/// The address a request is counted under for rate limits: the peer, or,
+/// when the peer is a trusted proxy, the nearest address in
+/// `X-Forwarded-For` that is not itself a trusted proxy (the entries to its
+/// left are the client's to write, so they are not believed).
+pub fn client_address(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if trusted.is_empty() || !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let mut entries = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .rev()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.rsplit(','));
+    let forwarded = entries.find_map(|e| {
+        let ip: IpAddr = e.trim().parse().ok()?;
+        Some(ip).filter(|ip| !trusted.contains(ip))
+    });
+    Some(forwarded.unwrap_or(peer))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

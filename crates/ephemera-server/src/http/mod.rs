@@ -6,6 +6,7 @@
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
 //! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
+//! | [`limit`] | the per-address rate limits of `/par`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
 
 pub mod authorize;
@@ -15,6 +16,7 @@ pub mod extract;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod limit;
 pub mod login;
 pub mod metadata;
 pub mod metrics;
@@ -53,6 +55,8 @@ pub struct App {
     pub trusted_proxies: Arc<[std::net::IpAddr]>,
     /// This process's request counters, shown by `GET /metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// This node's rate limiters.
+    pub limits: Arc<crate::throttle::Limiters>,
 }
 
 impl App {
@@ -65,6 +69,7 @@ impl App {
             secure_cookies,
             trusted_proxies: Arc::from(Vec::new()),
             metrics: Arc::default(),
+            limits: Arc::default(),
         }
     }
 
@@ -92,6 +97,9 @@ const STYLE: &str = include_str!("../../assets/ephemera.css");
 /// All routes. Browser-based clients get CORS on the back-channel endpoints
 /// they call (any origin, no cookies); the pages never get it.
 pub fn router(app: App) -> Router {
+    let limited = |app: &App, family| {
+        axum::middleware::from_fn_with_state((app.clone(), family), limit::limit)
+    };
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
@@ -110,8 +118,14 @@ pub fn router(app: App) -> Router {
             get(metadata::get),
         )
         .route("/jwks", get(jwks::get))
-        .route("/par", post(par::post))
-        .route("/token", post(token::post))
+        .route(
+            "/par",
+            post(par::post).route_layer(limited(&app, limit::Family::Par)),
+        )
+        .route(
+            "/token",
+            post(token::post).route_layer(limited(&app, limit::Family::Token)),
+        )
         .route("/revoke", post(revoke::post))
         .route("/register", post(register::create))
         .route(
@@ -123,7 +137,10 @@ pub fn router(app: App) -> Router {
         .layer(cors);
     let same_origin = Router::new()
         .route("/authorize", get(authorize::get))
-        .route("/authorize/login", post(login::post))
+        .route(
+            "/authorize/login",
+            post(login::post).route_layer(limited(&app, limit::Family::Login)),
+        )
         .route("/authorize/consent", post(consent::post))
         .route("/introspect", post(introspect::post))
         .route("/healthz", get(health::live))
@@ -175,23 +192,75 @@ pub fn router(app: App) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// requests in flight. Plain HTTP/1.1 connections enforce the connection
+/// limits of `[limits]`: a client must send a request's line and headers
+/// within `header_read_timeout`, within `max_header_bytes` and `max_headers`.
 pub async fn serve(
     listener: TcpListener,
     app: App,
     tls: Option<Arc<rustls::ServerConfig>>,
+    limits: crate::config::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router(app);
     match tls {
         Some(config) => tls::serve(listener, config, router, shutdown).await,
-        None => {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
-        }
+        None => serve_plain(listener, router, limits, shutdown).await,
     }
+}
+
+async fn serve_plain(
+    listener: TcpListener,
+    router: Router,
+    limits: crate::config::ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    if let Some(n) = limits.max_headers {
+        builder.max_headers(n);
+    }
+    if let Some(n) = limits.max_header_bytes {
+        builder.max_buf_size(n);
+    }
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(peer));
+                req
+            },
+        );
+        let connection =
+            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    // Stop accepting; let the requests in flight finish (idle keep-alive
+    // connections are closed at once).
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -22,6 +22,7 @@
 //! - the command line: `cli.rs`
 //! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
 //! - the consent page in headless Chromium with hostile client metadata (Node, `tests/browser/`): `browser.rs`
+//! - rate limits and login throttling (`[limits]`): `limits.rs`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;
@@ -35,6 +36,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod libraries;
+mod limits;
 mod mcp;
 mod metadata_document;
 mod mtls;

@@ -1,0 +1,278 @@
+//! Per-address rate limits (`[limits]`) and per-username login throttling:
+//! each refusal is 429 with `Retry-After` in its endpoint family's shape, and
+//! stores nothing.
+
+use crate::helpers::*;
+
+/// `Retry-After` in seconds, checked to be `expected` (or a second less: the
+/// test's clock is the wall clock, which may tick between two requests).
+fn assert_retry_after(res: &reqwest::Response, expected: i64) {
+    let seconds: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (expected - 1..=expected).contains(&seconds),
+        "Retry-After {seconds}, expected {expected}"
+    );
+}
+
+async fn assert_rate_limited_json(res: reqwest::Response, retry_after: i64) {
+    assert_eq!(res.status(), 429);
+    assert_retry_after(&res, retry_after);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("this address"));
+}
+
+#[tokio::test]
+async fn a_push_beyond_the_per_address_limit_gets_429_and_stores_nothing() {
+    let app = TestApp::spawn_with(|c| c.limits.par_per_minute = 2).await;
+    app.push_ok(Some(&registration()), &[]).await;
+    app.advance(20);
+    app.push_ok(Some(&registration()), &[]).await;
+
+    let res = app.push(Some(&registration()), &[], &[]).await;
+
+    // The window opened with the first push, 20 s ago.
+    assert_rate_limited_json(res, 40).await;
+    assert_eq!(app.stats().await.pending_pushed_requests, 2);
+}
+
+#[tokio::test]
+async fn pushes_are_accepted_again_when_the_window_ends() {
+    let app = TestApp::spawn_with(|c| c.limits.par_per_minute = 1).await;
+    app.push_ok(Some(&registration()), &[]).await;
+    assert_eq!(
+        app.push(Some(&registration()), &[], &[]).await.status(),
+        429
+    );
+
+    app.advance(60);
+
+    app.push_ok(Some(&registration()), &[]).await;
+}
+
+#[tokio::test]
+async fn token_requests_beyond_the_per_address_limit_get_429() {
+    let app = TestApp::spawn_with(|c| c.limits.token_per_minute = 2).await;
+    for _ in 0..2 {
+        let res = app
+            .post_form("/token", &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(res.status(), 401, "counted, then refused as usual");
+    }
+
+    let res = app
+        .post_form("/token", &[("grant_type", "client_credentials")])
+        .await;
+
+    assert_rate_limited_json(res, 60).await;
+}
+
+#[tokio::test]
+async fn a_limit_set_to_zero_is_off() {
+    let app = TestApp::spawn_with(|c| c.limits.token_per_minute = 0).await;
+    for _ in 0..30 {
+        let res = app
+            .post_form("/token", &[("grant_type", "client_credentials")])
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn login_posts_beyond_the_per_address_limit_get_a_429_page() {
+    let app = TestApp::spawn_with(|c| c.limits.login_per_minute = 1).await;
+    let browser = app.browser();
+    let res = browser
+        .post(app.url("/authorize/login"))
+        .form(&[("username", "alice")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "no CSRF token: refused as usual");
+
+    let res = browser
+        .post(app.url("/authorize/login"))
+        .form(&[("username", "alice")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 429);
+    assert_retry_after(&res, 60);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Too many login attempts from this address"),
+        "{html}"
+    );
+}
+
+/// Posts the login form of a fresh pushed request as `username`.
+async fn try_login(app: &TestApp, username: &str, password: &str) -> reqwest::Response {
+    let request_uri = app.push_ok(Some(&registration()), &[]).await;
+    let browser = app.browser();
+    let page = browser
+        .get(app.authorize_url(URN, &request_uri))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    browser
+        .post(app.url("/authorize/login"))
+        .form(&[
+            ("client_id", URN),
+            ("request_uri", request_uri.as_str()),
+            ("csrf", &csrf(&html)),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_username_with_too_many_failures_is_refused_the_same_way_whether_or_not_it_exists() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.login_failures = 2;
+        c.limits.login_failure_window = 300;
+    })
+    .await;
+    for name in ["alice", "nobody"] {
+        for _ in 0..2 {
+            let res = try_login(&app, name, "wrong").await;
+            assert_eq!(res.status(), 401, "the login page again");
+            assert!(res
+                .text()
+                .await
+                .unwrap()
+                .contains("Wrong username or password."));
+        }
+    }
+
+    // Even the right password is refused for alice now, like any password
+    // for the unknown user: the same status, header and page.
+    let known = try_login(&app, "alice", PASSWORD).await;
+    let unknown = try_login(&app, "nobody", PASSWORD).await;
+
+    for res in [&known, &unknown] {
+        assert_eq!(res.status(), 429);
+        // alice's window opened first, a little earlier than nobody's.
+        let seconds: i64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((290..=300).contains(&seconds), "{seconds}");
+        assert!(res.headers().get("set-cookie").is_none(), "no session");
+    }
+    let (known, unknown) = (known.text().await.unwrap(), unknown.text().await.unwrap());
+    // The pages differ only in the seconds to wait, if at all.
+    let digits = |s: &str| s.replace(|c: char| c.is_ascii_digit(), "");
+    assert_eq!(digits(&known), digits(&unknown));
+    assert!(known.contains("failed logins for this username"));
+    assert_eq!(app.stats().await.sessions, 0);
+}
+
+#[tokio::test]
+async fn a_successful_login_is_not_counted_as_a_failure() {
+    let app = TestApp::spawn_with(|c| c.limits.login_failures = 1).await;
+    for _ in 0..3 {
+        assert_eq!(try_login(&app, "alice", PASSWORD).await.status(), 303);
+    }
+}
+
+/// Reads what the server sends until it closes the connection; panics if it
+/// keeps the connection open for 10 s.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut seen),
+    )
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+async fn connect(app: &TestApp) -> tokio::net::TcpStream {
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    tokio::net::TcpStream::connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_stops_halfway_through_its_headers_is_disconnected() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(|c| c.limits.header_read_timeout = 1).await;
+    let mut stream = connect(&app).await;
+
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Sl")
+        .await
+        .unwrap();
+
+    let seen = read_until_closed(&mut stream).await;
+    assert!(!seen.contains("200 OK"), "{seen}");
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(|c| c.limits.header_read_timeout = 1).await;
+    let mut stream = connect(&app).await;
+
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+
+    // The response, then nothing more from a client that keeps the
+    // connection open: the server closes it.
+    let seen = read_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
+}
+
+#[tokio::test]
+async fn a_request_with_too_many_headers_is_refused_with_431() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(|c| c.limits.max_headers = 16).await;
+    let mut stream = connect(&app).await;
+    let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..20 {
+        request.push_str(&format!("X-Filler-{i}: x\r\n"));
+    }
+    request.push_str("\r\n");
+
+    stream.write_all(request.as_bytes()).await.unwrap();
+
+    let seen = read_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
+}
+
+#[tokio::test]
+async fn request_headers_larger_than_the_limit_are_refused_with_431() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = TestApp::spawn_with(|c| c.limits.max_header_bytes = 8192).await;
+    let mut stream = connect(&app).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+
+    let _ = stream.write_all(request.as_bytes()).await;
+
+    let seen = read_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
+}

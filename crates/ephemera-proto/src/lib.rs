@@ -16,6 +16,7 @@
 //! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
 //! | [`dpop`] | DPoP proofs (RFC 9449) |
 //! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
+//! | [`json`] | the limit on JSON nesting, checked before parsing |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
 pub mod assertion;
@@ -23,6 +24,7 @@ pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod jose;
+pub mod json;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;

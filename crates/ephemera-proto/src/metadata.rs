@@ -110,6 +110,12 @@ const LOCALIZABLE: &[&str] = &[
 impl ClientMetadata {
     /// Parses the JSON text of a `client_registration` parameter.
     pub fn parse_json(text: &str, limits: &MetadataLimits) -> Result<Self, MetadataError> {
+        if crate::json::too_deep(text.as_bytes(), crate::json::MAX_DEPTH) {
+            return Err(invalid(format!(
+                "the client metadata nests arrays or objects deeper than {} levels",
+                crate::json::MAX_DEPTH
+            )));
+        }
         let value: Value = serde_json::from_str(text).map_err(|_| MetadataError::NotAnObject)?;
         match value {
             Value::Object(map) => Self::from_object(&map, limits),

@@ -269,6 +269,12 @@ impl DocumentFetcher {
             }
             body.extend_from_slice(&chunk);
         }
+        if ephemera_proto::json::too_deep(&body, ephemera_proto::json::MAX_DEPTH) {
+            return Err(DocumentError::Invalid(format!(
+                "the document nests arrays or objects deeper than {} levels",
+                ephemera_proto::json::MAX_DEPTH
+            )));
+        }
         let json = serde_json::from_slice(&body)
             .map_err(|_| DocumentError::Invalid("the document is not valid JSON".into()))?;
         Ok((json, lifetime))

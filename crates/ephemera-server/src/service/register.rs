@@ -192,6 +192,12 @@ async fn authorize(
 }
 
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, RegisterError> {
+    use ephemera_proto::json::{too_deep, MAX_DEPTH};
+    if too_deep(body, MAX_DEPTH) {
+        return Err(metadata_error(format!(
+            "the body nests arrays or objects deeper than {MAX_DEPTH} levels"
+        )));
+    }
     match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(metadata_error(

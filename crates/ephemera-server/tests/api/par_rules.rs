@@ -298,3 +298,16 @@ async fn a_push_is_accepted_again_once_a_pending_request_expires() {
     app.push_ok(Some(&registration()), &[]).await;
     assert_eq!(app.stats().await.pending_pushed_requests, 1);
 }
+
+#[tokio::test]
+async fn a_client_registration_nested_too_deeply_is_refused() {
+    let app = TestApp::spawn().await;
+    let nested = format!(
+        r#"{{"redirect_uris":["{REDIRECT}"],"x":{}1{}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let res = app.push(Some(&nested), &[], &[]).await;
+    let d = refused(&app, res, "invalid_client_metadata").await;
+    assert!(d.contains("deeper than 32"), "{d}");
+}

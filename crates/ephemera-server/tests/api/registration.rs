@@ -375,3 +375,24 @@ async fn metadata_advertises_the_registration_endpoint() {
     assert!(m.get("registration_endpoint").is_none());
     assert_eq!(register(&off, native_app()).await.status(), 404);
 }
+
+#[tokio::test]
+async fn a_registration_body_nested_too_deeply_is_refused_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let body = format!(
+        r#"{{"redirect_uris":["{REDIRECT}"],"x":{}1{}}}"#,
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    let res = app
+        .http
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let d = assert_error(res, 400, "invalid_client_metadata").await;
+    assert!(d.contains("deeper than 32"), "{d}");
+    assert_eq!(app.stats().await.dynamic_clients, 0, "nothing stored");
+}

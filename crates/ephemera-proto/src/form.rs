@@ -77,10 +77,14 @@ impl Params {
 
     /// All parameter names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values
+        let mut names: Vec<&str> = self
+            .values
             .keys()
             .chain(self.multi.keys())
             .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     /// Builds parameters from pairs (tests and re-encoding).
@@ -95,6 +99,13 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_sorted_across_single_and_multi_valued_parameters() {
+        let names = Params::parse(b"scope=a&resource=https%3A%2F%2Frs.example")
+            .map(|p| p.names().map(str::to_owned).collect::<Vec<_>>());
+        assert_eq!(names, Ok(vec!["resource".to_owned(), "scope".to_owned()]));
+    }
 
     #[test]
     fn repeated_parameters_are_refused() {

@@ -26,7 +26,10 @@ use serde_json::{json, Value};
 use url::{Position, Url};
 
 /// Every target by name, as cargo-fuzz and the corpus directories name them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A harness: arbitrary bytes in, a panic when an invariant fails.
+pub type Harness = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Harness)] = &[
     ("form", form),
     ("metadata", metadata),
     ("redirect", redirect),
@@ -522,10 +525,9 @@ fn assertion_claims_ok(claims: &Value, e: &assertion::Expectations<'_>) -> bool 
     let s = |n: &str| m.get(n).and_then(Value::as_str);
     let aud_ok = match m.get("aud") {
         Some(Value::String(a)) => e.audiences.contains(&a.as_str()),
-        Some(Value::Array(list)) => list.iter().any(|a| {
-            a.as_str()
-                .is_some_and(|a| e.audiences.iter().any(|x| *x == a))
-        }),
+        Some(Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str().is_some_and(|a| e.audiences.contains(&a))),
         _ => false,
     };
     let not_future = |n: &str| {

@@ -1,7 +1,7 @@
 //! Form-encoded parameters as RFC 6749 §3.1 reads them: a parameter sent
 //! without a value is treated as omitted, and no parameter may appear twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a form body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +31,10 @@ impl Params {
     pub fn parse(input: &[u8]) -> Result<Self, FormError> {
         let mut values = BTreeMap::new();
         let mut multi: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        // Every single-valued name sent, with or without a value: an empty
+        // value is treated as omitted but still counts as the parameter being
+        // sent, so `a=&a=1` repeats `a` as much as `a=1&a=` does (RFC 6749 §3.1).
+        let mut sent = BTreeSet::new();
         let mut count = 0usize;
         for (name, value) in form_urlencoded::parse(input) {
             count += 1;
@@ -46,18 +50,11 @@ impl Params {
                 }
                 continue;
             }
-            if value.is_empty() {
-                // RFC 6749 §3.1: treated as if omitted, but still not repeatable.
-                if values.contains_key(name.as_ref()) {
-                    return Err(FormError::Repeated(name.into_owned()));
-                }
-                continue;
-            }
-            if values
-                .insert(name.to_string(), value.into_owned())
-                .is_some()
-            {
+            if !sent.insert(name.clone()) {
                 return Err(FormError::Repeated(name.into_owned()));
+            }
+            if !value.is_empty() {
+                values.insert(name.into_owned(), value.into_owned());
             }
         }
         Ok(Self { values, multi })
@@ -80,10 +77,14 @@ impl Params {
 
     /// All parameter names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.values
+        let mut names: Vec<&str> = self
+            .values
             .keys()
             .chain(self.multi.keys())
             .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     /// Builds parameters from pairs (tests and re-encoding).
@@ -100,9 +101,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn names_are_sorted_across_single_and_multi_valued_parameters() {
+        let names = Params::parse(b"scope=a&resource=https%3A%2F%2Frs.example")
+            .map(|p| p.names().map(str::to_owned).collect::<Vec<_>>());
+        assert_eq!(names, Ok(vec!["resource".to_owned(), "scope".to_owned()]));
+    }
+
+    #[test]
     fn repeated_parameters_are_refused() {
         assert_eq!(
             Params::parse(b"a=1&a=2"),
+            Err(FormError::Repeated("a".into()))
+        );
+    }
+
+    #[test]
+    fn a_parameter_sent_empty_and_then_with_a_value_is_refused() {
+        // Found by the `form` fuzz target: only the other order was refused.
+        assert_eq!(
+            Params::parse(b"a=&a=1"),
+            Err(FormError::Repeated("a".into()))
+        );
+        assert_eq!(
+            Params::parse(b"a=1&a="),
+            Err(FormError::Repeated("a".into()))
+        );
+        assert_eq!(
+            Params::parse(b"a=&a="),
             Err(FormError::Repeated("a".into()))
         );
     }

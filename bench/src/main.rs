@@ -69,6 +69,10 @@ struct Args {
     /// Scenarios to run, comma-separated (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
+    /// Proves the tool and the server work end to end (CI): 1 s per
+    /// scenario, no warm-up, 4 tasks; any error fails the run.
+    #[arg(long)]
+    smoke: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -708,11 +712,17 @@ async fn run(args: Args) -> Result<()> {
     if let Some(e) = embedded {
         e.stop().await?;
     }
+    if !failures.is_empty() {
+        bail!("{} scenario(s) had errors", failures.len());
+    }
     Ok(())
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.smoke {
+        (args.seconds, args.warmup, args.concurrency) = (1, 0, 4);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

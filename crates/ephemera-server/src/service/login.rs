@@ -104,7 +104,22 @@ pub async fn hash_password(password: String) -> Result<String, OAuthError> {
     .map_err(|_| OAuthError::server_error())
 }
 
+/// Password checks running at once: one per core. Each argon2id check
+/// takes 19 MiB and tens of milliseconds of one core, so a burst of logins
+/// queues here instead of taking the memory and the cores of every other
+/// request.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 async fn verify_password(hash: Option<String>, password: String) -> bool {
+    let Ok(_permit) = hashing_permits().acquire().await else {
+        return false;
+    };
     let result = tokio::task::spawn_blocking(move || {
         let hash = hash.or_else(|| dummy_hash().cloned());
         let Some(hash) = hash else { return false };

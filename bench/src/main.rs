@@ -1,500 +1,290 @@
-//! `ephemera-bench`: a load generator for Ephemera.
+//! `ephemera-bench`: a load generator for Ephemera, and for node-oidc-provider
+//! beside it (`--peer-target`), scenario by scenario in the same run.
 //!
 //! By default it starts Ephemera in-process on `127.0.0.1:0` with a fresh
-//! SQLite file, seeds a user and an introspection client, and then, for each
-//! scenario, runs a warm-up followed by a measured phase with `--concurrency`
-//! client tasks. Each task has its own HTTP client (keep-alive, no redirects
-//! followed) and its own latency histogram; the histograms are merged at the
-//! end of the phase. See `bench/README.md`.
+//! SQLite file and seeds a user and two clients; `--target` drives a server
+//! that is already running. For each scenario it runs a warm-up and then a
+//! measured phase with `--concurrency` virtual clients, closed-loop (each
+//! sends its next request when the last one is answered) or open-loop
+//! (`--rate`: requests are due at fixed times, and latency counts from when
+//! a request was due). Each virtual client has its own HTTP client
+//! (keep-alive, cookie jar, no redirects followed), DPoP key and latency
+//! histograms; the histograms are merged when the phase ends. See
+//! `bench/README.md`.
+
+mod embedded;
+mod stats;
+mod target;
+mod task;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::{Parser, ValueEnum};
-use ephemera_proto::DYNAMIC_CLIENT_ID;
-use ephemera_server::config::{Config, RawConfig};
-use ephemera_server::service::admin::{self, NewClient};
-use ephemera_server::service::Clock;
-use hdrhistogram::Histogram;
-use reqwest::redirect::Policy;
-use reqwest::StatusCode;
-use serde_json::Value;
-use tokio::sync::oneshot;
-use url::Url;
 
-/// The loopback redirect URI the pushed client registers.
-const REDIRECT: &str = "http://127.0.0.1:9999/cb";
-/// The S256 pair of RFC 7636 Appendix B.
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+use crate::stats::{Process, Row, Steps};
+use crate::target::{Credentials, Kind, Target};
+use crate::task::{Client, Task};
+
 const DEFAULT_PASSWORD: &str = "bench-password-correct-horse";
-const DEFAULT_RS_SECRET: &str = "bench-resource-server-secret-0123456789abcdef";
-/// Latencies are recorded in microseconds, up to this many (60 s).
-const MAX_LATENCY_US: u64 = 60_000_000;
+const DEFAULT_RS_SECRET: &str = "bench-rs-secret-0123456789abcdef0123";
+const DEFAULT_APP_SECRET: &str = "bench-app-secret-0123456789abcdef01";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "ephemera-bench",
-    about = "Measures Ephemera's throughput and latency, endpoint by endpoint"
+    about = "Measures Ephemera's throughput and latency, scenario by scenario, beside node-oidc-provider"
 )]
 struct Args {
-    /// Base URL of an already running server (e.g. http://127.0.0.1:8080);
-    /// by default a server is started in-process with a fresh SQLite file.
+    /// Base URL of an Ephemera that is already running (e.g.
+    /// http://127.0.0.1:8080); by default one is started in-process with a
+    /// fresh SQLite file.
     #[arg(long)]
     target: Option<String>,
+    /// Base URL of node-oidc-provider as `bench/peer/server.mjs` configures
+    /// it: every scenario both can run runs against it too, and the ratios
+    /// are printed.
+    #[arg(long)]
+    peer_target: Option<String>,
+    /// Process id of the Ephemera server (with --target): its CPU use over
+    /// each measured phase and its resident memory are reported.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Process id of the peer server.
+    #[arg(long)]
+    peer_pid: Option<u32>,
     /// User who logs in (seeded in-process; must exist with --target).
     #[arg(long, default_value = "bench")]
     user: String,
     /// That user's password.
     #[arg(long, default_value = DEFAULT_PASSWORD)]
     password: String,
-    /// A confidential registered client allowed to introspect; also used for
-    /// client_credentials (seeded in-process; must exist with --target).
+    /// A confidential client (client_secret_basic) allowed to introspect;
+    /// also used for client_credentials.
     #[arg(long, default_value = "bench-rs")]
     rs_id: String,
     /// That client's secret.
     #[arg(long, default_value = DEFAULT_RS_SECRET)]
     rs_secret: String,
+    /// A confidential client (client_secret_basic) whose redirect URI is
+    /// http://127.0.0.1:9999/cb: the client of the like-for-like flows.
+    #[arg(long, default_value = "bench-app")]
+    app_id: String,
+    /// That client's secret.
+    #[arg(long, default_value = DEFAULT_APP_SECRET)]
+    app_secret: String,
     /// Length of each measured phase, in seconds.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     /// Length of each warm-up phase, in seconds.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
-    /// Client tasks running at once.
+    /// Virtual clients running at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Open loop: this many scenario units per second in all, due at fixed
+    /// times spread over the virtual clients; latency counts from when each
+    /// was due, so a server that falls behind shows it. Default: closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Scenarios to run, comma-separated (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     scenario: Vec<Scenario>,
+    /// Grants (each with a live access and refresh token) stored before the
+    /// run: into the in-process server's database, or, with
+    /// --preload-into, into that database, after which the tool exits.
+    #[arg(long, default_value_t = 0)]
+    preload_grants: u64,
+    /// The database to preload (e.g. sqlite:///tmp/x/ephemera.db), already
+    /// migrated and seeded with the user and the app client.
+    #[arg(long, requires = "preload_grants")]
+    preload_into: Option<String>,
     /// Proves the tool and the server work end to end (CI): 1 s per
-    /// scenario, no warm-up, 4 tasks; any error fails the run.
+    /// scenario, no warm-up, 4 virtual clients; any error fails the run.
     #[arg(long)]
     smoke: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
-    /// A pushed authorization request with client_registration.
+    /// GET the discovery document.
+    Discovery,
+    /// PAR for the registered app, client_secret_basic, no DPoP.
+    ParBasic,
+    /// PAR for Ephemera's pushed client: the URN, client_registration and a DPoP proof.
     Par,
-    /// The whole pushed flow: PAR, authorize, (login once per task), consent, token.
-    Flow,
-    /// Refresh token rotation; each task holds its own refresh token.
-    Refresh,
-    /// Introspection of a live access token, with HTTP Basic.
-    Introspect,
     /// client_credentials with client_secret_basic.
     Token,
+    /// Introspection of a live access token, with HTTP Basic.
+    Introspect,
+    /// Dynamic Client Registration (RFC 7591), open.
+    Dcr,
+    /// Refresh token rotation for the registered app, client_secret_basic.
+    Refresh,
+    /// PAR, authorize (session and consent already there), token, introspect, refresh: the registered app, client_secret_basic, no DPoP.
+    Flow,
+    /// The same flow with DPoP proofs on PAR, token and refresh.
+    FlowDpop,
+    /// Ephemera's pushed flow: PAR with client_registration and DPoP, authorize, consent, token, introspect, refresh.
+    PushedFlow,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 10] = [
+        Scenario::Discovery,
+        Scenario::ParBasic,
         Scenario::Par,
-        Scenario::Flow,
-        Scenario::Refresh,
-        Scenario::Introspect,
         Scenario::Token,
+        Scenario::Introspect,
+        Scenario::Dcr,
+        Scenario::Refresh,
+        Scenario::Flow,
+        Scenario::FlowDpop,
+        Scenario::PushedFlow,
     ];
+
+    /// The peer has no pushed clients: these two are Ephemera's alone.
+    fn peer_too(self) -> bool {
+        !matches!(self, Scenario::Par | Scenario::PushedFlow)
+    }
+
+    /// Scenarios whose virtual clients need a session (and, for the
+    /// registered app, remembered consent) or tokens of their own: one flow
+    /// per client before the clock starts pays the login.
+    fn prepared_by_a_flow(self) -> bool {
+        matches!(
+            self,
+            Scenario::Introspect
+                | Scenario::Refresh
+                | Scenario::Flow
+                | Scenario::FlowDpop
+                | Scenario::PushedFlow
+        )
+    }
+
+    /// What is compared, said beside every number.
+    fn terms(self) -> &'static str {
+        match self {
+            Scenario::Discovery => "GET metadata",
+            Scenario::ParBasic => "client_secret_basic, no DPoP",
+            Scenario::Par => "pushed client + DPoP (Ephemera only)",
+            Scenario::Token => "client_credentials, client_secret_basic, opaque",
+            Scenario::Introspect => "HTTP Basic, opaque token",
+            Scenario::Dcr => "open, public client",
+            Scenario::Refresh => "rotation, client_secret_basic, no DPoP",
+            Scenario::Flow => "5 requests, client_secret_basic, no DPoP, opaque",
+            Scenario::FlowDpop => "5 requests, client_secret_basic + DPoP, opaque",
+            Scenario::PushedFlow => "6 requests, pushed client + DPoP (Ephemera only)",
+        }
+    }
 }
 
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Scenario::Discovery => "discovery",
+            Scenario::ParBasic => "par-basic",
             Scenario::Par => "par",
-            Scenario::Flow => "flow",
-            Scenario::Refresh => "refresh",
-            Scenario::Introspect => "introspect",
             Scenario::Token => "token",
+            Scenario::Introspect => "introspect",
+            Scenario::Dcr => "dcr",
+            Scenario::Refresh => "refresh",
+            Scenario::Flow => "flow",
+            Scenario::FlowDpop => "flow-dpop",
+            Scenario::PushedFlow => "pushed-flow",
         })
     }
 }
 
-/// Where the load goes and with which credentials.
-#[derive(Debug, Clone)]
-struct Target {
-    base: String,
-    user: String,
-    password: String,
-    rs_id: String,
-    rs_secret: String,
-    registration: String,
-}
-
-impl Target {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+/// Per-client preparation outside the measurement.
+async fn prepare(scenario: Scenario, t: &Arc<Target>) -> Result<Task> {
+    let mut task = Task::new(t.clone())?;
+    if scenario.prepared_by_a_flow() {
+        task.flow(Client::App, false)
+            .await
+            .context("the preparation flow")?;
     }
-
-    fn authorize_url(&self, request_uri: &str) -> Result<String> {
-        let mut url = Url::parse(&self.url("/authorize"))?;
-        url.query_pairs_mut()
-            .append_pair("client_id", DYNAMIC_CLIENT_ID)
-            .append_pair("request_uri", request_uri);
-        Ok(url.to_string())
-    }
+    Ok(task)
 }
 
-/// Keeps the in-process server (and its database directory) alive.
-struct Embedded {
-    shutdown: Option<oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Embedded {
-    async fn stop(mut self) -> Result<()> {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        (&mut self.server).await??;
-        Ok(())
-    }
-}
-
-/// Starts Ephemera on 127.0.0.1:0 with a fresh SQLite file and seeds it.
-async fn start_embedded(args: &Args) -> Result<(String, Embedded)> {
-    let dir = tempfile::tempdir()?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let mut raw = RawConfig {
-        listen: addr.to_string(),
-        database: format!("sqlite://{}", dir.path().join("bench.db").display()),
-        ..RawConfig::default()
-    };
-    raw.scopes.supported = vec!["read".into(), "write".into()];
-    raw.scopes.pushed = Some(vec!["read".into(), "write".into()]);
-    // All the load comes from one address: the per-address limits would
-    // measure themselves. Pending requests pile up in the `par` scenario.
-    raw.limits.par_per_minute = 0;
-    raw.limits.token_per_minute = 0;
-    raw.limits.login_per_minute = 0;
-    raw.pushed_clients.max_pending_requests = 10_000_000;
-    let config = Config::from_raw(raw).map_err(|e| anyhow!("configuration: {e}"))?;
-    let store = ephemera_server::open_store(&config)
-        .await
-        .map_err(|e| anyhow!("opening the store: {e}"))?;
-    let ctx = ephemera_server::context(&config, store, Arc::new(Clock::default()))
-        .await
-        .map_err(|e| anyhow!("context: {e}"))?;
-    let now = ctx.clock.now();
-    admin::add_user(ctx.store.as_ref(), &args.user, args.password.clone(), now)
-        .await
-        .map_err(|e| anyhow!("adding the user: {e}"))?;
-    admin::add_client(
-        ctx.store.as_ref(),
-        &ctx.policy,
-        NewClient {
-            client_id: args.rs_id.clone(),
-            confidential: true,
-            secret: Some(args.rs_secret.clone()),
-            can_introspect: true,
-            ..NewClient::default()
-        },
-        now,
-    )
-    .await
-    .map_err(|e| anyhow!("adding the introspection client: {e}"))?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let base = config.issuer.clone();
-    let server = tokio::spawn(async move {
-        ephemera_server::serve(&config, ctx, listener, async {
-            let _ = rx.await;
-        })
-        .await
-    });
-    Ok((
-        base,
-        Embedded {
-            shutdown: Some(tx),
-            server,
-            _dir: dir,
-        },
-    ))
-}
-
-fn registration() -> String {
-    serde_json::json!({
-        "client_name": "Bench Agent",
-        "redirect_uris": [REDIRECT],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_method": "none",
-        "client_uri": "https://bench.example/",
-        "software_id": "ephemera-bench",
-    })
-    .to_string()
-}
-
-/// One HTTP client per task: keep-alive, no redirects followed, and a cookie
-/// jar (the browser session of the flow).
-fn http_client() -> Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .redirect(Policy::none())
-        .cookie_store(true)
-        .pool_max_idle_per_host(4)
-        .tcp_nodelay(true)
-        .build()?)
-}
-
-async fn expect_status(res: reqwest::Response, want: StatusCode, what: &str) -> Result<String> {
-    let status = res.status();
-    let body = res.text().await?;
-    if status != want {
-        let mut short = body;
-        short.truncate(200);
-        bail!("{what}: HTTP {status} (wanted {want}): {short}");
-    }
-    Ok(body)
-}
-
-async fn expect_json(res: reqwest::Response, what: &str) -> Result<Value> {
-    let body = expect_status(res, StatusCode::OK, what).await?;
-    Ok(serde_json::from_str(&body)?)
-}
-
-fn csrf(html: &str) -> Result<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html
-        .find(marker)
-        .ok_or_else(|| anyhow!("page has no CSRF field"))?
-        + marker.len();
-    html[start..]
-        .split('"')
-        .next()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("unterminated CSRF field"))
-}
-
-fn str_field(v: &Value, name: &str) -> Result<String> {
-    v[name]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("response has no `{name}`: {v}"))
-}
-
-/// POST /par for the pushed client; returns the request_uri.
-async fn push(http: &reqwest::Client, t: &Target) -> Result<String> {
-    let res = http
-        .post(t.url("/par"))
-        .form(&[
-            ("client_id", DYNAMIC_CLIENT_ID),
-            ("response_type", "code"),
-            ("redirect_uri", REDIRECT),
-            ("state", "bench-state"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-            ("client_registration", t.registration.as_str()),
-        ])
-        .send()
-        .await?;
-    let body = expect_status(res, StatusCode::CREATED, "PAR").await?;
-    str_field(&serde_json::from_str(&body)?, "request_uri")
-}
-
-/// From a pushed request to its code: the authorize page, the login form when
-/// the browser has no session yet, and the consent form.
-async fn authorize(http: &reqwest::Client, t: &Target, request_uri: &str) -> Result<String> {
-    let mut logged_in = false;
-    loop {
-        let res = http.get(t.authorize_url(request_uri)?).send().await?;
-        if res.status() == StatusCode::SEE_OTHER || res.status() == StatusCode::FOUND {
-            return code_of(&res);
-        }
-        let html = expect_status(res, StatusCode::OK, "authorize").await?;
-        if html.contains("name=\"username\"") {
-            if logged_in {
-                bail!("login page again after logging in");
-            }
-            let res = http
-                .post(t.url("/authorize/login"))
-                .form(&[
-                    ("client_id", DYNAMIC_CLIENT_ID),
-                    ("request_uri", request_uri),
-                    ("csrf", &csrf(&html)?),
-                    ("username", &t.user),
-                    ("password", &t.password),
-                ])
-                .send()
-                .await?;
-            expect_status(res, StatusCode::SEE_OTHER, "login").await?;
-            logged_in = true;
-            continue;
-        }
-        if !html.contains("name=\"decision\"") {
-            bail!("authorize returned neither a login nor a consent page");
-        }
-        let res = http
-            .post(t.url("/authorize/consent"))
-            .form(&[
-                ("client_id", DYNAMIC_CLIENT_ID),
-                ("request_uri", request_uri),
-                ("csrf", &csrf(&html)?),
-                ("decision", "approve"),
-            ])
-            .send()
-            .await?;
-        if res.status() != StatusCode::SEE_OTHER {
-            expect_status(res, StatusCode::SEE_OTHER, "consent").await?;
-            bail!("consent did not redirect");
-        }
-        return code_of(&res);
-    }
-}
-
-fn code_of(res: &reqwest::Response) -> Result<String> {
-    let loc = res
-        .headers()
-        .get("location")
-        .ok_or_else(|| anyhow!("redirect without a Location"))?
-        .to_str()?;
-    let url = Url::parse(loc)?;
-    url.query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| anyhow!("no code in {loc}"))
-}
-
-/// The whole pushed flow; returns the token response.
-async fn flow(http: &reqwest::Client, t: &Target) -> Result<Value> {
-    let request_uri = push(http, t).await?;
-    let code = authorize(http, t, &request_uri).await?;
-    let res = http
-        .post(t.url("/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-            ("client_id", DYNAMIC_CLIENT_ID),
-        ])
-        .send()
-        .await?;
-    expect_json(res, "token (authorization_code)").await
-}
-
-async fn refresh(http: &reqwest::Client, t: &Target, token: &str) -> Result<String> {
-    let res = http
-        .post(t.url("/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-            ("client_id", DYNAMIC_CLIENT_ID),
-        ])
-        .send()
-        .await?;
-    str_field(
-        &expect_json(res, "token (refresh_token)").await?,
-        "refresh_token",
-    )
-}
-
-async fn introspect(http: &reqwest::Client, t: &Target, token: &str) -> Result<()> {
-    let res = http
-        .post(t.url("/introspect"))
-        .basic_auth(&t.rs_id, Some(&t.rs_secret))
-        .form(&[("token", token)])
-        .send()
-        .await?;
-    let body = expect_json(res, "introspect").await?;
-    if body["active"] != Value::Bool(true) {
-        bail!("token no longer active: {body}");
-    }
-    Ok(())
-}
-
-async fn client_credentials(http: &reqwest::Client, t: &Target) -> Result<()> {
-    let res = http
-        .post(t.url("/token"))
-        .basic_auth(&t.rs_id, Some(&t.rs_secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await?;
-    str_field(
-        &expect_json(res, "token (client_credentials)").await?,
-        "access_token",
-    )?;
-    Ok(())
-}
-
-/// What one task keeps between iterations.
-struct TaskState {
-    http: reqwest::Client,
-    /// The refresh token this task rotates (`refresh`).
-    refresh_token: String,
-    /// The access token this task introspects (`introspect`).
-    access_token: String,
-}
-
-/// Per-task preparation outside the measurement: the refresh and introspect
-/// scenarios need a token of their own, got through one flow (the login is
-/// paid here, once per task).
-async fn prepare(scenario: Scenario, t: &Target) -> Result<TaskState> {
-    let http = http_client()?;
-    let mut state = TaskState {
-        http,
-        refresh_token: String::new(),
-        access_token: String::new(),
-    };
-    if matches!(scenario, Scenario::Refresh | Scenario::Introspect) {
-        let tokens = flow(&state.http, t).await?;
-        state.refresh_token = str_field(&tokens, "refresh_token")?;
-        state.access_token = str_field(&tokens, "access_token")?;
-    }
-    Ok(state)
-}
-
-/// One request (or one flow) of `scenario`.
-async fn once(scenario: Scenario, t: &Target, s: &mut TaskState) -> Result<()> {
+/// One unit of `scenario`: a request, or a whole flow.
+async fn once(scenario: Scenario, task: &mut Task) -> Result<()> {
     match scenario {
-        Scenario::Par => push(&s.http, t).await.map(drop),
-        Scenario::Flow => flow(&s.http, t).await.map(drop),
-        Scenario::Refresh => {
-            s.refresh_token = refresh(&s.http, t, &s.refresh_token).await?;
-            Ok(())
-        }
-        Scenario::Introspect => introspect(&s.http, t, &s.access_token).await,
-        Scenario::Token => client_credentials(&s.http, t).await,
+        Scenario::Discovery => task.discovery().await,
+        Scenario::ParBasic => task.par(Client::App, false).await.map(drop),
+        Scenario::Par => task.par(Client::Pushed, true).await.map(drop),
+        Scenario::Token => task.client_credentials().await,
+        Scenario::Introspect => task.introspect().await,
+        Scenario::Dcr => task.register().await,
+        Scenario::Refresh => task.refresh(Client::App, false).await,
+        Scenario::Flow => task.flow(Client::App, false).await,
+        Scenario::FlowDpop => task.flow(Client::App, true).await,
+        Scenario::PushedFlow => task.flow(Client::Pushed, true).await,
     }
 }
 
-/// What one task measured.
+/// What one virtual client measured.
 struct Tally {
-    latencies: Histogram<u64>,
+    latencies: hdrhistogram::Histogram<u64>,
+    steps: Steps,
     errors: u64,
     first_error: Option<String>,
 }
 
-async fn run_task(
-    scenario: Scenario,
-    t: Arc<Target>,
-    mut state: TaskState,
+/// When one virtual client's units are due.
+struct Phase {
     start: Instant,
     warm_until: Instant,
     until: Instant,
+    /// Open loop: the time between two units of this client.
+    interval: Option<Duration>,
+}
+
+async fn run_task(
+    scenario: Scenario,
+    mut task: Task,
+    phase: Arc<Phase>,
+    offset: Duration,
 ) -> Result<Tally> {
-    let mut latencies = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    let mut latencies = stats::histogram()?;
     let mut errors = 0;
     let mut first_error = None;
     let mut measuring = false;
-    tokio::time::sleep_until(start.into()).await;
+    let mut due = phase.start + offset;
+    tokio::time::sleep_until(due.into()).await;
     loop {
-        let began = Instant::now();
-        if began >= until {
+        let began = match phase.interval {
+            Some(interval) => {
+                let at = due;
+                due += interval;
+                if Instant::now() < at {
+                    // On time: the clock starts when the timer (1 ms
+                    // granularity) wakes us, so its lateness is not counted.
+                    tokio::time::sleep_until(at.into()).await;
+                    Instant::now()
+                } else {
+                    // Behind, because the last unit took too long: the
+                    // wait since it was due counts.
+                    at
+                }
+            }
+            None => Instant::now(),
+        };
+        if began >= phase.until {
             break;
         }
-        if !measuring && began >= warm_until {
+        if !measuring && began >= phase.warm_until {
             measuring = true;
+            task.steps.reset();
         }
-        let outcome = once(scenario, &t, &mut state).await;
+        let outcome = once(scenario, &mut task).await;
         if !measuring {
             continue;
         }
         match outcome {
-            Ok(()) => {
-                let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(MAX_LATENCY_US);
-                latencies.saturating_record(us.max(1));
-            }
+            Ok(()) => stats::record(&mut latencies, began),
             Err(e) => {
                 errors += 1;
                 if first_error.is_none() {
@@ -503,8 +293,9 @@ async fn run_task(
                 // A refresh token spent by a failed rotation cannot be used
                 // again: get a new one, outside the clock.
                 if scenario == Scenario::Refresh {
-                    if let Ok(fresh) = prepare(scenario, &t).await {
-                        state = fresh;
+                    if let Ok(mut fresh) = prepare(scenario, &task.t).await {
+                        fresh.steps = std::mem::take(&mut task.steps);
+                        task = fresh;
                     }
                 }
             }
@@ -512,25 +303,20 @@ async fn run_task(
     }
     Ok(Tally {
         latencies,
+        steps: task.steps,
         errors,
         first_error,
     })
 }
 
-/// One row of the results table.
-struct Row {
+async fn run_scenario(
     scenario: Scenario,
-    requests: u64,
-    per_second: f64,
-    latencies: Histogram<u64>,
-    errors: u64,
-    first_error: Option<String>,
-}
-
-async fn run_scenario(scenario: Scenario, t: &Arc<Target>, args: &Args) -> Result<Row> {
+    t: &Arc<Target>,
+    process: Option<Process>,
+    args: &Args,
+) -> Result<Row> {
     let mut prepared = Vec::with_capacity(args.concurrency);
-    // Preparation runs a few at a time, so that its logins do not all hash
-    // passwords at once.
+    // A few at a time, so that the logins do not all hash passwords at once.
     let mut pending = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
         let t = t.clone();
@@ -548,66 +334,66 @@ async fn run_scenario(scenario: Scenario, t: &Arc<Target>, args: &Args) -> Resul
     let start = Instant::now() + Duration::from_millis(50);
     let warm_until = start + Duration::from_secs(args.warmup);
     let until = warm_until + Duration::from_secs(args.seconds);
+    let interval = args
+        .rate
+        .map(|rate| Duration::from_secs_f64(args.concurrency as f64 / rate));
+    let phase = Arc::new(Phase {
+        start,
+        warm_until,
+        until,
+        interval,
+    });
+    let n = u32::try_from(args.concurrency).unwrap_or(u32::MAX);
     let mut tasks = tokio::task::JoinSet::new();
-    for state in prepared {
-        tasks.spawn(run_task(
-            scenario,
-            t.clone(),
-            state,
-            start,
-            warm_until,
-            until,
-        ));
+    for (i, task) in prepared.into_iter().enumerate() {
+        // Open loop: the clients' due times are spread over one interval.
+        let offset = interval
+            .map(|d| d * u32::try_from(i).unwrap_or(0) / n)
+            .unwrap_or_default();
+        tasks.spawn(run_task(scenario, task, phase.clone(), offset));
     }
-    let mut latencies = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    // The server's CPU time over the measured phase.
+    let cpu = process.map(|p| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_until.into()).await;
+            let (t0, c0) = (Instant::now(), p.cpu_seconds());
+            tokio::time::sleep_until(until.into()).await;
+            let (t1, c1) = (Instant::now(), p.cpu_seconds());
+            Some((c1? - c0?) / (t1 - t0).as_secs_f64())
+        })
+    });
+    let mut latencies = stats::histogram()?;
+    let mut steps = Steps::default();
     let mut errors = 0;
     let mut first_error = None;
     while let Some(done) = tasks.join_next().await {
         let tally = done.context("load task")??;
         latencies.add(&tally.latencies)?;
+        steps.merge(&tally.steps)?;
         errors += tally.errors;
         if first_error.is_none() {
             first_error = tally.first_error;
         }
     }
-    // Requests still in flight at `until` finish a little later; the rate
-    // is over the nominal measured window.
+    let server_cpu = match cpu {
+        Some(handle) => handle.await.ok().flatten(),
+        None => None,
+    };
+    // Units still in flight at `until` finish a little later; the rate is
+    // over the nominal measured window.
     let measured = Duration::from_secs(args.seconds).as_secs_f64();
-    let requests = latencies.len() + errors;
     Ok(Row {
-        scenario,
-        requests,
+        target: t.kind.label(),
+        scenario: scenario.to_string(),
+        requests: latencies.len() + errors,
         per_second: latencies.len() as f64 / measured,
         latencies,
         errors,
         first_error,
+        steps,
+        server_cpu,
+        server_rss: process.and_then(|p| p.mib("VmRSS")),
     })
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-fn print_header() {
-    println!(
-        "{:<11} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors"
-    );
-}
-
-fn print_row(r: &Row) {
-    let h = &r.latencies;
-    println!(
-        "{:<11} {:>9} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7}",
-        r.scenario.to_string(),
-        r.requests,
-        r.per_second,
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max()),
-        r.errors
-    );
 }
 
 fn git_commit() -> Option<String> {
@@ -631,7 +417,7 @@ fn cpu_model() -> Option<String> {
         .map(|s| s.trim().to_owned())
 }
 
-fn print_facts(args: &Args, base: &str, scenarios: &[Scenario]) {
+fn print_facts(args: &Args, ours: &Target, peer: Option<&Target>, scenarios: &[Scenario]) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get().to_string())
         .unwrap_or_else(|_| "unknown".into());
@@ -647,19 +433,39 @@ fn print_facts(args: &Args, base: &str, scenarios: &[Scenario]) {
         std::env::consts::ARCH
     );
     let server = match &args.target {
-        Some(_) => format!("external server at {base}"),
-        None => format!("in-process server at {base} (SQLite in a temp dir, sharing the cores with the load generator)"),
+        Some(_) => format!("server at {}", ours.base),
+        None => format!(
+            "in-process server at {} (SQLite in a temp dir, sharing the cores with the load generator)",
+            ours.base
+        ),
     };
-    println!("server: {server}");
-    let names: Vec<String> = scenarios.iter().map(ToString::to_string).collect();
+    println!("ephemera: {server}");
+    if let Some(p) = peer {
+        println!("peer: node-oidc-provider at {}", p.base);
+    }
+    let mode = match args.rate {
+        Some(rate) => format!("open loop, {rate} units/s in all"),
+        None => "closed loop".into(),
+    };
     println!(
-        "load: {} tasks, {} s warm-up + {} s measured per scenario; scenarios: {}",
-        args.concurrency,
-        args.warmup,
-        args.seconds,
-        names.join(",")
+        "load: {} virtual clients, {mode}, {} s warm-up + {} s measured per scenario",
+        args.concurrency, args.warmup, args.seconds,
     );
+    for s in scenarios {
+        println!("  {:<12} {}", s.to_string(), s.terms());
+    }
     println!();
+}
+
+fn credentials(args: &Args) -> Credentials {
+    Credentials {
+        user: args.user.clone(),
+        password: args.password.clone(),
+        rs_id: args.rs_id.clone(),
+        rs_secret: args.rs_secret.clone(),
+        app_id: args.app_id.clone(),
+        app_secret: args.app_secret.clone(),
+    }
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -669,41 +475,68 @@ async fn run(args: Args) -> Result<()> {
     if args.seconds == 0 {
         bail!("--seconds must be at least 1");
     }
+    if args.rate.is_some_and(|r| !r.is_finite() || r <= 0.0) {
+        bail!("--rate must be a positive number of units per second");
+    }
+    let creds = credentials(&args);
+    if let Some(database) = &args.preload_into {
+        return embedded::preload_into(database, &creds, args.preload_grants).await;
+    }
     let scenarios: Vec<Scenario> = if args.scenario.is_empty() {
         Scenario::ALL.to_vec()
     } else {
         args.scenario.clone()
     };
     let (base, embedded) = match &args.target {
-        Some(url) => (url.trim_end_matches('/').to_owned(), None),
+        Some(url) => (url.clone(), None),
         None => {
-            let (base, e) = start_embedded(&args).await?;
+            let (base, e) = embedded::start(&creds, args.preload_grants).await?;
             (base, Some(e))
         }
     };
-    let target = Arc::new(Target {
-        base: base.clone(),
-        user: args.user.clone(),
-        password: args.password.clone(),
-        rs_id: args.rs_id.clone(),
-        rs_secret: args.rs_secret.clone(),
-        registration: registration(),
-    });
-    print_facts(&args, &base, &scenarios);
-    print_header();
+    let ours = Arc::new(Target::discover(Kind::Ephemera, &base, creds.clone()).await?);
+    let peer = match &args.peer_target {
+        Some(url) => Some(Arc::new(Target::discover(Kind::Peer, url, creds).await?)),
+        None => None,
+    };
+    let our_process = args.server_pid.map(Process::new);
+    let peer_process = args.peer_pid.map(Process::new);
+    print_facts(&args, &ours, peer.as_deref(), &scenarios);
+    stats::print_header();
+    let seconds = Duration::from_secs(args.seconds).as_secs_f64();
     let mut failures = Vec::new();
+    let mut outcome = |t: &Target, scenario: Scenario, row: Result<Row>| match row {
+        Ok(row) => {
+            stats::print_row(&row, seconds);
+            if let Some(e) = &row.first_error {
+                failures.push(format!("{} {scenario}: first error: {e}", t.kind.label()));
+            }
+            Some(row)
+        }
+        Err(e) => {
+            println!(
+                "{:<9} {:<24} failed to run: {e:#}",
+                t.kind.label(),
+                scenario.to_string()
+            );
+            failures.push(format!("{} {scenario}: {e:#}", t.kind.label()));
+            None
+        }
+    };
     for scenario in scenarios {
-        match run_scenario(scenario, &target, &args).await {
-            Ok(row) => {
-                print_row(&row);
-                if let Some(e) = row.first_error {
-                    failures.push(format!("{scenario}: first error: {e}"));
-                }
+        let row = run_scenario(scenario, &ours, our_process, &args).await;
+        let ours_row = outcome(&ours, scenario, row);
+        if let Some(peer) = peer.as_ref().filter(|_| scenario.peer_too()) {
+            let row = run_scenario(scenario, peer, peer_process, &args).await;
+            if let (Some(a), Some(b)) = (ours_row, outcome(peer, scenario, row)) {
+                stats::print_ratio(&a, &b);
             }
-            Err(e) => {
-                println!("{:<11} failed to run: {e:#}", scenario.to_string());
-                failures.push(format!("{scenario}: {e:#}"));
-            }
+        }
+    }
+    println!();
+    for (label, p) in [("ephemera", our_process), ("peer", peer_process)] {
+        if let Some(peak) = p.and_then(|p| p.mib("VmHWM")) {
+            println!("{label} server peak RSS: {peak:.1} MiB");
         }
     }
     for f in &failures {

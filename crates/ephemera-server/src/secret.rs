@@ -17,7 +17,9 @@ impl Secret {
     /// 32 random bytes, base64url without padding (43 characters).
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        // The thread-local CSPRNG (ChaCha, seeded and reseeded from the OS):
+        // no system call per secret.
+        rand::thread_rng().fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 

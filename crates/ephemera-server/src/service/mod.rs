@@ -158,6 +158,8 @@ pub fn new_id() -> String {
     use base64::Engine as _;
     use rand::RngCore as _;
     let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    // The thread-local CSPRNG (ChaCha, seeded and reseeded from the OS):
+    // no system call per secret.
+    rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -87,6 +87,8 @@ macro_rules! row_readers {
                 .transpose()
         }
 
+        // SQLite keeps pending requests outside its rows (`sqlite::pending`).
+        #[allow(dead_code)]
         fn pushed_from(
             row: &$row,
         ) -> Result<$crate::model::PushedRequest, $crate::store::StoreError> {

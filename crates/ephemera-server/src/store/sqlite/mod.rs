@@ -9,21 +9,19 @@
 //!   carries many requests when the server is loaded.
 //! - **Reader threads**, each with its own read-only connection, serve reads
 //!   side by side (WAL lets them read while the writer writes).
-//! - **Pending pushed requests are not durable**: they live in a private
-//!   temporary database attached to the writer's connection (`pending`), which
-//!   SQLite deletes when the connection closes and which a crash cannot leave
-//!   behind. Nothing about a pushed client reaches the database file before
-//!   the user consents and a grant is stored; after a restart, clients push
-//!   again. Every use of them goes through the writer, so the count of pending
-//!   requests, bounded by the caller's limit, is exact.
+//! - **Pending pushed requests are not durable**: they live in private
+//!   temporary databases (`pending`), which SQLite deletes when their
+//!   connections close and which a crash cannot leave behind. Nothing about
+//!   a pushed client reaches the database file before the user consents and
+//!   a grant is stored; after a restart, clients push again. They never go
+//!   through the writer; their count, bounded by the caller's limit, is
+//!   exact.
 //!
 //! Statements are prepared once per connection and cached. The threads and
 //! their queues are in `threads`; the SQL is here.
 
+mod pending;
 mod threads;
-
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
@@ -61,8 +59,14 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 const SWEEP_STEP: i64 = 1_000;
 pub struct SqliteStore {
     threads: Threads,
-    /// Pending pushed requests, counted by the writer (their only user).
-    pending: Arc<AtomicU64>,
+    pending: pending::Pending,
+}
+
+/// A pending request from its stored JSON and expiry.
+fn pushed_of((data, expires_at): (String, Timestamp)) -> Result<PushedRequest, StoreError> {
+    let mut request: PushedRequest = super::rows::from_json(&data)?;
+    request.expires_at = expires_at;
+    Ok(request)
 }
 
 /// Maps a unique or primary-key violation to [`StoreError::Conflict`].
@@ -83,7 +87,7 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self {
             threads: Threads::open(url)?,
-            pending: Arc::default(),
+            pending: pending::Pending::open(threads::reader_count())?,
         })
     }
 
@@ -93,6 +97,15 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.threads.read(work).await
+    }
+
+    /// A lookup by key: see `Threads::lookup`.
+    async fn lookup<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.threads.lookup(work).await
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -266,7 +279,7 @@ impl Store for SqliteStore {
 
     async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError> {
         let username = username.to_owned();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached("SELECT * FROM users WHERE username = ?")?
                 .query_row([username], |r| Ok(user_from(r)))
                 .optional()?
@@ -349,7 +362,7 @@ impl Store for SqliteStore {
 
     async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
         let client_id = client_id.to_owned();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached("SELECT * FROM clients WHERE client_id = ?")?
                 .query_row([client_id], |r| Ok(client_from(r)))
                 .optional()?
@@ -473,36 +486,8 @@ impl Store for SqliteStore {
         request: &PushedRequest,
         max_pending: u64,
     ) -> Result<(), StoreError> {
-        let hash = hash.clone();
         let data = to_json(request)?;
-        let (created_at, expires_at) = (request.created_at, request.expires_at);
-        let pending = self.pending.clone();
-        self.write(move |conn| {
-            if pending.load(Ordering::Relaxed) >= max_pending {
-                // Expired ones wait for the sweep: drop them now, then recount.
-                conn.prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
-                    .execute([created_at])?;
-                let (count, oldest): (u64, Option<Timestamp>) = conn
-                    .prepare_cached(
-                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests",
-                    )?
-                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                pending.store(count, Ordering::Relaxed);
-                if count >= max_pending {
-                    // A place frees up when the oldest pending request expires.
-                    let wait = oldest.map_or(1, |t| t - created_at).max(1);
-                    return Err(StoreError::Full(wait.unsigned_abs()));
-                }
-            }
-            conn.prepare_cached(
-                "INSERT INTO pending.pushed_requests (hash, data, expires_at) VALUES (?, ?, ?)",
-            )?
-            .execute(params![hash.as_bytes(), data, expires_at])
-            .map_err(conflict_or)?;
-            pending.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
-        .await
+        self.pending.insert(hash, request, &data, max_pending)
     }
 
     async fn find_pushed_request(
@@ -510,16 +495,7 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        let hash = hash.clone();
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "SELECT data, expires_at FROM pending.pushed_requests WHERE hash = ? AND expires_at > ?",
-            )?
-            .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
-            .optional()?
-            .transpose()
-        })
-        .await
+        self.pending.find(hash, now)?.map(pushed_of).transpose()
     }
 
     async fn extend_pushed_request(
@@ -528,16 +504,7 @@ impl Store for SqliteStore {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let hash = hash.clone();
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE pending.pushed_requests SET expires_at = ?1 \
-                 WHERE hash = ?2 AND expires_at > ?3 AND expires_at < ?1",
-            )?
-            .execute(params![until, hash.as_bytes(), now])?;
-            Ok(())
-        })
-        .await
+        self.pending.extend(hash, until, now)
     }
 
     async fn take_pushed_request(
@@ -545,23 +512,7 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        let hash = hash.clone();
-        let pending = self.pending.clone();
-        self.write(move |conn| {
-            let taken = conn
-                .prepare_cached(
-                    "DELETE FROM pending.pushed_requests WHERE hash = ? AND expires_at > ? \
-                     RETURNING data, expires_at",
-                )?
-                .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
-                .optional()?
-                .transpose()?;
-            if taken.is_some() {
-                pending.fetch_sub(1, Ordering::Relaxed);
-            }
-            Ok(taken)
-        })
-        .await
+        self.pending.take(hash, now)?.map(pushed_of).transpose()
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -588,7 +539,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let hash = hash.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached(
                 "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at FROM sessions s \
                  JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires_at > ?",
@@ -646,7 +597,7 @@ impl Store for SqliteStore {
         client_id: &str,
     ) -> Result<Option<Scope>, StoreError> {
         let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?")?
                 .query_row(params![user_id, client_id], |r| Ok(scope_col(r, "scope")))
                 .optional()?
@@ -690,7 +641,7 @@ impl Store for SqliteStore {
 
     async fn find_code(&self, hash: &SecretHash) -> Result<Option<StoredCode>, StoreError> {
         let hash = hash.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached(
                 "SELECT c.hash, c.grant_id, c.redirect_uri, c.code_challenge, c.expires_at, c.used_at, g.data \
                  FROM codes c JOIN grants g ON g.id = c.grant_id WHERE c.hash = ?",
@@ -739,7 +690,7 @@ impl Store for SqliteStore {
 
     async fn find_token(&self, hash: &SecretHash) -> Result<Option<StoredToken>, StoreError> {
         let hash = hash.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             conn.prepare_cached(
                 "SELECT t.hash, t.grant_id, t.kind, t.scope, t.issued_at, t.expires_at, t.used_at, t.jkt, t.x5t, t.audience, g.data \
                  FROM tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = ?",
@@ -817,17 +768,10 @@ impl Store for SqliteStore {
     /// expired, not how many grants are stored. (A grant whose last live token
     /// is revoked is deleted by the revocation.)
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
-        let mut report = SweepReport::default();
-        let pending = self.pending.clone();
-        report.pushed_requests = self
-            .write(move |conn| {
-                let n = conn
-                    .prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
-                    .execute([now])?;
-                pending.fetch_sub(n as u64, Ordering::Relaxed);
-                Ok(n as u64)
-            })
-            .await?;
+        let mut report = SweepReport {
+            pushed_requests: self.pending.sweep(now)?.0,
+            ..SweepReport::default()
+        };
         for (table, returning, slot) in [
             ("sessions", "NULL", &mut report.sessions),
             ("seen_jtis", "NULL", &mut report.jtis),
@@ -913,15 +857,7 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError> {
-        let pending = self
-            .write(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM pending.pushed_requests WHERE expires_at > ?",
-                    )?
-                    .query_row([now], |r| r.get(0))?)
-            })
-            .await?;
+        let pending = self.pending.live(now)?;
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT \

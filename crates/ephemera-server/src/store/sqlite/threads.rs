@@ -1,9 +1,12 @@
 //! The threads that serve the SQLite store: one writer committing in
 //! groups, and readers with connections of their own (see the parent
 //! module). Work arrives as closures over a connection; callers await the
-//! answer, so no SQLite call runs on the async runtime.
+//! answer. The one exception is a lookup by key (a few microseconds): it
+//! runs where it is asked, on a connection of a small pool, because handing
+//! it to a thread and back costs more than the lookup itself.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -101,14 +104,6 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
     };
     configure(&conn, WRITER_CACHE_KIB)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
-    // The private, temporary database of pending pushed requests.
-    conn.execute_batch(
-        "ATTACH DATABASE '' AS pending; \
-         PRAGMA pending.cache_size = -2048; \
-         CREATE TABLE pending.pushed_requests ( \
-             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL); \
-         CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
-    )?;
     Ok(conn)
 }
 
@@ -202,7 +197,7 @@ fn closed() -> StoreError {
 }
 
 /// Reader threads: one per core, at least two, at most eight.
-fn reader_count() -> usize {
+pub(super) fn reader_count() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -224,6 +219,9 @@ pub(super) struct Threads {
     /// None for an in-memory database, which only the writer's connection
     /// sees: reads go to the writer too.
     reads: Option<crossbeam_channel::Sender<ReadJob>>,
+    /// Connections for lookups by key, run on the caller's thread; None
+    /// for an in-memory database.
+    lookups: Option<Mutex<Vec<Connection>>>,
     /// Dropped with the store, which stops the checkpointer.
     _checkpoints: Option<crossbeam_channel::Sender<()>>,
 }
@@ -247,8 +245,8 @@ impl Threads {
         spawn("sqlite-writer".into(), move || {
             writer_loop(writer, write_jobs)
         })?;
-        let (reads, checkpoints) = match &location {
-            Location::Memory => (None, None),
+        let (reads, lookups, checkpoints) = match &location {
+            Location::Memory => (None, None, None),
             Location::File(path) => {
                 let (reads, read_jobs) = crossbeam_channel::unbounded::<ReadJob>();
                 for i in 0..reader_count() {
@@ -264,14 +262,37 @@ impl Threads {
                 spawn("sqlite-checkpoint".into(), move || {
                     checkpoint_loop(checkpointer, stop)
                 })?;
-                (Some(reads), Some(checkpoints))
+                let lookups = (0..reader_count())
+                    .map(|_| open_reader(path))
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                (Some(reads), Some(Mutex::new(lookups)), Some(checkpoints))
             }
         };
         Ok(Self {
             writes,
             reads,
+            lookups,
             _checkpoints: checkpoints,
         })
+    }
+
+    /// Runs `work`, a lookup by key, right here on a pooled connection; on a
+    /// reader thread when every pooled connection is in use.
+    pub(super) async fn lookup<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.lookups.as_ref();
+        let conn = pool.and_then(|p| p.lock().ok().and_then(|mut free| free.pop()));
+        let (Some(pool), Some(conn)) = (pool, conn) else {
+            return self.read(work).await;
+        };
+        let answer = work(&conn);
+        if let Ok(mut free) = pool.lock() {
+            free.push(conn);
+        }
+        answer
     }
 
     /// Runs `work` on a reader thread.

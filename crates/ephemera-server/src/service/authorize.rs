@@ -45,6 +45,22 @@ pub async fn authorize(
         return front_channel(ctx, client_id, params, now).await;
     };
     let pending = find_pending(ctx, client_id, request_uri, now).await?;
+    let session = find_session(ctx, session, now).await?;
+    // Consent is remembered for registered clients only: a pushed client has
+    // no stable identity to remember it for.
+    if let Some(session) = &session {
+        if pending.request.client.kind == ClientKind::Registered {
+            let remembered = ctx
+                .store
+                .find_consent(&session.user_id, &pending.request.client.client_id)
+                .await?;
+            if remembered.is_some_and(|s| pending.request.scope.is_subset(&s)) {
+                let location = consent::approve(ctx, client_id, request_uri, session, now).await?;
+                return Ok(Step::Redirect(location));
+            }
+        }
+    }
+    // A page is shown: the request lives as long as the user may take.
     ctx.store
         .extend_pushed_request(
             &SecretHash::of(request_uri),
@@ -52,22 +68,10 @@ pub async fn authorize(
             now,
         )
         .await?;
-    let Some(session) = find_session(ctx, session, now).await? else {
-        return Ok(Step::Login(pending));
-    };
-    // Consent is remembered for registered clients only: a pushed client has
-    // no stable identity to remember it for.
-    if pending.request.client.kind == ClientKind::Registered {
-        let remembered = ctx
-            .store
-            .find_consent(&session.user_id, &pending.request.client.client_id)
-            .await?;
-        if remembered.is_some_and(|s| pending.request.scope.is_subset(&s)) {
-            let location = consent::approve(ctx, client_id, request_uri, &session, now).await?;
-            return Ok(Step::Redirect(location));
-        }
-    }
-    Ok(Step::Consent(pending, session))
+    Ok(match session {
+        None => Step::Login(pending),
+        Some(session) => Step::Consent(pending, session),
+    })
 }
 
 /// Looks up an unexpired pending request and checks it belongs to `client_id`.

@@ -87,8 +87,6 @@ macro_rules! row_readers {
                 .transpose()
         }
 
-        // SQLite keeps pending requests outside its rows (`sqlite::pending`).
-        #[allow(dead_code)]
         fn pushed_from(
             row: &$row,
         ) -> Result<$crate::model::PushedRequest, $crate::store::StoreError> {

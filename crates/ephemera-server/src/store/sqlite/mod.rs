@@ -9,19 +9,21 @@
 //!   carries many requests when the server is loaded.
 //! - **Reader threads**, each with its own read-only connection, serve reads
 //!   side by side (WAL lets them read while the writer writes).
-//! - **Pending pushed requests are not durable**: they live in private
-//!   temporary databases (`pending`), which SQLite deletes when their
-//!   connections close and which a crash cannot leave behind. Nothing about
-//!   a pushed client reaches the database file before the user consents and
-//!   a grant is stored; after a restart, clients push again. They never go
-//!   through the writer; their count, bounded by the caller's limit, is
-//!   exact.
+//! - **Pending pushed requests are not durable**: they live in a private
+//!   temporary database attached to the writer's connection (`pending`), which
+//!   SQLite deletes when the connection closes and which a crash cannot leave
+//!   behind. Nothing about a pushed client reaches the database file before
+//!   the user consents and a grant is stored; after a restart, clients push
+//!   again. Every use of them goes through the writer, so the count of pending
+//!   requests, bounded by the caller's limit, is exact.
 //!
 //! Statements are prepared once per connection and cached. The threads and
 //! their queues are in `threads`; the SQL is here.
 
-mod pending;
 mod threads;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
@@ -59,14 +61,8 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 const SWEEP_STEP: i64 = 1_000;
 pub struct SqliteStore {
     threads: Threads,
-    pending: pending::Pending,
-}
-
-/// A pending request from its stored JSON and expiry.
-fn pushed_of((data, expires_at): (String, Timestamp)) -> Result<PushedRequest, StoreError> {
-    let mut request: PushedRequest = super::rows::from_json(&data)?;
-    request.expires_at = expires_at;
-    Ok(request)
+    /// Pending pushed requests, counted by the writer (their only user).
+    pending: Arc<AtomicU64>,
 }
 
 /// Maps a unique or primary-key violation to [`StoreError::Conflict`].
@@ -87,7 +83,7 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         Ok(Self {
             threads: Threads::open(url)?,
-            pending: pending::Pending::open(threads::reader_count())?,
+            pending: Arc::default(),
         })
     }
 
@@ -486,8 +482,36 @@ impl Store for SqliteStore {
         request: &PushedRequest,
         max_pending: u64,
     ) -> Result<(), StoreError> {
+        let hash = hash.clone();
         let data = to_json(request)?;
-        self.pending.insert(hash, request, &data, max_pending)
+        let (created_at, expires_at) = (request.created_at, request.expires_at);
+        let pending = self.pending.clone();
+        self.write(move |conn| {
+            if pending.load(Ordering::Relaxed) >= max_pending {
+                // Expired ones wait for the sweep: drop them now, then recount.
+                conn.prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                    .execute([created_at])?;
+                let (count, oldest): (u64, Option<Timestamp>) = conn
+                    .prepare_cached(
+                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests",
+                    )?
+                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                pending.store(count, Ordering::Relaxed);
+                if count >= max_pending {
+                    // A place frees up when the oldest pending request expires.
+                    let wait = oldest.map_or(1, |t| t - created_at).max(1);
+                    return Err(StoreError::Full(wait.unsigned_abs()));
+                }
+            }
+            conn.prepare_cached(
+                "INSERT INTO pending.pushed_requests (hash, data, expires_at) VALUES (?, ?, ?)",
+            )?
+            .execute(params![hash.as_bytes(), data, expires_at])
+            .map_err(conflict_or)?;
+            pending.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        })
+        .await
     }
 
     async fn find_pushed_request(
@@ -495,7 +519,16 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        self.pending.find(hash, now)?.map(pushed_of).transpose()
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "SELECT data, expires_at FROM pending.pushed_requests WHERE hash = ? AND expires_at > ?",
+            )?
+            .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
     }
 
     async fn extend_pushed_request(
@@ -504,7 +537,16 @@ impl Store for SqliteStore {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.pending.extend(hash, until, now)
+        let hash = hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE pending.pushed_requests SET expires_at = ?1 \
+                 WHERE hash = ?2 AND expires_at > ?3 AND expires_at < ?1",
+            )?
+            .execute(params![until, hash.as_bytes(), now])?;
+            Ok(())
+        })
+        .await
     }
 
     async fn take_pushed_request(
@@ -512,7 +554,23 @@ impl Store for SqliteStore {
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError> {
-        self.pending.take(hash, now)?.map(pushed_of).transpose()
+        let hash = hash.clone();
+        let pending = self.pending.clone();
+        self.write(move |conn| {
+            let taken = conn
+                .prepare_cached(
+                    "DELETE FROM pending.pushed_requests WHERE hash = ? AND expires_at > ? \
+                     RETURNING data, expires_at",
+                )?
+                .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
+                .optional()?
+                .transpose()?;
+            if taken.is_some() {
+                pending.fetch_sub(1, Ordering::Relaxed);
+            }
+            Ok(taken)
+        })
+        .await
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -768,10 +826,17 @@ impl Store for SqliteStore {
     /// expired, not how many grants are stored. (A grant whose last live token
     /// is revoked is deleted by the revocation.)
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
-        let mut report = SweepReport {
-            pushed_requests: self.pending.sweep(now)?.0,
-            ..SweepReport::default()
-        };
+        let mut report = SweepReport::default();
+        let pending = self.pending.clone();
+        report.pushed_requests = self
+            .write(move |conn| {
+                let n = conn
+                    .prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                    .execute([now])?;
+                pending.fetch_sub(n as u64, Ordering::Relaxed);
+                Ok(n as u64)
+            })
+            .await?;
         for (table, returning, slot) in [
             ("sessions", "NULL", &mut report.sessions),
             ("seen_jtis", "NULL", &mut report.jtis),
@@ -857,7 +922,15 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError> {
-        let pending = self.pending.live(now)?;
+        let pending = self
+            .write(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT COUNT(*) FROM pending.pushed_requests WHERE expires_at > ?",
+                    )?
+                    .query_row([now], |r| r.get(0))?)
+            })
+            .await?;
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT \

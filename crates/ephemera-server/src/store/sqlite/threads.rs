@@ -104,6 +104,14 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
     };
     configure(&conn, WRITER_CACHE_KIB)?;
     conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    // The private, temporary database of pending pushed requests.
+    conn.execute_batch(
+        "ATTACH DATABASE '' AS pending; \
+         PRAGMA pending.cache_size = -2048; \
+         CREATE TABLE pending.pushed_requests ( \
+             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL); \
+         CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
+    )?;
     Ok(conn)
 }
 
@@ -197,7 +205,7 @@ fn closed() -> StoreError {
 }
 
 /// Reader threads: one per core, at least two, at most eight.
-pub(super) fn reader_count() -> usize {
+fn reader_count() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)

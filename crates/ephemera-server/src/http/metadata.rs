@@ -2,14 +2,18 @@
 //! and capability, stated truthfully.
 
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use ephemera_proto::wire::AuthorizationServerMetadata;
 
 use super::App;
 
 pub async fn get(State(app): State<App>) -> Response {
-    Json(app.metadata.as_ref().clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        app.metadata_json.clone(),
+    )
+        .into_response()
 }
 
 /// Built once at start-up.

@@ -49,6 +49,8 @@ use crate::service::Context;
 pub struct App {
     pub ctx: Context,
     pub metadata: Arc<AuthorizationServerMetadata>,
+    /// The same, serialized once: the body of every discovery response.
+    pub metadata_json: axum::body::Bytes,
     /// `Secure` cookies with the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// Peers whose `Client-Cert` header (RFC 9440) is believed.
@@ -63,9 +65,12 @@ impl App {
     pub fn new(ctx: Context) -> Self {
         let metadata = metadata::build(&ctx.issuer, &ctx.policy);
         let secure_cookies = ctx.issuer.starts_with("https://");
+        // Serializing a derived struct of strings cannot fail.
+        let metadata_json = serde_json::to_vec(&metadata).unwrap_or_default().into();
         Self {
             ctx,
             metadata: Arc::new(metadata),
+            metadata_json,
             secure_cookies,
             trusted_proxies: Arc::from(Vec::new()),
             metrics: Arc::default(),

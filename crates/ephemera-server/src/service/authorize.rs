@@ -55,7 +55,9 @@ pub async fn authorize(
                 .find_consent(&session.user_id, &pending.request.client.client_id)
                 .await?;
             if remembered.is_some_and(|s| pending.request.scope.is_subset(&s)) {
-                let location = consent::approve(ctx, client_id, request_uri, session, now).await?;
+                // `find_pending` checked the client; the consent stands.
+                let location =
+                    consent::approve_found(ctx, request_uri, session, false, now).await?;
                 return Ok(Step::Redirect(location));
             }
         }

@@ -51,7 +51,23 @@ pub async fn approve(
     session: &Session,
     now: Timestamp,
 ) -> Result<String, OAuthError> {
-    let request = take(ctx, client_id, request_uri, now).await?;
+    // Check ownership before consuming, so a mismatched client_id cannot
+    // burn another client's request.
+    find_pending(ctx, client_id, request_uri, now).await?;
+    approve_found(ctx, request_uri, session, true, now).await
+}
+
+/// [`approve`] for a request already found for its client (ownership
+/// checked); `remember`: store the consent (false when it is remembered
+/// already and covers this request).
+pub async fn approve_found(
+    ctx: &Context,
+    request_uri: &str,
+    session: &Session,
+    remember: bool,
+    now: Timestamp,
+) -> Result<String, OAuthError> {
+    let request = take_found(ctx, request_uri, now).await?;
     let grant = Grant {
         id: new_id(),
         client: request.client.clone(),
@@ -73,7 +89,7 @@ pub async fn approve(
         expires_at: now + ctx.policy.lifetimes.code,
     };
     ctx.store.insert_grant_with_code(&grant, &stored).await?;
-    if request.client.kind == ClientKind::Registered {
+    if remember && request.client.kind == ClientKind::Registered {
         ctx.store
             .save_consent(
                 &session.user_id,
@@ -99,7 +115,8 @@ pub async fn deny(
     request_uri: &str,
     now: Timestamp,
 ) -> Result<String, OAuthError> {
-    let request = take(ctx, client_id, request_uri, now).await?;
+    find_pending(ctx, client_id, request_uri, now).await?;
+    let request = take_found(ctx, request_uri, now).await?;
     let error = OAuthError::new(
         ErrorCode::AccessDenied,
         "the resource owner denied the request",
@@ -107,15 +124,12 @@ pub async fn deny(
     error_location(ctx, &request.redirect_uri, &error, request.state.as_deref())
 }
 
-async fn take(
+/// Consumes a pending request whose ownership the caller checked.
+async fn take_found(
     ctx: &Context,
-    client_id: &str,
     request_uri: &str,
     now: Timestamp,
 ) -> Result<PushedRequest, OAuthError> {
-    // Check ownership before consuming, so a mismatched client_id cannot
-    // burn another client's request.
-    find_pending(ctx, client_id, request_uri, now).await?;
     ctx.store
         .take_pushed_request(&SecretHash::of(request_uri), now)
         .await?

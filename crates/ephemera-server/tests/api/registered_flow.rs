@@ -44,7 +44,7 @@ async fn a_registered_clients_consent_is_remembered() {
     let app = TestApp::spawn().await;
     app.add_public_client("spa", &[REDIRECT]).await;
     let browser = app.browser();
-    let push = |app: &TestApp| {
+    let push = |app: &TestApp, scope: &'static str| {
         let app_http = app.http.clone();
         let url = app.url("/par");
         async move {
@@ -56,6 +56,7 @@ async fn a_registered_clients_consent_is_remembered() {
                     ("redirect_uri", REDIRECT),
                     ("code_challenge", CHALLENGE),
                     ("code_challenge_method", "S256"),
+                    ("scope", scope),
                 ])
                 .send()
                 .await
@@ -67,17 +68,28 @@ async fn a_registered_clients_consent_is_remembered() {
                 .to_owned()
         }
     };
-    let first = push(&app).await;
+    let first = push(&app, "read write").await;
     app.login(&browser, "spa", &first).await;
     app.decide(&browser, "spa", &first, "approve").await;
-    let second = push(&app).await;
-    let res = browser
-        .get(app.authorize_url("spa", &second))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302, "remembered consent answers at once");
-    assert!(query(&location(&res), "code").is_some());
+    // A narrower request is answered at once, and does not narrow what is
+    // remembered: a later request for the rest is answered at once too.
+    for scope in ["read", "write", "read write"] {
+        let next = push(&app, scope).await;
+        let res = browser
+            .get(app.authorize_url("spa", &next))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            302,
+            "remembered consent answers `{scope}` at once"
+        );
+        let code = query(&location(&res), "code").unwrap();
+        let res = app.redeem(&code, &[("client_id", "spa")]).await;
+        let tokens: Value = res.json().await.unwrap();
+        assert_eq!(tokens["scope"], scope);
+    }
 }
 
 #[tokio::test]

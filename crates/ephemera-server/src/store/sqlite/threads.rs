@@ -6,7 +6,8 @@
 //! it to a thread and back costs more than the lookup itself.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -18,7 +19,12 @@ use crate::store::StoreError;
 const MAX_GROUP: usize = 256;
 /// How often the WAL is checkpointed (the writer does not: see
 /// `checkpoint_loop`).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(if cfg!(test) { 20 } else { 100 });
+/// A WAL this long (in pages) after a passive checkpoint is checkpointed
+/// in full (see `checkpoint_loop`): 32 MiB of 4 KiB pages (1 MiB in tests).
+const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 8192 };
+/// The size the WAL file is cut back to when it starts over, in bytes.
+const WAL_SIZE_LIMIT: i64 = if cfg!(test) { 2 } else { 64 } * 1024 * 1024;
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 const READER_CACHE_KIB: i64 = 4 * 1024;
@@ -103,7 +109,9 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
         Location::Memory => Connection::open_in_memory()?,
     };
     configure(&conn, WRITER_CACHE_KIB)?;
-    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    conn.execute_batch(&format!(
+        "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+    ))?;
     // The private, temporary database of pending pushed requests.
     conn.execute_batch(
         "ATTACH DATABASE '' AS pending; \
@@ -158,7 +166,17 @@ fn run_group(conn: &Connection, group: &mut [Box<dyn WriteJob>]) -> Result<(), S
     outcome
 }
 
-fn writer_loop(conn: Connection, jobs: crossbeam_channel::Receiver<Box<dyn WriteJob>>) {
+/// Commits the queued writes group by group. When the checkpointer asks
+/// (`restart`), it runs a `RESTART` checkpoint between two groups: what the
+/// passive checkpoints left is copied (little, so the pause is short), the
+/// next commit starts the WAL from its beginning, and the file is cut back
+/// to [`WAL_SIZE_LIMIT`]. The writer holds no transaction then, so the
+/// checkpoint never waits for a writer.
+fn writer_loop(
+    conn: Connection,
+    jobs: crossbeam_channel::Receiver<Box<dyn WriteJob>>,
+    restart: Arc<AtomicBool>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = Vec::with_capacity(16);
         group.push(first);
@@ -175,6 +193,11 @@ fn writer_loop(conn: Connection, jobs: crossbeam_channel::Receiver<Box<dyn Write
         for job in group {
             job.finish(committed.clone());
         }
+        if restart.swap(false, Ordering::AcqRel) {
+            if let Err(e) = checkpoint(&conn, "RESTART") {
+                tracing::warn!(error = %e, "SQLite checkpoint failed");
+            }
+        }
     }
     // Every sender is gone: the store was dropped. Closing the connection
     // checkpoints the WAL.
@@ -186,15 +209,30 @@ fn reader_loop(conn: Connection, jobs: crossbeam_channel::Receiver<ReadJob>) {
     }
 }
 
+/// Runs `PRAGMA wal_checkpoint(MODE)`; returns the WAL's length in frames.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+}
+
 /// Copies the WAL back into the database file (and syncs it) on a thread of
 /// its own, so the writer's commits never pay for it. `PASSIVE` neither
-/// blocks nor waits for the writer or the readers.
-fn checkpoint_loop(conn: Connection, stop: crossbeam_channel::Receiver<()>) {
+/// blocks nor waits for the writer or the readers, but under writes that
+/// never pause it never catches up either, and the WAL only starts over
+/// once it has. Past [`WAL_RESTART_FRAMES`] it asks the writer (`restart`)
+/// to finish the job between two commits (see `writer_loop`), so the WAL
+/// file stays bounded.
+fn checkpoint_loop(
+    conn: Connection,
+    stop: crossbeam_channel::Receiver<()>,
+    restart: Arc<AtomicBool>,
+) {
     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
         stop.recv_timeout(CHECKPOINT_EVERY)
     {
-        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        match checkpoint(&conn, "PASSIVE") {
+            Ok(frames) if frames > WAL_RESTART_FRAMES => restart.store(true, Ordering::Release),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
         }
     }
     // The store is gone: the writer's connection checkpoints as it closes.
@@ -250,8 +288,10 @@ impl Threads {
         }
         let writer = open_writer(&location)?;
         let (writes, write_jobs) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
+        let restart = Arc::new(AtomicBool::new(false));
+        let asks = restart.clone();
         spawn("sqlite-writer".into(), move || {
-            writer_loop(writer, write_jobs)
+            writer_loop(writer, write_jobs, restart)
         })?;
         let (reads, lookups, checkpoints) = match &location {
             Location::Memory => (None, None, None),
@@ -268,7 +308,7 @@ impl Threads {
                 checkpointer.busy_timeout(Duration::from_secs(5))?;
                 let (checkpoints, stop) = crossbeam_channel::bounded::<()>(0);
                 spawn("sqlite-checkpoint".into(), move || {
-                    checkpoint_loop(checkpointer, stop)
+                    checkpoint_loop(checkpointer, stop, asks)
                 })?;
                 let lookups = (0..reader_count())
                     .map(|_| open_reader(path))
@@ -335,5 +375,63 @@ impl Threads {
         });
         self.writes.send(job).map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Writes that never pause: without the full checkpoints the WAL would
+    /// only grow (here to tens of MiB); with them it stays near its limit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_stays_bounded_under_writes_that_never_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let threads = Arc::new(Threads::open(&format!("sqlite://{}", path.display())).unwrap());
+        threads
+            .write(|c| {
+                c.execute_batch("CREATE TABLE t (k BLOB PRIMARY KEY, v BLOB NOT NULL)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let wal = dir.path().join("wal.db-wal");
+        let mut largest = 0;
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..32u64 {
+            let threads = threads.clone();
+            tasks.spawn(async move {
+                for i in 0..1_500u64 {
+                    let key = format!("{task}-{i}");
+                    threads
+                        .write(move |c| {
+                            c.prepare_cached("INSERT INTO t (k, v) VALUES (?, zeroblob(2000))")?
+                                .execute([key])?;
+                            Ok(())
+                        })
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+        while !tasks.is_empty() {
+            tokio::select! {
+                done = tasks.join_next() => { done.unwrap().unwrap(); }
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+        }
+        let written: i64 = threads
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(written, 48_000);
+        // 48,000 rows of 2 kB: about 100 MiB went through the WAL.
+        assert!(
+            largest < 16 * 1024 * 1024,
+            "the WAL grew to {largest} bytes"
+        );
     }
 }

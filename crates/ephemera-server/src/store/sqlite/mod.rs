@@ -8,7 +8,9 @@
 //!   writer there is no lock contention and no busy-waiting, and one commit
 //!   carries many requests when the server is loaded.
 //! - **Reader threads**, each with its own read-only connection, serve reads
-//!   side by side (WAL lets them read while the writer writes).
+//!   side by side (WAL lets them read while the writer writes). Lookups by
+//!   key (`lookup`) run on the caller's thread instead, on a small pool of
+//!   such connections: a hop to a thread and back costs more than they do.
 //! - **Pending pushed requests are not durable**: they live in a private
 //!   temporary database attached to the writer's connection (`pending`), which
 //!   SQLite deletes when the connection closes and which a crash cannot leave

@@ -48,7 +48,7 @@ TOML
     if [ "${PRELOAD_GRANTS:-0}" -gt 0 ]; then
         "$bin/ephemera-bench" --preload-grants "$PRELOAD_GRANTS" --preload-into "sqlite://$dir/ephemera.db"
     fi
-    RUST_LOG=${RUST_LOG:-warn} taskset -c "$cpu" "$bin/ephemera" serve >"$dir/ephemera.log" 2>&1 &
+    EPHEMERA_LOG=${EPHEMERA_LOG:-warn} taskset -c "$cpu" "$bin/ephemera" serve >"$dir/ephemera.log" 2>&1 &
     EPHEMERA_PID=$!
     wait_ready "http://127.0.0.1:$port/readyz"
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 dir=$(mktemp -d)
 EPHEMERA_PID=
-trap '[ -n "$EPHEMERA_PID" ] && kill "$EPHEMERA_PID" 2>/dev/null; rm -rf "$dir"' EXIT
+trap '[ -n "$EPHEMERA_PID" ] && kill "$EPHEMERA_PID" 2>/dev/null; [ -n "${KEEP_LOG:-}" ] && cp "$dir/ephemera.log" "$KEEP_LOG"; rm -rf "$dir"' EXIT
 port=${PORT:-18080}
 start_ephemera "$dir" "$port" 0
 taskset -c 1 "$bin/ephemera-bench" --target "http://127.0.0.1:$port" --server-pid "$EPHEMERA_PID" \

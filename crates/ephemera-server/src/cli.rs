@@ -317,16 +317,29 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EPHEMERA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// The log filter: `EPHEMERA_LOG`, else `RUST_LOG`, else `info`. A filter
+/// that does not parse stops the start-up rather than being ignored.
+fn log_filter() -> Result<tracing_subscriber::EnvFilter, String> {
+    for var in ["EPHEMERA_LOG", "RUST_LOG"] {
+        if let Ok(value) = std::env::var(var) {
+            return tracing_subscriber::EnvFilter::try_new(&value)
+                .map_err(|e| format!("{var}={value:?} is not a log filter: {e}"));
+        }
+    }
+    Ok(tracing_subscriber::EnvFilter::new("info"))
+}
+
+/// Logs to standard error, in colour only when that is a terminal.
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    use std::io::IsTerminal as _;
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter()?)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
+    Ok(())
 }
 
 async fn serve(
@@ -334,7 +347,7 @@ async fn serve(
     store: Arc<dyn crate::store::Store>,
     clock: Arc<Clock>,
 ) -> Result<(), String> {
-    init_logging(config.log_format);
+    init_logging(config.log_format)?;
     if let Some(password) = admin::ensure_admin(store.as_ref(), clock.now())
         .await
         .map_err(|e| e.to_string())?

@@ -186,6 +186,29 @@ fn bad_configuration_fails_with_a_clear_message() {
     assert!(text(&out).contains("lifetimes.code"), "{}", text(&out));
 }
 
+/// A log filter that does not parse stops `serve` with the variable named,
+/// rather than being replaced by the default in silence.
+#[test]
+fn a_bad_log_filter_stops_the_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, other) in [("EPHEMERA_LOG", "RUST_LOG"), ("RUST_LOG", "EPHEMERA_LOG")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ephemera"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env_remove("EPHEMERA_CONFIG")
+            .env_remove(other)
+            .env(var, "ephemera=[")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = text(&out);
+        assert!(
+            said.contains(&format!("{var}=\"ephemera=[\" is not a log filter")),
+            "{said}"
+        );
+    }
+}
+
 #[test]
 fn the_config_file_and_database_flag_are_honoured() {
     let dir = tempfile::tempdir().unwrap();

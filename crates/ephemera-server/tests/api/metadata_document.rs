@@ -41,6 +41,19 @@ impl DocServer {
                 get(|| async { Json(json!({"padding": "x".repeat(10_000)})) }),
             )
             .route(
+                "/deep.json",
+                get(|| async {
+                    // A document otherwise fine, with one member nested 40 deep.
+                    let url = "https://127.0.0.1/deep.json";
+                    let body = format!(
+                        r#"{{"client_id":"{url}","redirect_uris":["{REDIRECT}"],"x":{}1{}}}"#,
+                        "[".repeat(40),
+                        "]".repeat(40)
+                    );
+                    ([("content-type", "application/json")], body)
+                }),
+            )
+            .route(
                 "/moved.json",
                 get(|| async {
                     (
@@ -185,6 +198,18 @@ async fn too_large_or_redirecting_documents_are_refused() {
     assert!(d.contains("too large"), "{d}");
     let moved = format!("{}/moved.json", docs.base);
     assert_error(push_for(&app, &moved).await, 401, "invalid_client").await;
+}
+
+/// Deep nesting is refused before the JSON parser sees it, and the refused
+/// document leaves no pending request behind.
+#[tokio::test]
+async fn a_document_nested_too_deeply_is_refused_and_nothing_is_stored() {
+    let docs = DocServer::start().await;
+    let app = app_trusting(&docs).await;
+    let deep = format!("{}/deep.json", docs.base);
+    let d = assert_error(push_for(&app, &deep).await, 401, "invalid_client").await;
+    assert!(d.contains("deeper than 32"), "{d}");
+    assert_eq!(app.stats().await.pending_pushed_requests, 0);
 }
 
 #[tokio::test]

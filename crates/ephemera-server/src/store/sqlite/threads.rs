@@ -21,14 +21,17 @@ const MAX_GROUP: usize = 256;
 /// `checkpoint_loop`).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(if cfg!(test) { 20 } else { 100 });
 /// A WAL this long (in pages) after a passive checkpoint is checkpointed
-/// in full (see `checkpoint_loop`): 32 MiB of 4 KiB pages (1 MiB in tests).
-const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 8192 };
+/// in full (see `checkpoint_loop`): 64 MiB of 4 KiB pages (1 MiB in tests).
+/// Each full checkpoint syncs the WAL and the database file while the
+/// writer waits (2-12 ms here), so they should be rare; a longer WAL makes
+/// every page lookup search more of its index, so not too rare.
+const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 16384 };
 /// A WAL this long after a passive checkpoint means writes are coming
 /// fast: the next checkpoint follows at once, so that each one has less
 /// to copy and the `RESTART` finds little left.
 const WAL_BUSY_FRAMES: i64 = WAL_RESTART_FRAMES / 8;
 /// The size the WAL file is cut back to when it starts over, in bytes.
-const WAL_SIZE_LIMIT: i64 = if cfg!(test) { 2 } else { 64 } * 1024 * 1024;
+const WAL_SIZE_LIMIT: i64 = if cfg!(test) { 2 } else { 128 } * 1024 * 1024;
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 const READER_CACHE_KIB: i64 = 4 * 1024;
@@ -188,6 +191,15 @@ impl Checkpoints {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The turn, if no checkpoint is running now.
+    fn try_turn(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.running.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 /// Commits the queued writes group by group. When the checkpointer asks
@@ -219,14 +231,21 @@ fn writer_loop(
         for job in group {
             job.finish(committed.clone());
         }
-        // Asked by the checkpointer, or past the limit anyway: the
-        // checkpointer runs on a timer and may not have run for a while
-        // (a busy machine), but the WAL's length is checked after every commit.
-        let asked = shared.restart.swap(false, Ordering::AcqRel);
-        if asked || wal.as_deref().is_some_and(wal_too_long) {
-            // A checkpoint already running (the checkpointer's) would make
-            // this one give up at once: wait for it to end.
-            let _turn = shared.turn();
+        // Asked by the checkpointer, the RESTART waits for a moment when the
+        // checkpointer is not running (it follows within a group or two), so
+        // the writer never waits for a passive checkpoint's sync. Past the
+        // limit it waits for its turn: the checkpointer runs on a timer and
+        // may not get the core for a while (a busy machine), but the WAL's
+        // length is checked after every commit.
+        let turn = if wal.as_deref().is_some_and(wal_too_long) {
+            Some(shared.turn())
+        } else if shared.restart.load(Ordering::Acquire) {
+            shared.try_turn()
+        } else {
+            None
+        };
+        if let Some(_turn) = turn {
+            shared.restart.store(false, Ordering::Release);
             if let Err(e) = checkpoint(&conn, "RESTART") {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }

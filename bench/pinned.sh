@@ -4,7 +4,7 @@
 # (bench/lib.sh says how it is configured and seeded), runs ephemera-bench
 # pinned to CPU 1 with the arguments given (e.g. --seconds 5 --concurrency
 # 32), which reports the server's CPU use and memory. PRELOAD_GRANTS=N
-# stores N live grants first. Build first:
+# stores N live grants first; KEEP_LOG=FILE keeps the server's log. Build first:
 #   cargo build --release -p ephemera-server -p ephemera-bench
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -43,7 +43,8 @@ impl DocServer {
             .route(
                 "/deep.json",
                 get(|| async {
-                    // A document otherwise fine, with one member nested 40 deep.
+                    // One member nested 40 deep: the depth is checked before
+                    // anything else in the document (its client_id included).
                     let url = "https://127.0.0.1/deep.json";
                     let body = format!(
                         r#"{{"client_id":"{url}","redirect_uris":["{REDIRECT}"],"x":{}1{}}}"#,

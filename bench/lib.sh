@@ -30,6 +30,7 @@ supported = ["read", "write"]
 
 [limits]
 par_per_minute = 0
+authorize_per_minute = 0
 token_per_minute = 0
 login_per_minute = 0
 

@@ -43,6 +43,7 @@ fn bench_config(database: String, listen: String) -> Result<Config> {
     };
     raw.scopes.supported = vec!["read".into(), "write".into()];
     raw.limits.par_per_minute = 0;
+    raw.limits.authorize_per_minute = 0;
     raw.limits.token_per_minute = 0;
     raw.limits.login_per_minute = 0;
     raw.registration.per_minute = u32::MAX;

@@ -366,7 +366,7 @@ mod tests {
         let keys = parse_jwks(&sent["jwks"]).unwrap();
         let expect = Expectations {
             client_id: DYNAMIC_CLIENT_ID,
-            audiences: &[ISSUER],
+            issuer: ISSUER,
             now: crate::keys::now(),
             max_lifetime: 60,
             leeway: 5,

@@ -422,7 +422,7 @@ mod tests {
         let keys = parse_jwks(&registration["jwks"]).unwrap();
         let expect = Expectations {
             client_id: DYNAMIC_CLIENT_ID,
-            audiences: &[ISSUER],
+            issuer: ISSUER,
             now: crate::keys::now(),
             max_lifetime: 300,
             leeway: 5,

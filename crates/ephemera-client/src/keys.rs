@@ -220,7 +220,7 @@ mod tests {
     fn expect(now: i64) -> Expectations<'static> {
         Expectations {
             client_id: DYNAMIC_CLIENT_ID,
-            audiences: &[ISSUER],
+            issuer: ISSUER,
             now,
             max_lifetime: 300,
             leeway: 5,
@@ -262,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             assertion::verify(&for_other_audience, &keys, &expect(now())),
-            Err(AssertionError::Audience)
+            Err(AssertionError::Audience(ISSUER.to_owned()))
         );
     }
 

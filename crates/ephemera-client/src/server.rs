@@ -211,8 +211,10 @@ impl AuthorizationServer {
     }
 
     /// Revokes a token (RFC 7009 §2.1). Unknown tokens are not an error: the
-    /// server answers 200 for them too (§2.2). No DPoP proof is sent:
-    /// RFC 9449 defines none for revocation.
+    /// server answers 200 for them too (§2.2). An identity with a DPoP key
+    /// sends a proof by it: Ephemera lets only the key's holder revoke a
+    /// DPoP-bound token of a client that does not authenticate (a pushed
+    /// client above all, whose `client_id` is everyone's).
     pub async fn revoke(
         &self,
         identity: &ClientIdentity,
@@ -225,7 +227,9 @@ impl AuthorizationServer {
             form.push(("token_type_hint".to_owned(), hint.to_owned()));
         }
         let (status, body) = self
-            .send(endpoint, None, || self.authenticated(identity, &form))
+            .send(endpoint, identity.dpop_key(), || {
+                self.authenticated(identity, &form)
+            })
             .await?;
         if status == 200 {
             Ok(())

@@ -19,8 +19,8 @@ pub enum AssertionError {
     UnknownKey,
     #[error("client_assertion's iss and sub must both be the client_id")]
     Subject,
-    #[error("client_assertion's aud must be the issuer identifier")]
-    Audience,
+    #[error("client_assertion's aud must be the issuer identifier `{0}` as its only value (draft-ietf-oauth-rfc7523bis: no endpoint URL, no other audience beside it)")]
+    Audience(String),
     #[error("client_assertion needs an exp no more than {0} seconds ahead")]
     Expiry(i64),
     #[error("client_assertion has expired")]
@@ -37,11 +37,14 @@ pub enum AssertionError {
 #[derive(Debug, Clone, Copy)]
 pub struct Expectations<'a> {
     pub client_id: &'a str,
-    /// Accepted audiences: the issuer, and the endpoint's URL.
-    pub audiences: &'a [&'a str],
+    /// The authorization server's issuer identifier (RFC 8414): the only
+    /// audience a client assertion may name (draft-ietf-oauth-rfc7523bis §4).
+    pub issuer: &'a str,
     pub now: i64,
     /// The furthest `exp` may lie ahead.
     pub max_lifetime: i64,
+    /// Clock skew allowed, seconds; `iat` and `nbf` may lie up to
+    /// [`crate::future_skew`] of it ahead.
     pub leeway: i64,
 }
 
@@ -90,16 +93,18 @@ pub fn verify(
     if s("iss") != Some(expect.client_id) || s("sub") != Some(expect.client_id) {
         return Err(AssertionError::Subject);
     }
+    // RFC 7523bis: the issuer identifier as the sole value. A string, or a
+    // list of exactly that one value; anything naming another party (an
+    // endpoint URL included) could have been made for someone else.
     let aud_ok = match claims.get("aud") {
-        Some(Value::String(a)) => expect.audiences.contains(&a.as_str()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|a| expect.audiences.contains(&a)),
+        Some(Value::String(a)) => a == expect.issuer,
+        Some(Value::Array(list)) => {
+            matches!(list.as_slice(), [Value::String(a)] if a == expect.issuer)
+        }
         _ => false,
     };
     if !aud_ok {
-        return Err(AssertionError::Audience);
+        return Err(AssertionError::Audience(expect.issuer.to_owned()));
     }
     let exp = claims
         .get("exp")
@@ -114,7 +119,7 @@ pub fn verify(
     for name in ["iat", "nbf"] {
         if let Some(t) = claims.get(name) {
             match t.as_i64() {
-                Some(t) if t <= expect.now + expect.leeway => {}
+                Some(t) if t <= expect.now + crate::future_skew(expect.leeway) => {}
                 _ => return Err(AssertionError::NotYetValid),
             }
         }

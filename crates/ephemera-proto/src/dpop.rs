@@ -41,7 +41,8 @@ pub struct Expectations<'a> {
     pub now: i64,
     /// How old `iat` may be, in seconds.
     pub max_age: i64,
-    /// How far in the future `iat` may be (clock skew), in seconds.
+    /// Clock skew allowed, in seconds: `iat` may lie up to
+    /// [`crate::future_skew`] of it in the future.
     pub leeway: i64,
     /// The access token the proof goes with, when one is presented (`ath`).
     pub access_token: Option<&'a str>,
@@ -91,7 +92,7 @@ pub fn verify(proof: &str, expect: &Expectations<'_>) -> Result<DpopProof, DpopE
         .get("iat")
         .and_then(Value::as_i64)
         .ok_or(DpopError::MissingClaim("iat"))?;
-    if iat < expect.now - expect.max_age || iat > expect.now + expect.leeway {
+    if iat < expect.now - expect.max_age || iat > expect.now + crate::future_skew(expect.leeway) {
         return Err(DpopError::Time);
     }
     if let Some(token) = expect.access_token {

@@ -40,6 +40,17 @@ pub const DYNAMIC_CLIENT_ID: &str = "urn:ietf:oauth:parameters:dynamic";
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
 /// Whether `client_id` names a pushed (dynamic) client.
+/// The least clock skew a proof's `iat` (and an assertion's `nbf`) is
+/// allowed into the future, in seconds: the FAPI 2.0 Security Profile
+/// (§5.3.2.1) requires accepting 0 to 10 seconds.
+pub const MIN_FUTURE_SKEW: i64 = 10;
+
+/// How far into the future `iat` and `nbf` may lie with `leeway` configured:
+/// the leeway, but never less than [`MIN_FUTURE_SKEW`].
+pub fn future_skew(leeway: i64) -> i64 {
+    leeway.max(MIN_FUTURE_SKEW)
+}
+
 pub fn is_dynamic_client_id(client_id: &str) -> bool {
     client_id == DYNAMIC_CLIENT_ID
 }

@@ -38,9 +38,15 @@ impl DpopCheck {
             base_url: base_url_prefix(base_url),
             max_age: seconds(config.dpop_max_age),
             leeway: seconds(config.dpop_leeway),
-            // A proof is good from `iat - leeway` until `iat + max_age`;
+            // A proof is good from `iat - skew` until `iat + max_age`;
             // its jti must be remembered that long.
-            replay: ReplayCache::new(config.dpop_max_age + config.dpop_leeway, REPLAY_CAPACITY),
+            replay: ReplayCache::new(
+                config.dpop_max_age
+                    + Duration::from_secs(
+                        ephemera_proto::future_skew(seconds(config.dpop_leeway)).unsigned_abs(),
+                    ),
+                REPLAY_CAPACITY,
+            ),
             nonces: config.dpop_nonce_period.map(|p| Nonces::new(p, now)),
         })
     }

@@ -123,6 +123,11 @@ struct ClientAdd {
     /// private_key_jwt (RFC 7523) instead of a secret.
     #[arg(long, conflicts_with = "secret_stdin")]
     jwks_file: Option<PathBuf>,
+    /// A grant type it may use: authorization_code, refresh_token,
+    /// client_credentials (repeatable; default: authorization_code and
+    /// refresh_token, and client_credentials for a confidential client).
+    #[arg(long = "grant-type")]
+    grant_types: Vec<String>,
 }
 
 /// Parses the command line and runs it; errors are printed, not panicked.
@@ -234,6 +239,7 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
                 secret,
                 can_introspect: add.introspect,
                 jwks,
+                grant_types: add.grant_types,
             };
             let (client, shown) = admin::add_client(store.as_ref(), &config.policy, new, now)
                 .await

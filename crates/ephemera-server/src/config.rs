@@ -17,8 +17,10 @@ use url::Url;
 use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy};
 use crate::service::metadata_document::DocumentPolicy;
 
+pub mod clients;
 pub mod limits;
 
+pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
 
 /// Why the configuration was refused; printed as is at start-up.
@@ -58,6 +60,7 @@ pub struct RawConfig {
     pub metadata_documents: RawDocuments,
     pub keys: RawKeys,
     pub limits: RawLimits,
+    pub clients: RawClients,
 }
 
 /// Signing keys.
@@ -191,9 +194,11 @@ pub struct RawPushed {
     pub require_sender_constraint: bool,
     pub redirect_uri_forms: Vec<String>,
     pub max_registration_bytes: usize,
-    /// Authorization requests pending at once on this node (pushed, or
-    /// front-channel ones stored the same way); more get 503.
+    /// Pushed authorization requests pending at once on this node; more get 503.
     pub max_pending_requests: u64,
+    /// Front-channel requests (`GET /authorize` with the parameters) pending
+    /// at once on this node, a budget apart from the pushed ones; more get 503.
+    pub max_front_channel_requests: u64,
 }
 
 impl Default for RawConfig {
@@ -214,6 +219,7 @@ impl Default for RawConfig {
             metadata_documents: RawDocuments::default(),
             keys: RawKeys::default(),
             limits: RawLimits::default(),
+            clients: RawClients::default(),
         }
     }
 }
@@ -241,6 +247,7 @@ impl Default for RawPushed {
             redirect_uri_forms: vec!["https".into(), "loopback".into(), "private_use".into()],
             max_registration_bytes: 8192,
             max_pending_requests: PushedPolicy::default().max_pending_requests,
+            max_front_channel_requests: PushedPolicy::default().max_front_channel_requests,
         }
     }
 }
@@ -594,6 +601,12 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
             "must be at least 1",
         ));
     }
+    if p.max_front_channel_requests == 0 {
+        return Err(invalid(
+            "pushed_clients.max_front_channel_requests",
+            "must be at least 1",
+        ));
+    }
     let r = &raw.proofs;
     let proofs = ProofPolicy {
         dpop_require_nonce: r.dpop_require_nonce,
@@ -617,10 +630,12 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
             redirect_forms,
             max_registration_bytes: p.max_registration_bytes,
             max_pending_requests: p.max_pending_requests,
+            max_front_channel_requests: p.max_front_channel_requests,
             ..PushedPolicy::default()
         },
         lifetimes,
         proofs,
+        clients: raw.clients.validate()?,
         documents_enabled: raw.metadata_documents.enabled,
         resources: raw
             .resources

@@ -31,6 +31,28 @@ impl ClientKind {
         !matches!(self, Self::Registered)
     }
 
+    /// The model in words, for error descriptions.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Registered => "pre-registered",
+            Self::Pushed => "pushed",
+            Self::Dynamic => "dynamically registered",
+            Self::MetadataDocument => "metadata document",
+        }
+    }
+
+    /// The model as configuration and introspection name it.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Registered,
+            Self::Pushed,
+            Self::Dynamic,
+            Self::MetadataDocument,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Registered => "registered",
@@ -67,7 +89,12 @@ pub struct ClientSnapshot {
     /// Display name; self-asserted for pushed clients.
     pub name: Option<String>,
     pub redirect_uris: Vec<String>,
+    /// The grant types it registered (RFC 7591 §2); nothing else is allowed.
     pub grant_types: Vec<String>,
+    /// The response types it registered: `["code"]`, or empty for a client
+    /// without the authorization code flow.
+    #[serde(default = "code_response_type")]
+    pub response_types: Vec<String>,
     /// Scopes this client may be granted; `None` means whatever policy allows.
     pub allowed_scope: Option<Scope>,
     /// The metadata as the client sent it (pushed) or as configured.
@@ -79,6 +106,20 @@ pub struct ClientSnapshot {
     /// document was fetched from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_origin: Option<String>,
+}
+
+fn code_response_type() -> Vec<String> {
+    vec!["code".to_owned()]
+}
+
+/// The response types that go with `grant_types` (RFC 7591 §2.1: the code
+/// response type with the `authorization_code` grant, and only with it).
+pub fn response_types_for(grant_types: &[String]) -> Vec<String> {
+    if grant_types.iter().any(|g| g == "authorization_code") {
+        code_response_type()
+    } else {
+        Vec::new()
+    }
 }
 
 impl ClientSnapshot {
@@ -122,6 +163,11 @@ pub struct RegisteredClient {
     /// Public keys for `private_key_jwt`, set by the operator.
     #[serde(default)]
     pub jwks: Option<Value>,
+    /// The grant types the operator allowed (`ephemera client add
+    /// --grant-type`); `None`: the defaults (`authorization_code` and
+    /// `refresh_token`, and `client_credentials` for a confidential client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
     /// Set for a client that registered itself (RFC 7591).
     #[serde(default)]
     pub dynamic: Option<DynamicRegistration>,
@@ -154,6 +200,15 @@ pub struct DynamicRegistration {
     pub registration_token_hash: Option<SecretHash>,
 }
 
+/// The grant types of a pre-registered client the operator named none for.
+pub fn default_grant_types(confidential: bool) -> Vec<String> {
+    let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
+    if confidential {
+        grant_types.push("client_credentials".to_owned());
+    }
+    grant_types
+}
+
 impl RegisteredClient {
     pub fn snapshot(&self) -> ClientSnapshot {
         if let Some(d) = &self.dynamic {
@@ -164,16 +219,17 @@ impl RegisteredClient {
                 auth_method: d.auth_method,
                 name: self.name.clone(),
                 redirect_uris: self.redirect_uris.clone(),
+                response_types: response_types_for(&d.grant_types),
                 grant_types: d.grant_types.clone(),
                 allowed_scope: self.allowed_scope.clone(),
                 metadata: d.metadata.clone(),
                 jwks: self.jwks.clone(),
             };
         }
-        let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
-        if self.confidential {
-            grant_types.push("client_credentials".to_owned());
-        }
+        let grant_types = self
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| default_grant_types(self.confidential));
         ClientSnapshot {
             client_id: self.client_id.clone(),
             kind: ClientKind::Registered,
@@ -184,6 +240,7 @@ impl RegisteredClient {
             },
             name: self.name.clone(),
             redirect_uris: self.redirect_uris.clone(),
+            response_types: response_types_for(&grant_types),
             grant_types,
             allowed_scope: self.allowed_scope.clone(),
             metadata: Value::Null,
@@ -209,6 +266,30 @@ pub struct PushedRequest {
     pub key_binding: KeyBinding,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// Stored from front-channel parameters (`GET /authorize` without a
+    /// `request_uri`) rather than pushed: it counts against a budget of its
+    /// own, so unauthenticated browser traffic cannot use up PAR's.
+    #[serde(default)]
+    pub front_channel: bool,
+}
+
+/// The two budgets of pending requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PendingBudget {
+    /// Pushed authorization requests (RFC 9126).
+    Pushed = 0,
+    /// Requests stored from front-channel parameters.
+    FrontChannel = 1,
+}
+
+impl PendingBudget {
+    pub fn of(request: &PushedRequest) -> Self {
+        if request.front_channel {
+            Self::FrontChannel
+        } else {
+            Self::Pushed
+        }
+    }
 }
 
 /// A transaction: one client snapshot, one user, the rights granted, and the

@@ -5,7 +5,7 @@ use ephemera_proto::metadata::MetadataLimits;
 use ephemera_proto::redirect::RedirectForm;
 use ephemera_proto::scope::Scope;
 
-use crate::model::ClientKind;
+use crate::model::{ClientKind, ClientSnapshot};
 
 /// Lifetimes in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +48,13 @@ pub struct PushedPolicy {
     pub redirect_forms: Vec<RedirectForm>,
     pub max_registration_bytes: usize,
     pub limits: MetadataLimits,
-    /// Pending authorization requests (pushed, or front-channel ones stored
-    /// the same way) allowed at once per node; more get 503 + Retry-After.
+    /// Pushed authorization requests pending at once per node; more get
+    /// 503 + Retry-After.
     pub max_pending_requests: u64,
+    /// Front-channel requests (stored from `GET /authorize` parameters)
+    /// pending at once per node: a budget of their own, so unauthenticated
+    /// browser traffic cannot use up the pushed requests'.
+    pub max_front_channel_requests: u64,
 }
 
 impl Default for PushedPolicy {
@@ -66,6 +70,7 @@ impl Default for PushedPolicy {
             max_registration_bytes: 8192,
             limits: MetadataLimits::default(),
             max_pending_requests: 100_000,
+            max_front_channel_requests: 10_000,
         }
     }
 }
@@ -121,6 +126,33 @@ impl Default for ProofPolicy {
     }
 }
 
+/// What clients may do beyond what they registered: the rules OAuth 2.1
+/// leaves to the deployment.
+#[derive(Debug, Clone)]
+pub struct ClientPolicy {
+    /// OAuth 2.1 (§4.1.1) requires PKCE of every client; when set,
+    /// pre-registered confidential clients may leave it out. Every other
+    /// client (public, pushed, self-registered, metadata documents) always
+    /// uses it.
+    pub pkce_optional_for_registered_confidential: bool,
+    /// The client models that may use `client_credentials` at all (each
+    /// client must still have registered the grant type). Never pushed
+    /// clients: a client that exists only inside its grant has no grant
+    /// without a user.
+    pub client_credentials: Vec<ClientKind>,
+}
+
+impl Default for ClientPolicy {
+    fn default() -> Self {
+        Self {
+            pkce_optional_for_registered_confidential: false,
+            // A metadata document with a key is anyone who hosts a page:
+            // it mints no machine tokens unless the operator says so.
+            client_credentials: vec![ClientKind::Registered, ClientKind::Dynamic],
+        }
+    }
+}
+
 /// The whole policy of a deployment.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -134,6 +166,7 @@ pub struct Policy {
     pub lifetimes: Lifetimes,
     pub proofs: ProofPolicy,
     pub registration: RegistrationPolicy,
+    pub clients: ClientPolicy,
     /// URL client_ids (Client ID Metadata Documents) are accepted.
     pub documents_enabled: bool,
     /// The resources (RFC 8707) tokens may be issued for; empty: any
@@ -152,6 +185,55 @@ impl Policy {
                 &self.pushed_scopes
             }
         }
+    }
+
+    /// Whether `client` must use PKCE (RFC 7636; required by OAuth 2.1 and,
+    /// for pushed clients, by Pushed Client Registration whatever they
+    /// authenticate with).
+    pub fn pkce_required(&self, client: &ClientSnapshot) -> bool {
+        let exempt = self.clients.pkce_optional_for_registered_confidential
+            && client.kind == ClientKind::Registered
+            && !client.is_public();
+        !exempt
+    }
+
+    /// Why `client` may not use `grant_type` (RFC 6749 §5.2
+    /// `unauthorized_client`), or `None` when it may: it must have
+    /// registered the grant type, and `client_credentials` must be open to
+    /// its client model here.
+    pub fn grant_type_refusal(&self, client: &ClientSnapshot, grant_type: &str) -> Option<String> {
+        if !client.may_use_grant(grant_type) {
+            return Some(format!(
+                "this client did not register the grant type `{grant_type}` (its grant_types: {})",
+                if client.grant_types.is_empty() {
+                    "none".to_owned()
+                } else {
+                    client.grant_types.join(", ")
+                }
+            ));
+        }
+        if grant_type == "client_credentials"
+            && !self.clients.client_credentials.contains(&client.kind)
+        {
+            return Some(format!(
+                "client_credentials is not open to {} clients on this server",
+                client.kind.describe()
+            ));
+        }
+        None
+    }
+
+    /// Why `client` may not use the authorization code flow (RFC 6749
+    /// §4.1.2.1 `unauthorized_client`), or `None`: it must have registered
+    /// both the response type `code` and the grant type `authorization_code`.
+    pub fn code_flow_refusal(&self, client: &ClientSnapshot) -> Option<String> {
+        if !client.response_types.iter().any(|t| t == "code") {
+            return Some(
+                "this client did not register the response type `code` (its response_types are empty)"
+                    .to_owned(),
+            );
+        }
+        self.grant_type_refusal(client, "authorization_code")
     }
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {

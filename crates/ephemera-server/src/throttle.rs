@@ -125,6 +125,8 @@ impl RateLimiter {
 pub struct Limiters {
     /// `POST /par`, per address.
     pub par: Option<RateLimiter>,
+    /// `GET /authorize`, per address.
+    pub authorize: Option<RateLimiter>,
     /// `POST /token`, per address.
     pub token: Option<RateLimiter>,
     /// `POST /authorize/login`, per address.
@@ -138,6 +140,7 @@ impl Limiters {
         let make = |rate: Option<Rate>| rate.map(|r| RateLimiter::new(r, limits.max_tracked));
         Self {
             par: make(limits.par),
+            authorize: make(limits.authorize),
             token: make(limits.token),
             login: make(limits.login),
             login_failures: make(limits.login_failures),

@@ -394,7 +394,7 @@ fn check_assertion(fake: &FakeServer, request: &Recorded, jwks: &Value) -> Resul
         .unwrap_or_default();
     let expect = assertion::Expectations {
         client_id,
-        audiences: &[fake.issuer.as_str()],
+        issuer: fake.issuer.as_str(),
         now: now(),
         max_lifetime: 300,
         leeway: 5,

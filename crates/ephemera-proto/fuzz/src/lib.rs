@@ -422,7 +422,7 @@ fn dpop_claims_ok(claims: &Value, e: &dpop::Expectations<'_>) -> bool {
         && htu_ok
         && m.get("iat")
             .and_then(Value::as_i64)
-            .is_some_and(|iat| iat >= e.now - e.max_age && iat <= e.now + e.leeway)
+            .is_some_and(|iat| iat >= e.now - e.max_age && iat <= e.now + e.leeway.max(10))
         && e.access_token
             .is_none_or(|t| s("ath") == Some(jose::sha256_b64(t.as_bytes()).as_str()))
 }
@@ -505,12 +505,12 @@ pub fn dpop_signature(data: &[u8]) {
 }
 
 const CLIENT_ID: &str = "https://client.example/metadata.json";
-const AUDIENCES: &[&str] = &["https://as.example", "https://as.example/token"];
+const ISSUER: &str = "https://as.example";
 
 fn assertion_expectations() -> assertion::Expectations<'static> {
     assertion::Expectations {
         client_id: CLIENT_ID,
-        audiences: AUDIENCES,
+        issuer: ISSUER,
         now: NOW,
         max_lifetime: 300,
         leeway: 5,
@@ -523,16 +523,16 @@ fn assertion_claims_ok(claims: &Value, e: &assertion::Expectations<'_>) -> bool 
         return false;
     };
     let s = |n: &str| m.get(n).and_then(Value::as_str);
+    // RFC 7523bis: the issuer and nothing else, as a string or a list of one.
     let aud_ok = match m.get("aud") {
-        Some(Value::String(a)) => e.audiences.contains(&a.as_str()),
-        Some(Value::Array(list)) => list
-            .iter()
-            .any(|a| a.as_str().is_some_and(|a| e.audiences.contains(&a))),
+        Some(Value::String(a)) => a == e.issuer,
+        Some(Value::Array(list)) => list.len() == 1 && list[0].as_str() == Some(e.issuer),
         _ => false,
     };
+    let skew = e.leeway.max(10);
     let not_future = |n: &str| {
         m.get(n)
-            .is_none_or(|t| t.as_i64().is_some_and(|t| t <= e.now + e.leeway))
+            .is_none_or(|t| t.as_i64().is_some_and(|t| t <= e.now + skew))
     };
     s("iss") == Some(e.client_id)
         && s("sub") == Some(e.client_id)

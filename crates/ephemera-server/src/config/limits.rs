@@ -14,6 +14,9 @@ use super::{invalid, ConfigError};
 pub struct RawLimits {
     /// Pushed authorization requests per address per minute.
     pub par_per_minute: u32,
+    /// Front-channel authorization requests (`GET /authorize`) per address
+    /// per minute.
+    pub authorize_per_minute: u32,
     /// Token requests per address per minute.
     pub token_per_minute: u32,
     /// Login form posts per address per minute.
@@ -40,6 +43,7 @@ impl Default for RawLimits {
     fn default() -> Self {
         Self {
             par_per_minute: 600,
+            authorize_per_minute: 300,
             token_per_minute: 1200,
             login_per_minute: 30,
             login_failures: 10,
@@ -69,6 +73,7 @@ impl Rate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub par: Option<Rate>,
+    pub authorize: Option<Rate>,
     pub token: Option<Rate>,
     pub login: Option<Rate>,
     pub login_failures: Option<Rate>,
@@ -91,6 +96,7 @@ impl Default for Limits {
         // The defaults are valid by construction.
         Self::from_raw(&RawLimits::default()).unwrap_or(Self {
             par: None,
+            authorize: None,
             token: None,
             login: None,
             login_failures: None,
@@ -115,6 +121,7 @@ impl Limits {
         let window = i64::try_from(raw.login_failure_window)
             .map_err(|_| invalid("limits.login_failure_window", "is too large"))?;
         let any_rate = raw.par_per_minute > 0
+            || raw.authorize_per_minute > 0
             || raw.token_per_minute > 0
             || raw.login_per_minute > 0
             || raw.login_failures > 0;
@@ -140,6 +147,7 @@ impl Limits {
         let seconds = |s: u64| (s > 0).then(|| Duration::from_secs(s));
         Ok(Self {
             par: Rate::of(raw.par_per_minute, 60),
+            authorize: Rate::of(raw.authorize_per_minute, 60),
             token: Rate::of(raw.token_per_minute, 60),
             login: Rate::of(raw.login_per_minute, 60),
             login_failures: Rate::of(raw.login_failures, window),
@@ -162,6 +170,7 @@ mod tests {
     fn zero_turns_each_limit_off() {
         let raw = RawLimits {
             par_per_minute: 0,
+            authorize_per_minute: 0,
             token_per_minute: 0,
             login_per_minute: 0,
             login_failures: 0,
@@ -172,6 +181,7 @@ mod tests {
         };
         let limits = Limits::from_raw(&raw).unwrap();
         assert_eq!(limits.par, None);
+        assert_eq!(limits.authorize, None);
         assert_eq!(limits.login_failures, None);
         assert_eq!(limits.connections.header_read_timeout, None);
         assert_eq!(limits.connections.max_header_bytes, None);

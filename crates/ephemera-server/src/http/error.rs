@@ -209,16 +209,24 @@ struct ErrorPage<'a> {
 pub fn error_page(err: OAuthError) -> Response {
     let status = match err.code {
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        // Too many pending requests: the page says when to try again.
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    page(
+    let mut res = page(
         status,
         &ErrorPage {
             error: err.code.as_str(),
             description: &err.description,
         },
         None,
-    )
+    );
+    if let Some(seconds) = err.retry_after {
+        res.headers_mut().extend(retry_after(RetryAfter(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        )));
+    }
+    res
 }
 
 /// A redirect: 303 See Other after a form POST, 302 Found after a GET.

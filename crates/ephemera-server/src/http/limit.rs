@@ -1,5 +1,5 @@
-//! The per-address rate limits of `POST /par`, `POST /token` and
-//! `POST /authorize/login`, checked before the body is read. A refusal is
+//! The per-address rate limits of `POST /par`, `GET /authorize`,
+//! `POST /token` and `POST /authorize/login`, checked before the body is read. A refusal is
 //! `429 Too Many Requests` with `Retry-After` in the shape of the endpoint's
 //! family: RFC 6749 §5.2 JSON for the back channel, a page for the form.
 
@@ -15,6 +15,7 @@ use crate::throttle::address_key;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Par,
+    Authorize,
     Token,
     Login,
 }
@@ -29,6 +30,7 @@ pub async fn limit(
 ) -> Response {
     let limiter = match family {
         Family::Par => app.limits.par.as_ref(),
+        Family::Authorize => app.limits.authorize.as_ref(),
         Family::Token => app.limits.token.as_ref(),
         Family::Login => app.limits.login.as_ref(),
     };
@@ -44,6 +46,9 @@ pub async fn limit(
                     retry,
                     "too many token requests from this address; retry later",
                 ),
+                Family::Authorize => {
+                    error::rate_limited_page(retry, "authorization requests from this address")
+                }
                 Family::Login => {
                     error::rate_limited_page(retry, "login attempts from this address")
                 }

@@ -6,7 +6,7 @@
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
 //! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
-//! | [`limit`] | the per-address rate limits of `/par`, `/token` and the login form |
+//! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
 
 pub mod authorize;
@@ -141,7 +141,10 @@ pub fn router(app: App) -> Router {
         )
         .layer(cors);
     let same_origin = Router::new()
-        .route("/authorize", get(authorize::get))
+        .route(
+            "/authorize",
+            get(authorize::get).route_layer(limited(&app, limit::Family::Authorize)),
+        )
         .route(
             "/authorize/login",
             post(login::post).route_layer(limited(&app, limit::Family::Login)),

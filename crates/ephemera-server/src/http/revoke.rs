@@ -13,6 +13,7 @@ pub async fn post(State(app): State<App>, call: BackChannel) -> Response {
         &app.ctx,
         &call.params,
         call.credentials,
+        call.dpop.as_deref(),
         app.ctx.clock.now(),
     )
     .await

@@ -92,7 +92,13 @@ pub struct NewClient {
     pub can_introspect: bool,
     /// Public keys (a JWK Set) for `private_key_jwt`, instead of a secret.
     pub jwks: Option<serde_json::Value>,
+    /// The grant types it may use; empty: the defaults
+    /// ([`crate::model::default_grant_types`]).
+    pub grant_types: Vec<String>,
 }
+
+/// The grant types an operator may give a registered client.
+const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
 /// Creates a registered client; returns its secret if one was generated.
 pub async fn add_client(
@@ -118,7 +124,12 @@ pub async fn add_client(
     for uri in &new.redirect_uris {
         RedirectUri::parse(uri).map_err(|e| invalid(format!("{uri}: {e}")))?;
     }
-    if !new.confidential && new.jwks.is_none() && new.redirect_uris.is_empty() {
+    let confidential = new.confidential || new.jwks.is_some();
+    let grant_types = grant_types(&new.grant_types, confidential)?;
+    let uses_code = grant_types
+        .as_ref()
+        .is_none_or(|g| g.iter().any(|g| g == "authorization_code"));
+    if !confidential && uses_code && new.redirect_uris.is_empty() {
         return Err(invalid("a public client needs at least one --redirect-uri"));
     }
     if new.secret.is_some() && !new.confidential {
@@ -160,10 +171,11 @@ pub async fn add_client(
         name: new.name,
         redirect_uris: new.redirect_uris,
         allowed_scope,
-        confidential: new.confidential || new.jwks.is_some(),
+        confidential,
         can_introspect: new.can_introspect,
         created_at: now,
         jwks: new.jwks,
+        grant_types,
         dynamic: None,
         secret_hash,
     };
@@ -171,6 +183,39 @@ pub async fn add_client(
         Err(StoreError::Conflict) => Err(AdminError::Exists(id.to_owned())),
         other => other.map(|()| (client, shown)).map_err(Into::into),
     }
+}
+
+/// The operator's grant types, checked: known, each once, `client_credentials`
+/// only for a client that authenticates, `refresh_token` only with
+/// `authorization_code`. `None` when the operator named none.
+fn grant_types(named: &[String], confidential: bool) -> Result<Option<Vec<String>>, AdminError> {
+    if named.is_empty() {
+        return Ok(None);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for g in named {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(invalid(format!(
+                "grant type `{g}` is not one of {}",
+                GRANT_TYPES.join(", ")
+            )));
+        }
+        if !out.contains(g) {
+            out.push(g.clone());
+        }
+    }
+    let has = |g: &str| out.iter().any(|o| o == g);
+    if has("client_credentials") && !confidential {
+        return Err(invalid(
+            "client_credentials needs a client that authenticates (--confidential or --jwks-file)",
+        ));
+    }
+    if has("refresh_token") && !has("authorization_code") {
+        return Err(invalid(
+            "refresh_token goes with authorization_code: there is nothing to refresh otherwise",
+        ));
+    }
+    Ok(Some(out))
 }
 
 pub async fn delete_client(store: &dyn Store, client_id: &str) -> Result<(), AdminError> {

@@ -62,9 +62,10 @@ pub async fn authorize(
             }
         }
     }
-    // A page is shown: the request lives as long as the user may take.
+    // A page is shown: the first time, the user gets the interaction window
+    // to finish; reloads do not extend it (one deadline per request).
     ctx.store
-        .extend_pushed_request(
+        .open_pushed_request(
             &SecretHash::of(request_uri),
             now + ctx.policy.lifetimes.interaction,
             now,
@@ -136,8 +137,11 @@ async fn front_channel(
     let Some(client) = resolve::registered(ctx, client_id, now).await? else {
         return Err(OAuthError::invalid_request("unknown client_id"));
     };
-    let ttl = ctx.policy.lifetimes.interaction;
-    let pending = match request::validate(&ctx.policy, client, params, now, ttl) {
+    // The browser is sent straight on to the stored request, whose first
+    // opening starts the interaction window; until then it lives as long as
+    // a pushed one.
+    let ttl = ctx.policy.lifetimes.request_uri;
+    let mut pending = match request::validate(&ctx.policy, client, params, now, ttl) {
         Ok(p) => p,
         Err(RequestError::Untrusted(e)) => return Err(e),
         Err(RequestError::Redirectable {
@@ -153,12 +157,13 @@ async fn front_channel(
             )?))
         }
     };
+    pending.front_channel = true;
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", Secret::generate().expose());
     ctx.store
         .insert_pushed_request(
             &SecretHash::of(&request_uri),
             &pending,
-            ctx.policy.pushed.max_pending_requests,
+            ctx.policy.pushed.max_front_channel_requests,
         )
         .await?;
     let query = form_urlencoded::Serializer::new(String::new())

@@ -64,11 +64,10 @@ impl Caller {
     }
 }
 
-/// Identifies and authenticates the caller of the endpoint at `path`.
+/// Identifies and authenticates the caller of a back-channel endpoint.
 pub async fn authenticate(
     ctx: &Context,
     creds: Credentials,
-    path: &str,
     now: Timestamp,
 ) -> Result<Caller, OAuthError> {
     let has_secret = creds.basic.is_some() || creds.client_secret.is_some();
@@ -134,7 +133,7 @@ pub async fn authenticate(
                 "this client authenticates with private_key_jwt: send client_assertion",
             ));
         };
-        proof::client_assertion(ctx, &assertion, &client.client_id, jwks, path, now).await?;
+        proof::client_assertion(ctx, &assertion, &client.client_id, jwks, now).await?;
         return Ok(Caller::Registered {
             client: Box::new(client),
             authenticated: true,
@@ -172,7 +171,6 @@ pub async fn verify_pushed(
     caller: &Caller,
     client: &ClientSnapshot,
     certificate: Option<&[u8]>,
-    path: &str,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
     let Caller::Pushed { assertion } = caller else {
@@ -196,7 +194,7 @@ pub async fn verify_pushed(
     }
     match (client.auth_method, assertion, &client.jwks) {
         (AuthMethod::PrivateKeyJwt, Some(a), Some(jwks)) => {
-            proof::client_assertion(ctx, a, DYNAMIC_CLIENT_ID, jwks, path, now).await?;
+            proof::client_assertion(ctx, a, DYNAMIC_CLIENT_ID, jwks, now).await?;
             Ok(())
         }
         (AuthMethod::PrivateKeyJwt, _, _) => Err(OAuthError::invalid_client(

@@ -18,7 +18,7 @@ pub async fn introspect(
     credentials: Credentials,
     now: Timestamp,
 ) -> Result<IntrospectionResponse, OAuthError> {
-    let caller = client_auth::authenticate(ctx, credentials, "/introspect", now).await?;
+    let caller = client_auth::authenticate(ctx, credentials, now).await?;
     match &caller {
         Caller::Registered {
             client,

@@ -30,13 +30,13 @@ pub async fn push(
     }
     let certificate_der = credentials.certificate.clone();
     let certificate = certificate_der.as_deref();
-    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
+    let caller = client_auth::authenticate(ctx, credentials, now).await?;
     let client = match &caller {
         Caller::Pushed { .. } => {
             let client = resolve::pushed(&ctx.policy, params.get("client_registration"))?;
             // Possession of the pushed keys is proven here, once, before
             // anything is stored.
-            client_auth::verify_pushed(ctx, &caller, &client, certificate, PATH, now).await?;
+            client_auth::verify_pushed(ctx, &caller, &client, certificate, now).await?;
             client
         }
         Caller::Registered { client, .. } => {

@@ -129,22 +129,20 @@ pub fn dpop_binding(
     }
 }
 
-/// Verifies a client assertion signed by one of `jwks`, sent to `path`.
+/// Verifies a client assertion signed by one of `jwks`, made for this
+/// server (its issuer identifier as the audience).
 pub async fn client_assertion(
     ctx: &Context,
     assertion_jwt: &str,
     client_id: &str,
     jwks: &Value,
-    path: &str,
     now: Timestamp,
 ) -> Result<ClientAssertion, OAuthError> {
     let keys = assertion::parse_jwks(jwks)
         .map_err(|e| OAuthError::invalid_client(format!("the client's keys: {e}")))?;
-    let endpoint = format!("{}{path}", ctx.issuer);
-    let audiences = [ctx.issuer.as_ref(), endpoint.as_str()];
     let expect = assertion::Expectations {
         client_id,
-        audiences: &audiences,
+        issuer: &ctx.issuer,
         now,
         max_lifetime: ctx.policy.proofs.assertion_max_lifetime,
         leeway: ctx.policy.proofs.leeway,

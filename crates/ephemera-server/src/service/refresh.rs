@@ -10,7 +10,6 @@ use ephemera_proto::wire::TokenResponse;
 use super::client_auth::{self, Caller};
 use super::proof::Presented;
 use super::token::requested_audience;
-use super::token::PATH;
 use super::{issue, proof, Context, OAuthError};
 use crate::model::{ClientKind, Timestamp, TokenKind};
 use crate::secret::SecretHash;
@@ -42,8 +41,8 @@ pub async fn refresh(
             "the refresh token was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, PATH, now)
-        .await?;
+    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
+    super::token::grant_type_allowed(ctx, &grant.client, "refresh_token")?;
     if token.used_at.is_some() {
         return Err(reused(ctx, &grant.id).await);
     }

@@ -294,6 +294,7 @@ fn build_client(
         can_introspect: false,
         created_at,
         jwks: md.jwks.clone(),
+        grant_types: None,
         dynamic: Some(DynamicRegistration {
             kind: ClientKind::Dynamic,
             verified_origin: None,

@@ -49,14 +49,24 @@ pub fn validate(
     now: Timestamp,
     ttl: i64,
 ) -> Result<PushedRequest, RequestError> {
-    let (redirect_uri, redirect_uri_sent) =
-        redirect_uri(policy, &client, params).map_err(RequestError::Untrusted)?;
+    // RFC 6749 §4.1.2.1: a client that did not register the code flow is
+    // `unauthorized_client`, sent to its redirect URI only if that is trusted.
+    let refusal = policy
+        .code_flow_refusal(&client)
+        .map(|d| OAuthError::new(ErrorCode::UnauthorizedClient, d));
+    let (redirect_uri, redirect_uri_sent) = match redirect_uri(policy, &client, params) {
+        Ok(found) => found,
+        Err(e) => return Err(RequestError::Untrusted(refusal.unwrap_or(e))),
+    };
     let state = params.get("state").map(str::to_owned);
     let fail = |error: OAuthError| RequestError::Redirectable {
         error,
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
     };
+    if let Some(refusal) = refusal {
+        return Err(fail(refusal));
+    }
 
     match params.get("response_type") {
         None => {
@@ -98,7 +108,10 @@ pub fn validate(
         _ => {}
     }
 
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (Some(c), method) => Some(
             CodeChallenge::parse(c, method)
                 .map_err(|e| fail(OAuthError::invalid_request(e.to_string())))?
@@ -110,9 +123,9 @@ pub fn validate(
                 "code_challenge_method was sent without code_challenge",
             )))
         }
-        (None, None) if client.is_public() => {
+        (None, None) if policy.pkce_required(&client) => {
             return Err(fail(OAuthError::invalid_request(
-                "code_challenge is required: public and pushed clients must use PKCE with S256 (RFC 7636)",
+                pkce_required_description(&client),
             )))
         }
         (None, None) => None,
@@ -133,7 +146,21 @@ pub fn validate(
         key_binding: KeyBinding::default(),
         created_at: now,
         expires_at: now + ttl,
+        front_channel: false,
     })
+}
+
+/// Why PKCE is required of `client`, for the error a request without it gets.
+pub fn pkce_required_description(client: &ClientSnapshot) -> &'static str {
+    match client.kind {
+        ClientKind::Pushed => {
+            "code_challenge is required: pushed clients must use PKCE with S256, whatever they authenticate with"
+        }
+        _ if client.is_public() => {
+            "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
+        }
+        _ => "code_challenge is required: this server requires PKCE with S256 of every client (OAuth 2.1)",
+    }
 }
 
 fn redirect_uri(

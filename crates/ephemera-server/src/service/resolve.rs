@@ -75,6 +75,7 @@ fn document_client(
         can_introspect: false,
         created_at: now,
         jwks: md.jwks.clone(),
+        grant_types: None,
         dynamic: Some(DynamicRegistration {
             kind: ClientKind::MetadataDocument,
             verified_origin: Some(doc.host),
@@ -152,6 +153,7 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             .iter()
             .map(|u| u.as_str().to_owned())
             .collect(),
+        response_types: crate::model::response_types_for(&grant_types),
         grant_types,
         allowed_scope: metadata.scope.clone(),
         metadata: metadata.to_json(),

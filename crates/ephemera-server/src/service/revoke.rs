@@ -1,10 +1,18 @@
 //! Token revocation (RFC 7009). Revoking a refresh token revokes its whole
 //! grant (§2.1); revoking an access token revokes that token, and the grant
 //! too once nothing live is left in it, erasing a pushed client's metadata.
+//!
+//! RFC 7009 lets a client that does not authenticate revoke its tokens by
+//! naming its `client_id`. For a pushed client that name (the URN) is
+//! everyone's, so a token bound to a key (DPoP or a certificate) of a client
+//! that does not authenticate is revoked only with proof of that key, as
+//! every other request of its grant needs; an unbound one stays revocable by
+//! the token alone.
 
 use ephemera_proto::form::Params;
 
-use super::client_auth::{self, Credentials};
+use super::client_auth::{self, Caller, Credentials};
+use super::proof::{self, Presented};
 use super::{Context, OAuthError};
 use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
@@ -15,11 +23,13 @@ pub async fn revoke(
     ctx: &Context,
     params: &Params,
     credentials: Credentials,
+    dpop: Option<&str>,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
     let certificate_der = credentials.certificate.clone();
     let certificate = certificate_der.as_deref();
-    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
+    let caller = client_auth::authenticate(ctx, credentials, now).await?;
+    let dpop = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let Some(raw) = params.get("token") else {
         return Err(OAuthError::invalid_request("token is required"));
     };
@@ -35,7 +45,24 @@ pub async fn revoke(
             "the token was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, &caller, &stored.grant.client, certificate, PATH, now).await?;
+    client_auth::verify_pushed(ctx, &caller, &stored.grant.client, certificate, now).await?;
+    if !proves_client(&caller, &stored.grant.client) {
+        let presented = Presented {
+            dpop: dpop.as_ref(),
+            certificate,
+        };
+        let (token, grant) = (&stored.token, &stored.grant);
+        let jkt = token
+            .jkt
+            .as_deref()
+            .or(grant.key_binding.dpop_jkt.as_deref());
+        proof::dpop_binding(jkt, presented.dpop, true)?;
+        let x5t = token
+            .x5t
+            .as_deref()
+            .or(grant.key_binding.x5t_s256.as_deref());
+        proof::certificate_binding(x5t, presented.x5t().as_deref(), true)?;
+    }
     match stored.token.kind {
         TokenKind::Refresh => {
             ctx.store.delete_grant(&stored.grant.id).await?;
@@ -48,4 +75,15 @@ pub async fn revoke(
         }
     }
     Ok(())
+}
+
+/// Whether the caller proved it is the client (a secret, an assertion or its
+/// certificate), rather than only naming it. For a pushed caller
+/// [`client_auth::verify_pushed`] has checked what its grant's client
+/// authenticates with.
+fn proves_client(caller: &Caller, client: &crate::model::ClientSnapshot) -> bool {
+    match caller {
+        Caller::Registered { authenticated, .. } => *authenticated,
+        Caller::Pushed { .. } => !client.is_public(),
+    }
 }

@@ -38,7 +38,12 @@ pub async fn token(
         ));
     }
     let certificate = credentials.certificate.clone();
-    let caller = client_auth::authenticate(ctx, credentials, PATH, now).await?;
+    let caller = client_auth::authenticate(ctx, credentials, now).await?;
+    // A registered caller's registration is known now; a pushed caller's is
+    // the one in its grant, checked once the code or token is found.
+    if let Caller::Registered { client, .. } = &caller {
+        grant_type_allowed(ctx, &client.snapshot(), grant_type)?;
+    }
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let presented = Presented {
         dpop: proof.as_ref(),
@@ -79,8 +84,8 @@ async fn authorization_code(
             "the code was issued to another client",
         ));
     }
-    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, PATH, now)
-        .await?;
+    client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
+    grant_type_allowed(ctx, &grant.client, "authorization_code")?;
     let may_add = grant.client.kind != ClientKind::Pushed;
     let jkt = proof::dpop_binding(
         grant.key_binding.dpop_jkt.as_deref(),
@@ -126,6 +131,12 @@ async fn authorization_code(
                 "code_verifier was sent but the authorization request had no code_challenge",
             ));
         }
+        // Only a client exempt from PKCE can hold a code without a challenge.
+        (None, None) if ctx.policy.pkce_required(&grant.client) => {
+            return Err(OAuthError::invalid_grant(
+                "the code was issued without PKCE, which this client must use",
+            ))
+        }
         (None, None) => {}
     }
     let refresh_scope = grant
@@ -165,6 +176,19 @@ pub fn requested_audience(
         ));
     }
     Ok(Some(asked.to_vec()))
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`: the client registered no such grant
+/// type, or policy closes it to the client's model.
+pub fn grant_type_allowed(
+    ctx: &Context,
+    client: &crate::model::ClientSnapshot,
+    grant_type: &str,
+) -> Result<(), OAuthError> {
+    match ctx.policy.grant_type_refusal(client, grant_type) {
+        Some(d) => Err(OAuthError::new(ErrorCode::UnauthorizedClient, d)),
+        None => Ok(()),
+    }
 }
 
 /// A self-registered client that gets tokens is in use: its time-to-live

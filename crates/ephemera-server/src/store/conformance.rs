@@ -61,12 +61,15 @@ macro_rules! conformance_suite {
                 only_one_first_signing_key_is_stored,
                 rate_limit_hits_are_counted_per_key_and_window,
                 a_pushed_request_is_found_until_it_expires,
-                extending_a_pushed_request_moves_its_expiry_later_but_never_earlier,
-                extending_an_expired_pushed_request_does_not_revive_it,
+                opening_a_pushed_request_moves_its_expiry_once_and_never_again,
+                opening_a_pushed_request_never_moves_its_expiry_earlier,
+                opening_an_expired_pushed_request_does_not_revive_it,
                 a_pushed_request_is_taken_exactly_once,
                 an_expired_pushed_request_cannot_be_taken,
                 pending_requests_beyond_the_limit_are_refused_until_one_is_taken,
                 expired_pending_requests_do_not_count_toward_the_limit,
+                the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweeps,
+                front_channel_requests_have_a_budget_apart_from_pushed_ones,
                 a_session_is_found_with_its_username_until_it_expires,
                 a_deleted_session_is_not_found,
                 a_saved_consent_is_found_and_overwritten_by_the_next,
@@ -323,6 +326,7 @@ fn registered_client(client_id: &str) -> RegisteredClient {
         can_introspect: false,
         created_at: NOW,
         jwks: None,
+        grant_types: None,
         dynamic: None,
         secret_hash: Some(new_hash()),
     }
@@ -337,6 +341,7 @@ fn pushed_client() -> ClientSnapshot {
         name: Some("Agent".to_owned()),
         redirect_uris: vec!["http://127.0.0.1/callback".to_owned()],
         grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+        response_types: vec!["code".to_owned()],
         allowed_scope: None,
         metadata: json!({ "client_name": "Agent", "token_endpoint_auth_method": "none" }),
         jwks: None,
@@ -405,6 +410,7 @@ fn pushed_request(expires_at: Timestamp) -> PushedRequest {
         key_binding: KeyBinding::default(),
         created_at: NOW,
         expires_at,
+        front_channel: false,
     }
 }
 
@@ -662,7 +668,7 @@ async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
     );
 }
 
-async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(store: &dyn Store) {
+async fn opening_a_pushed_request_moves_its_expiry_once_and_never_again(store: &dyn Store) {
     let hash = new_hash();
     store
         .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
@@ -670,18 +676,42 @@ async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(sto
         .unwrap();
 
     store
-        .extend_pushed_request(&hash, NOW + 600, NOW)
+        .open_pushed_request(&hash, NOW + 600, NOW)
         .await
         .unwrap();
-    let extended = store
+    let opened = store
         .find_pushed_request(&hash, NOW)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(extended.expires_at, NOW + 600);
+    assert_eq!(opened.expires_at, NOW + 600);
 
+    // A reload later on does not start the window again.
     store
-        .extend_pushed_request(&hash, NOW + 120, NOW)
+        .open_pushed_request(&hash, NOW + 300 + 600, NOW + 300)
+        .await
+        .unwrap();
+    let kept = store
+        .find_pushed_request(&hash, NOW + 300)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.expires_at, NOW + 600);
+    assert!(store
+        .find_pushed_request(&hash, NOW + 600)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn opening_a_pushed_request_never_moves_its_expiry_earlier(store: &dyn Store) {
+    let hash = new_hash();
+    store
+        .insert_pushed_request(&hash, &pushed_request(NOW + 600), NO_LIMIT)
+        .await
+        .unwrap();
+    store
+        .open_pushed_request(&hash, NOW + 120, NOW)
         .await
         .unwrap();
     let kept = store
@@ -690,14 +720,9 @@ async fn extending_a_pushed_request_moves_its_expiry_later_but_never_earlier(sto
         .unwrap()
         .unwrap();
     assert_eq!(kept.expires_at, NOW + 600);
-    assert!(store
-        .find_pushed_request(&hash, NOW + 599)
-        .await
-        .unwrap()
-        .is_some());
 }
 
-async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Store) {
+async fn opening_an_expired_pushed_request_does_not_revive_it(store: &dyn Store) {
     let hash = new_hash();
     store
         .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
@@ -705,7 +730,7 @@ async fn extending_an_expired_pushed_request_does_not_revive_it(store: &dyn Stor
         .unwrap();
 
     store
-        .extend_pushed_request(&hash, NOW + 600, NOW + 60)
+        .open_pushed_request(&hash, NOW + 600, NOW + 60)
         .await
         .unwrap();
 
@@ -1304,6 +1329,86 @@ async fn expired_pending_requests_do_not_count_toward_the_limit(store: &dyn Stor
         .await
         .unwrap()
         .is_some());
+}
+
+/// Whether one more request of `front_channel`'s budget fits under `max`.
+async fn fits(store: &dyn Store, max: u64, front_channel: bool, expires_at: Timestamp) -> bool {
+    let request = PushedRequest {
+        front_channel,
+        ..pushed_request(expires_at)
+    };
+    match store
+        .insert_pushed_request(&new_hash(), &request, max)
+        .await
+    {
+        Ok(()) => true,
+        Err(StoreError::Full(_)) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweeps(
+    store: &dyn Store,
+) {
+    let hashes: Vec<SecretHash> = (0..3).map(|_| new_hash()).collect();
+    for hash in &hashes {
+        store
+            .insert_pushed_request(hash, &pushed_request(NOW + 60), 3)
+            .await
+            .unwrap();
+    }
+    // Lookups and opens (page loads and reloads) change no count.
+    for _ in 0..5 {
+        for hash in &hashes {
+            assert!(store
+                .find_pushed_request(hash, NOW)
+                .await
+                .unwrap()
+                .is_some());
+            store
+                .open_pushed_request(hash, NOW + 120, NOW)
+                .await
+                .unwrap();
+        }
+    }
+    assert!(!fits(store, 3, false, NOW + 60).await, "3 rows, limit 3");
+    // A take frees exactly one place.
+    assert!(store
+        .take_pushed_request(&hashes[0], NOW)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(fits(store, 3, false, NOW + 60).await);
+    assert!(!fits(store, 3, false, NOW + 60).await);
+    // A sweep of expired rows frees their places, and only theirs.
+    assert_eq!(store.sweep(NOW + 60).await.unwrap().pushed_requests, 1);
+    assert!(fits(store, 3, false, NOW + 200).await);
+    assert!(!fits(store, 3, false, NOW + 200).await);
+    assert_eq!(
+        store.stats(NOW + 60).await.unwrap().pending_pushed_requests,
+        3
+    );
+}
+
+async fn front_channel_requests_have_a_budget_apart_from_pushed_ones(store: &dyn Store) {
+    assert!(fits(store, 2, true, NOW + 60).await);
+    assert!(fits(store, 2, true, NOW + 60).await);
+    assert!(!fits(store, 2, true, NOW + 60).await, "front channel full");
+    // Pushed requests are not refused for it...
+    assert!(fits(store, 2, false, NOW + 60).await);
+    assert!(fits(store, 2, false, NOW + 60).await);
+    assert!(!fits(store, 2, false, NOW + 60).await, "pushed full");
+    // ...and a full pushed budget leaves the front channel's alone.
+    let hash = new_hash();
+    let front = PushedRequest {
+        front_channel: true,
+        ..pushed_request(NOW + 60)
+    };
+    assert!(matches!(
+        store.insert_pushed_request(&hash, &front, 2).await,
+        Err(StoreError::Full(_))
+    ));
+    assert!(fits(store, 3, true, NOW + 60).await);
 }
 
 async fn stats_of_an_empty_store_are_zero(store: &dyn Store) {

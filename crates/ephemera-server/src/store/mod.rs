@@ -116,24 +116,27 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<u64, StoreError>;
 
-    /// Stores a pending request unless `max_pending` are pending already
-    /// ([`StoreError::Full`]). Pending requests are not durable: a restart or
-    /// crash may forget them (nothing about a pushed client outlives the
-    /// process before consent).
+    /// Stores a pending request unless `max_pending` of its budget
+    /// ([`crate::model::PendingBudget::of`]: pushed, or front-channel) are
+    /// pending already ([`StoreError::Full`]). Pending requests are not
+    /// durable: a restart or crash may forget them (nothing about a pushed
+    /// client outlives the process before consent).
     async fn insert_pushed_request(
         &self,
         hash: &SecretHash,
         request: &PushedRequest,
         max_pending: u64,
     ) -> Result<(), StoreError>;
-    /// An unexpired pending request.
+    /// An unexpired pending request. A lookup changes nothing.
     async fn find_pushed_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
     ) -> Result<Option<PushedRequest>, StoreError>;
-    /// Moves an unexpired request's expiry to `until` if that is later.
-    async fn extend_pushed_request(
+    /// The first time an unexpired request is opened (its page shown), moves
+    /// its expiry to `until` if that is later; later opens change nothing,
+    /// so every request has one deadline however often it is reloaded.
+    async fn open_pushed_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,

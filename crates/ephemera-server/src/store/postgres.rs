@@ -34,8 +34,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::rows::{conflict_or, from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
 use crate::model::{
-    Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
-    User,
+    Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
+    Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
 
@@ -59,9 +59,10 @@ const SWEEP_LOCK: i32 = 0x4550_4845;
 
 pub struct PostgresStore {
     pool: PgPool,
-    /// Pending requests this node believes exist: its inserts minus its
-    /// takes, reset to the exact count whenever it reaches the limit.
-    pending: std::sync::atomic::AtomicU64,
+    /// Pending requests this node believes exist, per budget
+    /// ([`PendingBudget`] as the index): its inserts minus its takes, set to
+    /// the exact count whenever it reaches the limit and after each sweep.
+    pending: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl PostgresStore {
@@ -369,28 +370,35 @@ impl Store for PostgresStore {
         max_pending: u64,
     ) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
-        if self.pending.load(Ordering::Relaxed) >= max_pending {
+        let budget = PendingBudget::of(request);
+        let tally = &self.pending[budget as usize];
+        if tally.load(Ordering::Relaxed) >= max_pending {
             let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT COUNT(*), MIN(expires_at) FROM pushed_requests WHERE expires_at > $1",
+                "SELECT COUNT(*), MIN(expires_at) FROM pushed_requests \
+                 WHERE expires_at > $1 AND front_channel = $2",
             )
             .bind(request.created_at)
+            .bind(request.front_channel)
             .fetch_one(&self.pool)
             .await?;
             let count = count.unsigned_abs();
-            self.pending.store(count, Ordering::Relaxed);
+            tally.store(count, Ordering::Relaxed);
             if count >= max_pending {
                 let wait = oldest.map_or(1, |t| t - request.created_at).max(1);
                 return Err(StoreError::Full(wait.unsigned_abs()));
             }
         }
-        sqlx::query("INSERT INTO pushed_requests (hash, data, expires_at) VALUES ($1, $2, $3)")
-            .bind(hash.as_bytes())
-            .bind(to_json(request)?)
-            .bind(request.expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict_or)?;
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        sqlx::query(
+            "INSERT INTO pushed_requests (hash, data, expires_at, front_channel) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash.as_bytes())
+        .bind(to_json(request)?)
+        .bind(request.expires_at)
+        .bind(request.front_channel)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        tally.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -406,25 +414,18 @@ impl Store for PostgresStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        if row.is_some() {
-            let _ = self.pending.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |n| Some(n.saturating_sub(1)),
-            );
-        }
         row.as_ref().map(pushed_from).transpose()
     }
 
-    async fn extend_pushed_request(
+    async fn open_pushed_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE pushed_requests SET expires_at = $1 \
-             WHERE hash = $2 AND expires_at > $3 AND expires_at < $1",
+            "UPDATE pushed_requests SET expires_at = GREATEST(expires_at, $1), opened = true \
+             WHERE hash = $2 AND expires_at > $3 AND NOT opened",
         )
         .bind(until)
         .bind(hash.as_bytes())
@@ -448,7 +449,15 @@ impl Store for PostgresStore {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(pushed_from).transpose()
+        let taken = row.as_ref().map(pushed_from).transpose()?;
+        if let Some(request) = &taken {
+            let _ = self.pending[PendingBudget::of(request) as usize].fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+        }
+        Ok(taken)
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -759,7 +768,19 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        let counts: Vec<(bool, i64)> = sqlx::query_as(
+            "SELECT front_channel, COUNT(*) FROM pushed_requests GROUP BY front_channel",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
+        for (budget, tally) in self.pending.iter().enumerate() {
+            let count = counts
+                .iter()
+                .find(|(front, _)| usize::from(*front) == budget)
+                .map_or(0, |(_, n)| n.unsigned_abs());
+            tally.store(count, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(report)
     }
 

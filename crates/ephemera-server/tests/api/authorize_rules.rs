@@ -48,6 +48,33 @@ async fn a_request_uri_expires_after_sixty_seconds() {
 }
 
 #[tokio::test]
+async fn a_request_uri_has_one_deadline_however_often_its_page_is_reloaded() {
+    let app = TestApp::spawn().await;
+    let request_uri = app.push_ok(Some(&registration()), &[]).await;
+    let browser = app.browser();
+    let open = || async {
+        browser
+            .get(app.authorize_url(URN, &request_uri))
+            .send()
+            .await
+            .unwrap()
+    };
+    // The first opening, 30 s in, starts the interaction window (600 s).
+    app.advance(30);
+    assert_eq!(open().await.status(), 200);
+    // Reloads do not start it again, however many and however late.
+    for _ in 0..5 {
+        app.advance(100);
+        assert_eq!(open().await.status(), 200);
+    }
+    app.advance(99);
+    assert_eq!(open().await.status(), 200, "599 s after the first opening");
+    app.advance(1);
+    let html = assert_error_page(open().await, "invalid_request").await;
+    assert!(html.contains("expired"));
+}
+
+#[tokio::test]
 async fn a_request_uri_is_single_use_but_survives_page_reloads() {
     let app = TestApp::spawn().await;
     let request_uri = app.push_ok(Some(&registration()), &[]).await;

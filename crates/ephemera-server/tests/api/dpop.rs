@@ -468,3 +468,89 @@ async fn metadata_advertises_the_dpop_algorithms() {
         .unwrap()
         .contains(&json!("private_key_jwt")));
 }
+
+#[tokio::test]
+async fn a_proof_issued_up_to_ten_seconds_ahead_is_accepted() {
+    // The default leeway is 5 s; FAPI 2.0 requires accepting 0 to 10 s of skew.
+    let app = TestApp::spawn().await;
+    let key = TestKey::new();
+    let par = app.url("/par");
+    let ahead = |seconds: i64| {
+        key.proof_with(
+            json!({"jti": random_id(), "htm": "POST", "htu": par, "iat": app.now() + seconds}),
+        )
+    };
+    let send = |proof: String| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/par"))
+                .header("DPoP", proof)
+                .form(&par_params())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = send(ahead(9)).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let d = assert_error(send(ahead(20)).await, 400, "invalid_dpop_proof").await;
+    assert!(d.contains("iat"), "{d}");
+}
+
+/// Revokes `token` as the pushed client, with a DPoP proof if given.
+async fn revoke_with(app: &TestApp, token: &str, proof: Option<String>) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(app.url("/revoke"))
+        .form(&[("token", token), ("client_id", URN)]);
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_dpop_bound_pushed_grant_is_revoked_only_with_a_proof_by_its_key() {
+    let app = TestApp::spawn().await;
+    let key = TestKey::new();
+    let code = bound_code(&app, &key).await;
+    let res = redeem_with(&app, &code, Some(key.proof(&app.url("/token"), app.now()))).await;
+    let tokens: Value = res.json().await.unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+
+    // The URN is everyone's client_id: naming it proves nothing.
+    let d = assert_error(revoke_with(&app, rt, None).await, 400, "invalid_dpop_proof").await;
+    assert!(d.contains("DPoP"), "{d}");
+    let other = TestKey::new().proof(&app.url("/revoke"), app.now());
+    assert_error(
+        revoke_with(&app, rt, Some(other)).await,
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+    // A proof made for another endpoint is not one for revocation.
+    let elsewhere = key.proof(&app.url("/token"), app.now());
+    assert_error(
+        revoke_with(&app, rt, Some(elsewhere)).await,
+        400,
+        "invalid_dpop_proof",
+    )
+    .await;
+    assert_eq!(app.introspect(rt).await["active"], true);
+    assert_eq!(app.stats().await.pushed_client_grants, 1);
+
+    let proof = key.proof(&app.url("/revoke"), app.now());
+    assert_eq!(revoke_with(&app, rt, Some(proof)).await.status(), 200);
+    assert_eq!(app.introspect(rt).await["active"], false);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}
+
+#[tokio::test]
+async fn an_unbound_pushed_grant_stays_revocable_by_its_token_alone() {
+    let app = TestApp::spawn().await;
+    let tokens = app.pushed_tokens(Some(&registration())).await;
+    let rt = tokens["refresh_token"].as_str().unwrap();
+    assert_eq!(revoke_with(&app, rt, None).await.status(), 200);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}

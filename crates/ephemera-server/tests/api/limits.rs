@@ -276,3 +276,58 @@ async fn request_headers_larger_than_the_limit_are_refused_with_431() {
     let seen = read_until_closed(&mut stream).await;
     assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
 }
+
+/// `GET /authorize` of the public client `spa` with the classic parameters.
+async fn front_channel_request(app: &TestApp) -> reqwest::Response {
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", "spa")
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+    app.http.get(url).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn front_channel_requests_beyond_the_per_address_limit_get_a_429_page_and_store_nothing() {
+    let app = TestApp::spawn_with(|c| c.limits.authorize_per_minute = 2).await;
+    app.add_public_client("spa", &[REDIRECT]).await;
+    for _ in 0..2 {
+        assert_eq!(front_channel_request(&app).await.status(), 302);
+    }
+
+    let res = front_channel_request(&app).await;
+
+    assert_eq!(res.status(), 429);
+    assert_retry_after(&res, 60);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("this address"));
+    assert_eq!(app.stats().await.pending_pushed_requests, 2);
+}
+
+#[tokio::test]
+async fn a_flood_of_front_channel_requests_cannot_starve_pushed_requests() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.authorize_per_minute = 0;
+        c.pushed_clients.max_front_channel_requests = 3;
+        c.pushed_clients.max_pending_requests = 3;
+    })
+    .await;
+    app.add_public_client("spa", &[REDIRECT]).await;
+    for _ in 0..3 {
+        assert_eq!(front_channel_request(&app).await.status(), 302);
+    }
+    // The front channel's own budget is spent...
+    let res = front_channel_request(&app).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    // ...and PAR's is untouched.
+    for _ in 0..3 {
+        app.push_ok(Some(&registration()), &[]).await;
+    }
+    assert_eq!(app.stats().await.pending_pushed_requests, 6);
+}

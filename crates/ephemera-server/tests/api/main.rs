@@ -8,6 +8,7 @@
 //! - a PAR rule or bad PAR input: `par_rules.rs`
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
+//! - what a client registered is what it may do (grant and response types, PKCE for every client): `capabilities.rs`
 //! - refresh rotation and reuse: `refresh.rs`
 //! - mutual TLS (RFC 8705, RFC 9440): `mtls.rs`
 //! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
@@ -27,6 +28,7 @@
 
 mod authorize_rules;
 mod browser;
+mod capabilities;
 mod cli;
 mod crash;
 mod discovery;

@@ -176,6 +176,42 @@ async fn a_certificate_bound_pushed_flow_over_mutual_tls() {
     assert_eq!(refresh_with(&app, &agent, rt).await.status(), 200);
 }
 
+async fn revoke_with(app: &TestApp, client: &reqwest::Client, token: &str) -> reqwest::Response {
+    client
+        .post(app.url("/revoke"))
+        .form(&[("token", token), ("client_id", URN)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_certificate_bound_pushed_grant_is_revoked_only_over_its_certificate() {
+    let (app, _dir) = tls_app().await;
+    let cert = Cert::new("agent-a");
+    let agent = app.with_certificate(cert.identity());
+    let uri = request_uri(push_with(&app, &agent, &bound_registration()).await).await;
+    let code = app.authorize(URN, &uri).await;
+    let tokens: Value = redeem_with(&app, &agent, &code).await.json().await.unwrap();
+    let (access, rt) = (
+        tokens["access_token"].as_str().unwrap(),
+        tokens["refresh_token"].as_str().unwrap(),
+    );
+
+    let stranger = app.with_certificate(Cert::new("agent-b").identity());
+    for (who, client) in [("no certificate", &app.http), ("another one", &stranger)] {
+        for token in [access, rt] {
+            let d =
+                assert_error(revoke_with(&app, client, token).await, 400, "invalid_grant").await;
+            assert!(d.contains("certificate"), "{who}: {d}");
+        }
+    }
+    assert_eq!(app.introspect(access).await["active"], true);
+    assert_eq!(revoke_with(&app, &agent, rt).await.status(), 200);
+    assert_eq!(app.introspect(access).await["active"], false);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+}
+
 #[tokio::test]
 async fn a_registration_asking_for_certificate_bound_tokens_needs_a_certificate() {
     let (app, _dir) = tls_app().await;

@@ -55,12 +55,7 @@ async fn a_pushed_client_with_its_own_keys_runs_the_whole_flow_signing_every_req
     let app = TestApp::spawn().await;
     let key = TestKey::new();
     let code = keyed_code(&app, &key).await;
-    let res = redeem_signed(
-        &app,
-        &code,
-        &key.assertion(URN, &app.url("/token"), app.now()),
-    )
-    .await;
+    let res = redeem_signed(&app, &code, &key.assertion(URN, &app.base, app.now())).await;
     assert_eq!(res.status(), 200);
     let tokens: Value = res.json().await.unwrap();
     let info = app
@@ -123,7 +118,7 @@ async fn a_pushed_client_with_its_own_keys_runs_the_whole_flow_signing_every_req
     };
     assert_error(revoke(None).await, 401, "invalid_client").await;
     assert_eq!(
-        revoke(Some(key.assertion(URN, &app.url("/revoke"), app.now())))
+        revoke(Some(key.assertion(URN, &app.base, app.now())))
             .await
             .status(),
         200
@@ -300,9 +295,9 @@ async fn a_registered_client_authenticates_with_private_key_jwt() {
             .await
         }
     };
-    let res = token(key.assertion("svc", &app.url("/token"), app.now())).await;
+    let res = token(key.assertion("svc", &app.base, app.now())).await;
     assert_eq!(res.status(), 200);
-    let res = token(TestKey::new().assertion("svc", &app.url("/token"), app.now())).await;
+    let res = token(TestKey::new().assertion("svc", &app.base, app.now())).await;
     assert_error(res, 401, "invalid_client").await;
     let res = app
         .post_form(
@@ -311,4 +306,55 @@ async fn a_registered_client_authenticates_with_private_key_jwt() {
         )
         .await;
     assert_error(res, 401, "invalid_client").await;
+}
+
+#[tokio::test]
+async fn an_assertion_audience_must_be_the_issuer_alone() {
+    let app = TestApp::spawn().await;
+    let key = TestKey::new();
+    let now = app.now();
+    let with_aud = |aud: Value| {
+        key.assertion_with(json!({
+            "iss": URN, "sub": URN, "aud": aud,
+            "exp": now + 60, "iat": now, "jti": random_id(),
+        }))
+    };
+    // draft-ietf-oauth-rfc7523bis §4: the issuer identifier as the sole value.
+    for refused in [
+        json!([app.base, "https://elsewhere.example"]),
+        json!(["https://elsewhere.example", app.base]),
+        json!([app.base, app.url("/token")]),
+        json!(app.url("/token")),
+        json!(app.url("/par")),
+        json!([]),
+        json!(format!("{}/", app.base)),
+    ] {
+        let res = push_keyed(&app, &key, Some(with_aud(refused.clone()))).await;
+        let d = assert_error(res, 401, "invalid_client").await;
+        assert!(d.contains("aud") && d.contains(&app.base), "{refused}: {d}");
+    }
+    assert_eq!(app.stats().await.pending_pushed_requests, 0);
+    for accepted in [json!(app.base), json!([app.base])] {
+        let res = push_keyed(&app, &key, Some(with_aud(accepted.clone()))).await;
+        assert_eq!(res.status(), 201, "{accepted}: {:?}", res.text().await);
+    }
+}
+
+#[tokio::test]
+async fn an_assertion_issued_up_to_ten_seconds_ahead_is_accepted_and_beyond_is_refused() {
+    // The default leeway is 5 s; FAPI 2.0 requires accepting 0 to 10 s of skew.
+    let app = TestApp::spawn().await;
+    let key = TestKey::new();
+    let issued_at = |iat: i64| {
+        key.assertion_with(json!({
+            "iss": URN, "sub": URN, "aud": app.base,
+            "exp": iat + 60, "iat": iat, "nbf": iat, "jti": random_id(),
+        }))
+    };
+    let now = app.now();
+    let res = push_keyed(&app, &key, Some(issued_at(now + 9))).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let res = push_keyed(&app, &key, Some(issued_at(now + 30))).await;
+    let d = assert_error(res, 401, "invalid_client").await;
+    assert!(d.contains("future"), "{d}");
 }

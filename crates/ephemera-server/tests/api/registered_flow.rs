@@ -105,6 +105,8 @@ async fn a_confidential_client_pushes_with_client_secret_basic_and_redeems_with_
             ("response_type", "code"),
             ("redirect_uri", REDIRECT),
             ("state", "s"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
         ])
         .send()
         .await
@@ -124,6 +126,7 @@ async fn a_confidential_client_pushes_with_client_secret_basic_and_redeems_with_
                 ("redirect_uri", REDIRECT),
                 ("client_id", "web"),
                 ("client_secret", &secret),
+                ("code_verifier", VERIFIER),
             ],
         )
         .await;

@@ -76,7 +76,10 @@ async fn a_wrong_or_missing_code_verifier_is_refused() {
 
 #[tokio::test]
 async fn a_code_verifier_without_a_challenge_is_refused() {
-    let app = TestApp::spawn().await;
+    // Only a pre-registered confidential client, with the policy relaxed,
+    // can have a code without a challenge at all.
+    let app =
+        TestApp::spawn_with(|c| c.clients.pkce_optional_for_registered_confidential = true).await;
     let secret = app.add_confidential_client("web", false).await;
     let res = app
         .http

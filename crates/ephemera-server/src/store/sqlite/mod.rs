@@ -37,8 +37,8 @@ use threads::Threads;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
 use crate::model::{
-    Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
-    User,
+    Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
+    Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
 
@@ -64,7 +64,9 @@ const SWEEP_STEP: i64 = 1_000;
 pub struct SqliteStore {
     threads: Threads,
     /// Pending pushed requests, counted by the writer (their only user).
-    pending: Arc<AtomicU64>,
+    /// Pending requests per budget ([`PendingBudget`] as the index): exact,
+    /// since every change to them goes through the writer.
+    pending: Arc<[AtomicU64; 2]>,
 }
 
 /// Maps a unique or primary-key violation to [`StoreError::Conflict`].
@@ -113,6 +115,25 @@ impl SqliteStore {
     {
         self.threads.write(work).await
     }
+}
+
+/// Sets the per-budget counts of pending requests to the rows there are.
+fn recount_pending(conn: &Connection, pending: &[AtomicU64; 2]) -> Result<(), StoreError> {
+    let mut counts = [0u64; 2];
+    let mut stmt = conn.prepare_cached(
+        "SELECT front_channel, COUNT(*) FROM pending.pushed_requests GROUP BY front_channel",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let budget: usize = row.get(0)?;
+        if let Some(slot) = counts.get_mut(budget) {
+            *slot = row.get(1)?;
+        }
+    }
+    for (slot, count) in pending.iter().zip(counts) {
+        slot.store(count, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 fn insert_tokens(conn: &Connection, tokens: &[Token]) -> Result<(), StoreError> {
@@ -487,18 +508,20 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         let data = to_json(request)?;
         let (created_at, expires_at) = (request.created_at, request.expires_at);
+        let budget = PendingBudget::of(request) as usize;
         let pending = self.pending.clone();
         self.write(move |conn| {
-            if pending.load(Ordering::Relaxed) >= max_pending {
+            if pending[budget].load(Ordering::Relaxed) >= max_pending {
                 // Expired ones wait for the sweep: drop them now, then recount.
                 conn.prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
                     .execute([created_at])?;
+                recount_pending(conn, &pending)?;
                 let (count, oldest): (u64, Option<Timestamp>) = conn
                     .prepare_cached(
-                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests",
+                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests \
+                         WHERE front_channel = ?",
                     )?
-                    .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                pending.store(count, Ordering::Relaxed);
+                    .query_row([budget], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 if count >= max_pending {
                     // A place frees up when the oldest pending request expires.
                     let wait = oldest.map_or(1, |t| t - created_at).max(1);
@@ -506,11 +529,12 @@ impl Store for SqliteStore {
                 }
             }
             conn.prepare_cached(
-                "INSERT INTO pending.pushed_requests (hash, data, expires_at) VALUES (?, ?, ?)",
+                "INSERT INTO pending.pushed_requests (hash, data, expires_at, front_channel) \
+                 VALUES (?, ?, ?, ?)",
             )?
-            .execute(params![hash.as_bytes(), data, expires_at])
+            .execute(params![hash.as_bytes(), data, expires_at, budget])
             .map_err(conflict_or)?;
-            pending.fetch_add(1, Ordering::Relaxed);
+            pending[budget].fetch_add(1, Ordering::Relaxed);
             Ok(())
         })
         .await
@@ -533,7 +557,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn extend_pushed_request(
+    async fn open_pushed_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,
@@ -542,8 +566,8 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         self.write(move |conn| {
             conn.prepare_cached(
-                "UPDATE pending.pushed_requests SET expires_at = ?1 \
-                 WHERE hash = ?2 AND expires_at > ?3 AND expires_at < ?1",
+                "UPDATE pending.pushed_requests SET expires_at = max(expires_at, ?1), opened = 1 \
+                 WHERE hash = ?2 AND expires_at > ?3 AND opened = 0",
             )?
             .execute(params![until, hash.as_bytes(), now])?;
             Ok(())
@@ -567,8 +591,8 @@ impl Store for SqliteStore {
                 .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
                 .optional()?
                 .transpose()?;
-            if taken.is_some() {
-                pending.fetch_sub(1, Ordering::Relaxed);
+            if let Some(request) = &taken {
+                pending[PendingBudget::of(request) as usize].fetch_sub(1, Ordering::Relaxed);
             }
             Ok(taken)
         })
@@ -835,7 +859,7 @@ impl Store for SqliteStore {
                 let n = conn
                     .prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
                     .execute([now])?;
-                pending.fetch_sub(n as u64, Ordering::Relaxed);
+                recount_pending(conn, &pending)?;
                 Ok(n as u64)
             })
             .await?;

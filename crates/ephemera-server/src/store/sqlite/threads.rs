@@ -124,7 +124,8 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
         "ATTACH DATABASE '' AS pending; \
          PRAGMA pending.cache_size = -2048; \
          CREATE TABLE pending.pushed_requests ( \
-             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL); \
+             hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL, \
+             opened INTEGER NOT NULL DEFAULT 0, front_channel INTEGER NOT NULL DEFAULT 0); \
          CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
     )?;
     Ok(conn)

@@ -1,0 +1,4 @@
+-- Nothing changes in the database file: pending requests live in the
+-- writer's private temporary database, created with their `opened` and
+-- `front_channel` columns at every start (store/sqlite/threads.rs). This
+-- file keeps the numbering the same as PostgreSQL's.

@@ -67,11 +67,9 @@ pub async fn revoke(
         TokenKind::Refresh => {
             ctx.store.delete_grant(&stored.grant.id).await?;
         }
+        // One transaction: a crash cannot leave an emptied grant behind.
         TokenKind::Access => {
-            ctx.store.delete_token(&hash).await?;
-            ctx.store
-                .delete_grant_if_ended(&stored.grant.id, now)
-                .await?;
+            ctx.store.revoke_token(&hash, now).await?;
         }
     }
     Ok(())

@@ -67,6 +67,10 @@ pub struct StoredToken {
     pub grant: Grant,
 }
 
+/// Grants one sweep checks in turn for having nothing live left, beyond
+/// those whose rows expired: all of 10^6 grants are visited in 100 sweeps.
+pub const ENDED_GRANT_SCAN: i64 = 10_000;
+
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -198,7 +202,10 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         tokens: &[Token],
     ) -> Result<bool, StoreError>;
-    async fn delete_token(&self, hash: &SecretHash) -> Result<(), StoreError>;
+    /// Deletes a token and, in the same transaction, its grant when that
+    /// leaves nothing live in it (and so a pushed client's metadata): a crash
+    /// cannot leave the grant behind. True if the grant went too.
+    async fn revoke_token(&self, hash: &SecretHash, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Deletes a grant with its codes and tokens (and so a pushed client's metadata).
     async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
@@ -225,7 +232,10 @@ pub trait Store: Send + Sync + 'static {
     /// node: rate limits hold for the whole deployment).
     async fn hit_rate_limit(&self, key: &str, window_start: Timestamp) -> Result<i64, StoreError>;
 
-    /// Deletes everything expired, and every grant that has ended.
+    /// Deletes everything expired, and every grant that has ended: those
+    /// whose codes or tokens expired now, and a batch of the others in turn
+    /// (from where the last sweep stopped), so a grant left with nothing by
+    /// any path is found within a few sweeps.
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError>;
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError>;
 }

@@ -32,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::rows::{conflict_or, from_json, to_json};
-use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
+use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
     Timestamp, Token, User,
@@ -63,6 +63,9 @@ pub struct PostgresStore {
     /// ([`PendingBudget`] as the index): its inserts minus its takes, set to
     /// the exact count whenever it reaches the limit and after each sweep.
     pending: [std::sync::atomic::AtomicU64; 2],
+    /// The last grant id this node's ended-grant scan checked; empty: start
+    /// from the first.
+    ended_grant_cursor: std::sync::Mutex<String>,
 }
 
 impl PostgresStore {
@@ -84,6 +87,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             pending: Default::default(),
+            ended_grant_cursor: std::sync::Mutex::default(),
         })
     }
 }
@@ -667,12 +671,29 @@ impl Store for PostgresStore {
         Ok(true)
     }
 
-    async fn delete_token(&self, hash: &SecretHash) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM tokens WHERE hash = $1")
-            .bind(hash.as_bytes())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn revoke_token(&self, hash: &SecretHash, now: Timestamp) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let grant: Option<String> =
+            sqlx::query_scalar("DELETE FROM tokens WHERE hash = $1 RETURNING grant_id")
+                .bind(hash.as_bytes())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let ended = match grant {
+            Some(g) => {
+                sqlx::query(&format!(
+                    "DELETE FROM grants WHERE id = $2 AND {GRANT_ENDED}"
+                ))
+                .bind(now)
+                .bind(g)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            }
+            None => false,
+        };
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
@@ -750,6 +771,34 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // Grants left with nothing live by any path, a batch from where this
+        // node's last sweep stopped.
+        let after = self
+            .ended_grant_cursor
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        let (count, last): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(id) FROM (SELECT id FROM grants WHERE id > $1 ORDER BY id LIMIT $2) b",
+        )
+        .bind(&after)
+        .bind(ENDED_GRANT_SCAN)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(last) = &last {
+            report.grants += sqlx::query(&format!(
+                "DELETE FROM grants WHERE id > $2 AND id <= $3 AND {GRANT_ENDED}"
+            ))
+            .bind(now)
+            .bind(&after)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        let next = last
+            .filter(|_| count == ENDED_GRANT_SCAN)
+            .unwrap_or_default();
         // Rate-limit windows that have ended.
         sqlx::query("DELETE FROM rate_limits WHERE window_start <= $1")
             .bind(now - 60)
@@ -774,6 +823,9 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let Ok(mut cursor) = self.ended_grant_cursor.lock() {
+            *cursor = next;
+        }
         for (budget, tally) in self.pending.iter().enumerate() {
             let count = counts
                 .iter()

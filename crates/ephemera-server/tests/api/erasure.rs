@@ -138,3 +138,49 @@ async fn when_every_token_has_ended_the_client_starts_again_with_nothing_carried
     assert_eq!(info["active"], true);
     assert_ne!(info["grant_id"], first_grant);
 }
+
+/// Whether the database file or its WAL holds `marker` anywhere, in live
+/// rows, free space or old page images alike.
+fn files_hold(app: &TestApp, marker: &str) -> bool {
+    let db = app
+        .config
+        .database
+        .trim_start_matches("sqlite://")
+        .to_owned();
+    [db.clone(), format!("{db}-wal")].iter().any(|path| {
+        std::fs::read(path)
+            .is_ok_and(|bytes| bytes.windows(marker.len()).any(|w| w == marker.as_bytes()))
+    })
+}
+
+#[tokio::test]
+async fn erased_metadata_cannot_be_read_back_from_the_database_files() {
+    let app = TestApp::spawn().await;
+    let marker = format!("erase-me-{}", crate::keys::random_id());
+    let registration = serde_json::json!({
+        "client_name": marker,
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+    })
+    .to_string();
+    let tokens = app.pushed_tokens(Some(&registration)).await;
+    assert!(files_hold(&app, &marker), "the grant was stored with it");
+
+    let res = app
+        .post_form(
+            "/revoke",
+            &[
+                ("token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", URN),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+    // The next sweep (every `sweep_interval`) empties the WAL.
+    ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+
+    assert!(!files_hold(&app, &marker), "erased, yet still in the files");
+}

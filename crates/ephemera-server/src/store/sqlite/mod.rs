@@ -24,7 +24,7 @@
 
 mod threads;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -35,7 +35,7 @@ use rusqlite::{params, Connection, OptionalExtension as _, RowIndex};
 use threads::Threads;
 
 use super::rows::{from_json, to_json};
-use super::{Store, StoreError, StoredCode, StoredToken, SweepReport};
+use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
     Timestamp, Token, User,
@@ -67,6 +67,12 @@ pub struct SqliteStore {
     /// Pending requests per budget ([`PendingBudget`] as the index): exact,
     /// since every change to them goes through the writer.
     pending: Arc<[AtomicU64; 2]>,
+    /// The last grant id the ended-grant scan of the sweep checked; empty:
+    /// start from the first.
+    ended_grant_cursor: std::sync::Mutex<String>,
+    /// Set when a grant (and with it, maybe, a pushed client's metadata)
+    /// was deleted since the WAL was last emptied: the next sweep empties it.
+    erased: AtomicBool,
 }
 
 /// Maps a unique or primary-key violation to [`StoreError::Conflict`].
@@ -88,6 +94,8 @@ impl SqliteStore {
         Ok(Self {
             threads: Threads::open(url)?,
             pending: Arc::default(),
+            ended_grant_cursor: std::sync::Mutex::default(),
+            erased: AtomicBool::new(false),
         })
     }
 
@@ -114,6 +122,15 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.threads.write(work).await
+    }
+}
+
+impl SqliteStore {
+    /// Remembers that rows were erased, when `gone`.
+    fn note_erasure(&self, gone: bool) {
+        if gone {
+            self.erased.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -191,6 +208,30 @@ fn delete_grant_if_ended_now(
         ))?
         .execute(params![now, grant_id])?;
     Ok(n > 0)
+}
+
+/// Checks the [`SWEEP_STEP`] grants after `after` (in id order) and deletes
+/// those with nothing live left; returns the last id checked (`None` when
+/// the end was reached: the next scan starts over) and how many went.
+fn ended_grants_step(
+    conn: &Connection,
+    after: &str,
+    now: Timestamp,
+) -> Result<(Option<String>, u64), StoreError> {
+    let (count, last): (i64, Option<String>) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), MAX(id) FROM (SELECT id FROM grants WHERE id > ? ORDER BY id LIMIT ?)",
+        )?
+        .query_row(params![after, SWEEP_STEP], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let Some(last) = last else {
+        return Ok((None, 0));
+    };
+    let ended = conn
+        .prepare_cached(&format!(
+            "DELETE FROM grants WHERE id > ?2 AND id <= ?3 AND {GRANT_ENDED}"
+        ))?
+        .execute(params![now, after, last])?;
+    Ok(((count == SWEEP_STEP).then_some(last), ended as u64))
 }
 
 /// Deletes up to [`SWEEP_STEP`] expired rows of `table` and returns the
@@ -416,6 +457,7 @@ impl Store for SqliteStore {
             Ok(deleted > 0)
         })
         .await
+        .inspect(|gone| self.note_erasure(*gone))
     }
 
     async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError> {
@@ -815,14 +857,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_token(&self, hash: &SecretHash) -> Result<(), StoreError> {
+    async fn revoke_token(&self, hash: &SecretHash, now: Timestamp) -> Result<bool, StoreError> {
         let hash = hash.clone();
         self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM tokens WHERE hash = ?")?
-                .execute([hash.as_bytes()])?;
-            Ok(())
+            let grant: Option<String> = conn
+                .prepare_cached("DELETE FROM tokens WHERE hash = ? RETURNING grant_id")?
+                .query_row([hash.as_bytes()], |r| r.get(0))
+                .optional()?;
+            match grant {
+                Some(g) => delete_grant_if_ended_now(conn, &g, now),
+                None => Ok(false),
+            }
         })
         .await
+        .inspect(|gone| self.note_erasure(*gone))
     }
 
     async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
@@ -834,6 +882,7 @@ impl Store for SqliteStore {
             Ok(n > 0)
         })
         .await
+        .inspect(|gone| self.note_erasure(*gone))
     }
 
     async fn delete_grant_if_ended(
@@ -844,13 +893,13 @@ impl Store for SqliteStore {
         let grant_id = grant_id.to_owned();
         self.write(move |conn| delete_grant_if_ended_now(conn, &grant_id, now))
             .await
+            .inspect(|gone| self.note_erasure(*gone))
     }
 
     /// In steps of at most [`SWEEP_STEP`] rows, each its own write, so
-    /// requests keep being served during a big sweep. Grants are checked only
-    /// when a code or token of theirs was swept: the cost follows what
-    /// expired, not how many grants are stored. (A grant whose last live token
-    /// is revoked is deleted by the revocation.)
+    /// requests keep being served during a big sweep. Grants are checked
+    /// when a code or token of theirs was swept (the cost follows what
+    /// expired), and [`ENDED_GRANT_SCAN`] others in turn.
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         let pending = self.pending.clone();
@@ -889,6 +938,28 @@ impl Store for SqliteStore {
                 }
             }
         }
+        // Grants left with nothing live by any path, a batch at a time from
+        // where the last sweep stopped.
+        let mut scanned = 0;
+        while scanned < ENDED_GRANT_SCAN {
+            let after = self
+                .ended_grant_cursor
+                .lock()
+                .map(|c| c.clone())
+                .unwrap_or_default();
+            let (next, ended) = self
+                .write(move |conn| ended_grants_step(conn, &after, now))
+                .await?;
+            report.grants += ended;
+            scanned += SWEEP_STEP;
+            let wrapped = next.is_none();
+            if let Ok(mut cursor) = self.ended_grant_cursor.lock() {
+                *cursor = next.unwrap_or_default();
+            }
+            if wrapped {
+                break;
+            }
+        }
         report.clients = self
             .write(move |conn| {
                 // Rate-limit windows that have ended.
@@ -906,6 +977,12 @@ impl Store for SqliteStore {
                 Ok(clients as u64)
             })
             .await?;
+        self.note_erasure(report.grants > 0 || report.clients > 0);
+        // Erased rows are zeroed in their pages (`secure_delete`); emptying
+        // the WAL removes the page images it still held of them.
+        if self.erased.swap(false, Ordering::AcqRel) && !self.threads.truncate_wal().await? {
+            self.erased.store(true, Ordering::Release);
+        }
         Ok(report)
     }
 

@@ -106,7 +106,8 @@ fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib};"
+         PRAGMA foreign_keys = ON; PRAGMA cache_size = -{cache_kib}; \
+         PRAGMA secure_delete = ON;"
     ))
 }
 
@@ -123,6 +124,7 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
     conn.execute_batch(
         "ATTACH DATABASE '' AS pending; \
          PRAGMA pending.cache_size = -2048; \
+         PRAGMA pending.secure_delete = ON; \
          CREATE TABLE pending.pushed_requests ( \
              hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL, \
              opened INTEGER NOT NULL DEFAULT 0, front_channel INTEGER NOT NULL DEFAULT 0); \
@@ -181,6 +183,11 @@ fn run_group(conn: &Connection, group: &mut [Box<dyn WriteJob>]) -> Result<(), S
 struct Checkpoints {
     /// Set by the checkpointer: the writer should run a `RESTART`.
     restart: AtomicBool,
+    /// Set after erasure: the writer should run a `TRUNCATE`, so no page
+    /// image from before the erasure stays in the WAL file.
+    truncate: AtomicBool,
+    /// Whether the last `TRUNCATE` emptied the WAL.
+    truncated: AtomicBool,
     running: Mutex<()>,
 }
 
@@ -238,6 +245,28 @@ fn writer_loop(
         // limit it waits for its turn: the checkpointer runs on a timer and
         // may not get the core for a while (a busy machine), but the WAL's
         // length is checked after every commit.
+        //
+        // After erasure it runs a `TRUNCATE` instead: the database file then
+        // holds the erased rows zeroed (`secure_delete`), and the WAL, which
+        // held their earlier page images, is emptied.
+        if shared.truncate.swap(false, Ordering::AcqRel) {
+            let _turn = shared.turn();
+            shared.restart.store(false, Ordering::Release);
+            let emptied = match checkpoint(&conn, "TRUNCATE") {
+                // -1: no WAL at all (an in-memory database).
+                Ok(frames) if frames <= 0 => true,
+                Ok(_) => {
+                    tracing::warn!("readers kept SQLite from emptying the WAL after erasure");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    false
+                }
+            };
+            shared.truncated.store(emptied, Ordering::Release);
+            continue;
+        }
         let turn = if wal.as_deref().is_some_and(wal_too_long) {
             Some(shared.turn())
         } else if shared.restart.load(Ordering::Acquire) {
@@ -342,6 +371,7 @@ pub(super) struct Threads {
     lookups: Option<Mutex<Vec<Connection>>>,
     /// Dropped with the store, which stops the checkpointer.
     _checkpoints: Option<crossbeam_channel::Sender<()>>,
+    shared: Arc<Checkpoints>,
 }
 
 impl Threads {
@@ -362,6 +392,7 @@ impl Threads {
         let (writes, write_jobs) = crossbeam_channel::unbounded::<Box<dyn WriteJob>>();
         let shared = Arc::new(Checkpoints::default());
         let asks = shared.clone();
+        let ours = shared.clone();
         let wal = match &location {
             Location::File(path) => {
                 let mut name = path.clone().into_os_string();
@@ -401,7 +432,24 @@ impl Threads {
             reads,
             lookups,
             _checkpoints: checkpoints,
+            shared: ours,
         })
+    }
+
+    /// Empties the WAL file (a `TRUNCATE` checkpoint on the writer, between
+    /// two commits) and returns once that was tried: after it, rows deleted
+    /// before are in neither file (with `secure_delete`, their bytes are
+    /// zeroed in the database file, and no older page image is left in the
+    /// WAL). Readers still reading an older snapshot make it wait for them
+    /// (the busy timeout); false if they outlasted it.
+    pub(super) async fn truncate_wal(&self) -> Result<bool, StoreError> {
+        self.shared.truncated.store(false, Ordering::Release);
+        self.shared.truncate.store(true, Ordering::Release);
+        // A write wakes the writer; the checkpoint follows its commit.
+        self.write(|_| Ok(())).await?;
+        // And one more, answered only once the checkpoint is over.
+        self.write(|_| Ok(())).await?;
+        Ok(self.shared.truncated.load(Ordering::Acquire))
     }
 
     /// Runs `work`, a lookup by key, right here on a pooled connection; on a

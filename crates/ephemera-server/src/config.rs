@@ -61,6 +61,9 @@ pub struct RawConfig {
     pub keys: RawKeys,
     pub limits: RawLimits,
     pub clients: RawClients,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
+    /// and `Client-Cert` headers are believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Signing keys.
@@ -140,7 +143,7 @@ pub struct RawTls {
     pub cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<PathBuf>,
-    /// Addresses of reverse proxies whose `Client-Cert` header is believed.
+    /// The former name of the top-level `trusted_proxies`, still accepted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
 }
@@ -220,6 +223,7 @@ impl Default for RawConfig {
             keys: RawKeys::default(),
             limits: RawLimits::default(),
             clients: RawClients::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -319,7 +323,7 @@ pub struct Config {
     pub policy: Policy,
     /// Certificate and key files, when the listener speaks TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: TrustedProxies,
     /// How URL client_ids are fetched.
     pub documents: DocumentPolicy,
     /// Seals private signing keys at rest.
@@ -364,16 +368,9 @@ impl Config {
             (None, None) => None,
             _ => return Err(invalid("tls", "cert and key go together")),
         };
-        let trusted_proxies = raw
-            .tls
-            .trusted_proxies
-            .iter()
-            .map(|p| {
-                p.parse().map_err(|_| {
-                    invalid("tls.trusted_proxies", format!("`{p}` is not an IP address"))
-                })
-            })
-            .collect::<Result<Vec<IpAddr>, _>>()?;
+        let trusted_proxies = TrustedProxies::parse("trusted_proxies", &raw.trusted_proxies)?.with(
+            TrustedProxies::parse("tls.trusted_proxies", &raw.tls.trusted_proxies)?,
+        );
         let d = &raw.metadata_documents;
         if !(256..=65536).contains(&d.max_bytes) {
             return Err(invalid(
@@ -443,6 +440,49 @@ impl Config {
             tls,
             trusted_proxies,
         })
+    }
+}
+
+/// The reverse proxies in front of Ephemera: requests from them are counted
+/// under the client address they forward (`X-Forwarded-For`), and their
+/// `Client-Cert` header (RFC 9440) is believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    /// Addresses (`10.0.0.5`, `::1`) or CIDR ranges (`10.0.0.0/8`).
+    fn parse(key: &'static str, items: &[String]) -> Result<Self, ConfigError> {
+        items
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            key,
+                            format!("`{p}` is not an IP address or a CIDR range (10.0.0.0/8)"),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn with(mut self, more: Self) -> Self {
+        self.0.extend(more.0);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `ip` (an IPv4-mapped IPv6 address as its IPv4 one) is a
+    /// trusted proxy.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -682,6 +722,40 @@ mod tests {
         assert!(
             matches!(&c, Ok(c) if c.issuer == "http://127.0.0.1:8080" && c.database == "sqlite://data/ephemera.db")
         );
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_under_either_name() {
+        let raw = RawConfig {
+            trusted_proxies: vec!["10.0.0.0/8".into(), "::1".into()],
+            tls: RawTls {
+                trusted_proxies: vec!["192.0.2.1".into()],
+                ..RawTls::default()
+            },
+            ..RawConfig::default()
+        };
+        let config = from(raw);
+        assert!(config.is_ok(), "refused");
+        let trusts = |ip: &str| {
+            config.as_ref().is_ok_and(|c| {
+                c.trusted_proxies
+                    .trusts(ip.parse().unwrap_or(IpAddr::from([0; 4])))
+            })
+        };
+        assert!(trusts("10.1.2.3") && trusts("::1") && trusts("192.0.2.1"));
+        assert!(trusts("::ffff:10.9.9.9"), "an IPv4-mapped peer");
+        assert!(!trusts("11.0.0.1") && !trusts("192.0.2.2"));
+        let bad = RawConfig {
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+            ..RawConfig::default()
+        };
+        assert!(matches!(
+            from(bad),
+            Err(ConfigError::Invalid {
+                key: "trusted_proxies",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub async fn serve(
         None => None,
     };
     let mut app = http::App::new(ctx);
-    app.trusted_proxies = Arc::from(config.trusted_proxies.clone());
+    app.trusted_proxies = Arc::new(config.trusted_proxies.clone());
     app.limits = Arc::new(throttle::Limiters::new(&config.limits));
     let result = http::serve(listener, app, tls, config.limits.connections, async move {
         shutdown.await;

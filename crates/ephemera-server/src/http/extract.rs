@@ -16,6 +16,7 @@ use axum::extract::ConnectInfo;
 
 use super::tls::PeerCertificate;
 use super::{error, App};
+use crate::config::TrustedProxies;
 use crate::service::client_auth::Credentials;
 use crate::service::OAuthError;
 
@@ -102,25 +103,24 @@ impl FromRequest<App> for BackChannel {
     }
 }
 
-/// The address of the peer that sent the request, when known.
-pub struct Peer(pub Option<IpAddr>);
+/// The client's address, as rate limits count it ([`client_address`]).
+pub struct ClientAddress(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<App> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(
+            &parts.headers,
+            &parts.extensions,
+            &app.trusted_proxies,
+        )))
     }
 }
 
 /// The client certificate (DER) of a request: from its own TLS connection,
 /// or from the `Client-Cert` header (RFC 9440) when a trusted proxy sent it.
-fn client_certificate(req: &Request, trusted: &[IpAddr]) -> Option<Vec<u8>> {
+fn client_certificate(req: &Request, trusted: &TrustedProxies) -> Option<Vec<u8>> {
     if let Some(PeerCertificate(der)) = req.extensions().get::<PeerCertificate>() {
         return Some(der.clone());
     }
@@ -129,7 +129,7 @@ fn client_certificate(req: &Request, trusted: &[IpAddr]) -> Option<Vec<u8>> {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    if !peer.is_some_and(|ip| trusted.contains(&ip)) {
+    if !peer.is_some_and(|ip| trusted.trusts(ip)) {
         tracing::warn!(?peer, "Client-Cert header from an untrusted peer ignored");
         return None;
     }
@@ -240,13 +240,16 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// when the peer is a trusted proxy, the nearest address in
 /// `X-Forwarded-For` that is not itself a trusted proxy (the entries to its
 /// left are the client's to write, so they are not believed).
-pub fn client_address(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
-    if trusted.is_empty() || !trusted.contains(&peer) {
+pub fn client_address(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    if !trusted.trusts(peer) {
         return Some(peer);
     }
-    let mut entries = req
-        .headers()
+    let mut entries = headers
         .get_all("x-forwarded-for")
         .iter()
         .rev()
@@ -254,7 +257,7 @@ pub fn client_address(req: &Request, trusted: &[IpAddr]) -> Option<IpAddr> {
         .flat_map(|v| v.rsplit(','));
     let forwarded = entries.find_map(|e| {
         let ip: IpAddr = e.trim().parse().ok()?;
-        Some(ip).filter(|ip| !trusted.contains(ip))
+        Some(ip).filter(|ip| !trusted.trusts(*ip))
     });
     Some(forwarded.unwrap_or(peer))
 }

@@ -34,7 +34,11 @@ pub async fn limit(
         Family::Token => app.limits.token.as_ref(),
         Family::Login => app.limits.login.as_ref(),
     };
-    if let Some((limiter, ip)) = limiter.zip(client_address(&req, &app.trusted_proxies)) {
+    if let Some((limiter, ip)) = limiter.zip(client_address(
+        req.headers(),
+        req.extensions(),
+        &app.trusted_proxies,
+    )) {
         if let Err(retry) = limiter.hit(address_key(ip), app.ctx.clock.now()) {
             tracing::info!(%ip, ?family, "rate limited");
             return match family {

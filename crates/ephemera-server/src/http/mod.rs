@@ -53,8 +53,9 @@ pub struct App {
     pub metadata_json: axum::body::Bytes,
     /// `Secure` cookies with the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
-    /// Peers whose `Client-Cert` header (RFC 9440) is believed.
-    pub trusted_proxies: Arc<[std::net::IpAddr]>,
+    /// Peers whose `X-Forwarded-For` and `Client-Cert` (RFC 9440) headers
+    /// are believed.
+    pub trusted_proxies: Arc<crate::config::TrustedProxies>,
     /// This process's request counters, shown by `GET /metrics`.
     pub metrics: Arc<metrics::Metrics>,
     /// This node's rate limiters.
@@ -72,7 +73,7 @@ impl App {
             metadata: Arc::new(metadata),
             metadata_json,
             secure_cookies,
-            trusted_proxies: Arc::from(Vec::new()),
+            trusted_proxies: Arc::default(),
             metrics: Arc::default(),
             limits: Arc::default(),
         }

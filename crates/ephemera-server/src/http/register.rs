@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{Peer, BODY_LIMIT};
+use super::extract::{ClientAddress, BODY_LIMIT};
 use super::{error, App};
 use crate::service::register::{self, RegisterError};
 use crate::service::OAuthError;
@@ -37,7 +37,7 @@ fn json_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a [u8], Box<R
 
 pub async fn create(
     State(app): State<App>,
-    Peer(peer): Peer,
+    ClientAddress(peer): ClientAddress,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -331,3 +331,72 @@ async fn a_flood_of_front_channel_requests_cannot_starve_pushed_requests() {
     }
     assert_eq!(app.stats().await.pending_pushed_requests, 6);
 }
+
+/// A registration sent through a proxy that forwarded `forwarded_for`.
+async fn register_via(app: &TestApp, forwarded_for: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/register"))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&serde_json::json!({
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_registration_budget() {
+    // The test's requests come from 127.0.0.1, inside the trusted range.
+    let app = TestApp::spawn_with(|c| {
+        c.registration.per_minute = 1;
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    assert_eq!(register_via(&app, "203.0.113.7").await.status(), 201);
+    assert_eq!(register_via(&app, "203.0.113.8").await.status(), 201);
+    // A client-written entry left of the real one is not believed.
+    let res = register_via(&app, "198.51.100.1, 203.0.113.7").await;
+    assert_eq!(res.status(), 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_every_per_address_limit_counts_the_forwarded_address() {
+    let app = TestApp::spawn_with(|c| {
+        c.limits.par_per_minute = 1;
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let push_via = |forwarded_for: &'static str| {
+        let app = &app;
+        async move {
+            let mut form = vec![
+                ("client_id", URN.to_owned()),
+                ("response_type", "code".to_owned()),
+                ("redirect_uri", REDIRECT.to_owned()),
+                ("state", "s".to_owned()),
+                ("code_challenge", CHALLENGE.to_owned()),
+                ("code_challenge_method", "S256".to_owned()),
+            ];
+            form.push(("client_registration", registration()));
+            app.http
+                .post(app.url("/par"))
+                .header("x-forwarded-for", forwarded_for)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(push_via("203.0.113.7").await.status(), 201);
+    assert_eq!(push_via("203.0.113.8").await.status(), 201);
+    assert_eq!(push_via("203.0.113.7").await.status(), 429);
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_address_is_ignored() {
+    let app = TestApp::spawn_with(|c| c.registration.per_minute = 1).await;
+    assert_eq!(register_via(&app, "203.0.113.7").await.status(), 201);
+    assert_eq!(register_via(&app, "203.0.113.8").await.status(), 429);
+}

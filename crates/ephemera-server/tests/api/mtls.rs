@@ -302,7 +302,7 @@ fn client_cert_header(cert: &Cert) -> String {
 
 #[tokio::test]
 async fn a_trusted_proxys_client_cert_header_binds_the_certificate() {
-    let app = TestApp::spawn_with(|c| c.tls.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    let app = TestApp::spawn_with(|c| c.trusted_proxies = vec!["127.0.0.0/8".into()]).await;
     let cert = Cert::new("behind-proxy");
     let res = app
         .http

@@ -201,9 +201,11 @@ pub fn router(app: App) -> Router {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight. Plain HTTP/1.1 connections enforce the connection
-/// limits of `[limits]`: a client must send a request's line and headers
-/// within `header_read_timeout`, within `max_header_bytes` and `max_headers`.
+/// requests in flight. Every connection, plain or TLS, enforces the
+/// connection limits of `[limits]`: a client must send a request's line and
+/// headers within `header_read_timeout` (which also closes idle keep-alive
+/// connections), within `max_header_bytes` and `max_headers`; a TLS client
+/// must also finish its handshake within `header_read_timeout`.
 pub async fn serve(
     listener: TcpListener,
     app: App,
@@ -211,16 +213,14 @@ pub async fn serve(
     limits: crate::config::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = router(app);
-    match tls {
-        Some(config) => tls::serve(listener, config, router, shutdown).await,
-        None => serve_plain(listener, router, limits, shutdown).await,
-    }
+    serve_router(listener, router(app), tls, limits, shutdown).await
 }
 
-async fn serve_plain(
+/// [`serve`] for any router.
+pub async fn serve_router(
     listener: TcpListener,
     router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     limits: crate::config::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -237,6 +237,9 @@ async fn serve_plain(
     if let Some(n) = limits.max_header_bytes {
         builder.max_buf_size(n);
     }
+    let builder = Arc::new(builder);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let handshake_timeout = limits.header_read_timeout.unwrap_or(tls::HANDSHAKE_TIMEOUT);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -251,18 +254,40 @@ async fn serve_plain(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let service = router.clone().map_request(
-            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        let (router, builder, watcher) = (router.clone(), builder.clone(), graceful.watcher());
+        let Some(acceptor) = acceptor.clone() else {
+            let service = router.map_request(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(peer));
                 req
-            },
-        );
-        let connection =
-            builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+            });
+            let connection =
+                builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+            tokio::spawn(async move {
+                if let Err(e) = watcher.watch(connection).await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+            });
+            continue;
+        };
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let certificate = tls::peer_certificate(&stream);
+            let service = router.map_request(move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(peer));
+                if let Some(c) = &certificate {
+                    req.extensions_mut().insert(c.clone());
+                }
+                req
+            });
+            let connection =
+                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(e) = watcher.watch(connection).await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });

@@ -1,18 +1,16 @@
 //! TLS termination with rustls, asking every client for a certificate and
 //! accepting any (RFC 8705 `self_signed_tls_client_auth` and certificate-
 //! bound tokens need no CA: the binding is to the certificate itself). The
-//! certificate reaches the handlers as a [`PeerCertificate`] extension.
+//! certificate reaches the handlers as a [`PeerCertificate`] extension. The
+//! connections are served by [`super::serve_router`], with the same limits as
+//! plain HTTP.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::service::TowerToHyperService;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -20,8 +18,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 /// The DER of the client certificate of the connection a request came on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,54 +101,30 @@ impl ClientCertVerifier for AnyClientCertificate {
     }
 }
 
-/// Serves `router` over TLS on `listener` until `shutdown` resolves.
+/// How long a TLS client may take over its handshake when
+/// `limits.header_read_timeout` is off.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client certificate of a TLS connection, as handlers receive it.
+pub fn peer_certificate(
+    stream: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> Option<PeerCertificate> {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| PeerCertificate(c.as_ref().to_vec()))
+}
+
+/// Serves `router` alone over TLS on `listener` until `shutdown` resolves,
+/// with the default connection limits (a test's document server, say).
 pub async fn serve(
     listener: TcpListener,
     config: Arc<ServerConfig>,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let (acceptor, router) = (acceptor.clone(), router.clone());
-        tokio::spawn(async move {
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => return tracing::debug!(error = %e, %peer, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                };
-            let cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| PeerCertificate(c.as_ref().to_vec()));
-            let service =
-                router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                    if let Some(c) = &cert {
-                        req.extensions_mut().insert(c.clone());
-                    }
-                    req
-                });
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
-    }
+    let limits = crate::config::Limits::default().connections;
+    super::serve_router(listener, router, Some(config), limits, shutdown).await
 }

@@ -99,6 +99,14 @@ impl TestApp {
         app
     }
 
+    /// Tells the server to shut down (as SIGTERM does): it stops accepting
+    /// and finishes the requests in flight.
+    pub fn shut_down(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
     pub fn now(&self) -> i64 {
         self.ctx.clock.now()
     }

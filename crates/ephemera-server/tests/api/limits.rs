@@ -400,3 +400,155 @@ async fn without_trusted_proxies_a_forwarded_address_is_ignored() {
     assert_eq!(register_via(&app, "203.0.113.7").await.status(), 201);
     assert_eq!(register_via(&app, "203.0.113.8").await.status(), 429);
 }
+
+/// A TLS connection to `app` (its certificate in `dir`), handshake done.
+async fn connect_tls(
+    app: &TestApp,
+    dir: &tempfile::TempDir,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = CertificateDer::from_pem_file(dir.path().join("cert.pem")).unwrap();
+    roots.add(cert).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let addr = app.base.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    connector.connect(name, tcp).await.unwrap()
+}
+
+/// What the server sends over TLS until it ends the connection; panics if it
+/// keeps it open for 10 s.
+async fn read_tls_until_closed(
+    stream: &mut tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut seen),
+    )
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[tokio::test]
+async fn over_tls_a_client_that_stops_halfway_through_its_headers_is_disconnected() {
+    use tokio::io::AsyncWriteExt as _;
+    let (app, dir) = crate::mtls::tls_app_with(|c| c.limits.header_read_timeout = 1).await;
+    let mut stream = connect_tls(&app, &dir).await;
+
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Sl")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+
+    let seen = read_tls_until_closed(&mut stream).await;
+    assert!(!seen.contains("200 OK"), "{seen}");
+}
+
+#[tokio::test]
+async fn over_tls_an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt as _;
+    let (app, dir) = crate::mtls::tls_app_with(|c| c.limits.header_read_timeout = 1).await;
+    let mut stream = connect_tls(&app, &dir).await;
+
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+
+    let seen = read_tls_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 200 OK"), "{seen}");
+}
+
+#[tokio::test]
+async fn over_tls_a_request_with_too_many_headers_is_refused_with_431() {
+    use tokio::io::AsyncWriteExt as _;
+    let (app, dir) = crate::mtls::tls_app_with(|c| c.limits.max_headers = 16).await;
+    let mut stream = connect_tls(&app, &dir).await;
+    let mut request = String::from("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..20 {
+        request.push_str(&format!("X-Filler-{i}: x\r\n"));
+    }
+    request.push_str("\r\n");
+
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+
+    let seen = read_tls_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
+}
+
+#[tokio::test]
+async fn over_tls_request_headers_larger_than_the_limit_are_refused_with_431() {
+    use tokio::io::AsyncWriteExt as _;
+    let (app, dir) = crate::mtls::tls_app_with(|c| c.limits.max_header_bytes = 8192).await;
+    let mut stream = connect_tls(&app, &dir).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+
+    let _ = stream.write_all(request.as_bytes()).await;
+    let _ = stream.flush().await;
+
+    let seen = read_tls_until_closed(&mut stream).await;
+    assert!(seen.starts_with("HTTP/1.1 431"), "{seen}");
+}
+
+#[tokio::test]
+async fn over_tls_a_client_that_never_finishes_its_handshake_is_disconnected() {
+    use tokio::io::AsyncReadExt as _;
+    let (app, _dir) = crate::mtls::tls_app_with(|c| c.limits.header_read_timeout = 1).await;
+    let addr = app.base.trim_start_matches("https://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+
+    // Nothing is sent: not even a ClientHello.
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut seen),
+    )
+    .await;
+
+    assert!(read.is_ok(), "the server kept the connection open");
+}
+
+#[tokio::test]
+async fn over_tls_shutting_down_closes_idle_connections_and_finishes() {
+    use tokio::io::AsyncWriteExt as _;
+    // Without a header-read timeout, only the shutdown can end the connection.
+    let (mut app, dir) = crate::mtls::tls_app_with(|c| c.limits.header_read_timeout = 0).await;
+    let mut stream = connect_tls(&app, &dir).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    stream.flush().await.unwrap();
+    // The whole response arrives; the connection then waits, kept alive.
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).ends_with("\r\n\r\nok") {
+        let mut buf = [0u8; 1024];
+        let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf)
+            .await
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    app.shut_down();
+
+    assert_eq!(read_tls_until_closed(&mut stream).await, "");
+}

@@ -41,7 +41,7 @@ mod libraries;
 mod limits;
 mod mcp;
 mod metadata_document;
-mod mtls;
+pub mod mtls;
 mod multinode;
 mod operability;
 mod par_rules;

@@ -43,6 +43,14 @@ impl Cert {
 
 /// A server speaking TLS with a certificate for 127.0.0.1.
 async fn tls_app() -> (TestApp, TempDir) {
+    tls_app_with(|_| {}).await
+}
+
+/// [`tls_app`] with its configuration changed by `adjust` first; the
+/// server's certificate is `cert.pem` in the directory returned.
+pub async fn tls_app_with(
+    adjust: impl FnOnce(&mut ephemera_server::config::RawConfig),
+) -> (TestApp, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let server =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
@@ -53,6 +61,7 @@ async fn tls_app() -> (TestApp, TempDir) {
     let app = TestApp::spawn_with(|c| {
         c.tls.cert = Some(cert.clone());
         c.tls.key = Some(key.clone());
+        adjust(c);
     })
     .await;
     assert!(app.base.starts_with("https://"));

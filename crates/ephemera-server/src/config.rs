@@ -98,6 +98,10 @@ pub struct RawDocuments {
     /// PEM files of extra trusted CA certificates.
     pub extra_roots: Vec<PathBuf>,
     pub max_bytes: usize,
+    /// Seconds a failed fetch is remembered (the same error, no new fetch).
+    pub failure_cache: u64,
+    /// Fetches from one host per minute at most, per node; 0: no limit.
+    pub per_host_per_minute: u32,
 }
 
 impl Default for RawDocuments {
@@ -107,6 +111,8 @@ impl Default for RawDocuments {
             allow_hosts: Vec::new(),
             extra_roots: Vec::new(),
             max_bytes: 5 * 1024,
+            failure_cache: DocumentPolicy::default().failure_cache.as_secs(),
+            per_host_per_minute: DocumentPolicy::default().per_host_per_minute,
         }
     }
 }
@@ -395,6 +401,16 @@ impl Config {
             allow_hosts: d.allow_hosts.clone(),
             extra_roots_pem,
             max_bytes: d.max_bytes,
+            failure_cache: match d.failure_cache {
+                1..=3600 => Duration::from_secs(d.failure_cache),
+                _ => {
+                    return Err(invalid(
+                        "metadata_documents.failure_cache",
+                        "must be 1 to 3600 seconds: a failure is never cached as a document, and always for a while",
+                    ))
+                }
+            },
+            per_host_per_minute: d.per_host_per_minute,
             ..DocumentPolicy::default()
         };
         let keys_encryption_key = match &raw.keys.encryption_key {

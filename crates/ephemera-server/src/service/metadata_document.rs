@@ -17,7 +17,16 @@
 //! - ignores proxy environment variables (a proxy would resolve the name for
 //!   us, out of the guard's sight), follows no redirect, bounds connect and
 //!   total time, and stops reading as soon as the body passes the size limit;
-//! - caches documents per `Cache-Control`, clamped to the policy's bounds.
+//! - caches documents per `Cache-Control`, clamped to the policy's bounds;
+//! - so that it cannot be used to hit a third party's host as often as
+//!   anyone asks: merges concurrent fetches of one URL into one, remembers a
+//!   failure for `failure_cache` (never as a document: the draft forbids
+//!   caching an error as one), and fetches from one host at most
+//!   `per_host_per_minute` times a minute;
+//! - tells the client the same thing whatever went wrong on the way to the
+//!   document (connection, timeout, status, redirect, an address it does not
+//!   fetch from): which one is logged, so a client cannot map what the
+//!   server reaches.
 //!
 //! | module | owns |
 //! |---|---|
@@ -73,8 +82,14 @@ pub struct DocumentPolicy {
     /// The longest time a fetched document is reused, whatever its headers
     /// say: this bounds how long a changed document goes unnoticed.
     pub max_cache: Duration,
-    /// How many documents the in-memory cache holds.
+    /// How many documents the in-memory cache holds (and, apart, how many
+    /// failures).
     pub max_cache_entries: usize,
+    /// How long a failed fetch is remembered: until then, the same URL
+    /// gets the same error without a new fetch.
+    pub failure_cache: Duration,
+    /// Fetches from one host per minute at most (per node); 0: no limit.
+    pub per_host_per_minute: u32,
 }
 
 impl Default for DocumentPolicy {
@@ -89,6 +104,8 @@ impl Default for DocumentPolicy {
             min_cache: Duration::from_secs(60),
             max_cache: Duration::from_secs(24 * 60 * 60),
             max_cache_entries: 10_000,
+            failure_cache: Duration::from_secs(30),
+            per_host_per_minute: 30,
         }
     }
 }
@@ -122,9 +139,12 @@ pub enum DocumentError {
     /// The host is, or resolves only to, addresses the server never fetches.
     #[error("{0}")]
     Forbidden(String),
-    /// Network failure, timeout, a status other than 200, or a redirect.
-    #[error("{0}")]
-    Fetch(String),
+    /// Anything that kept the document from arriving: a connection
+    /// failure, a timeout, a status other than 200, a redirect, a host name
+    /// resolving only to addresses the server never fetches from, or the
+    /// host's fetch limit. One description for all: which one is logged.
+    #[error("{UNREACHABLE}")]
+    Unreachable,
     /// The document is larger than the policy allows.
     #[error("the client metadata document is too large")]
     TooLarge,
@@ -132,6 +152,9 @@ pub enum DocumentError {
     #[error("invalid client metadata document: {0}")]
     Invalid(String),
 }
+
+/// What the client is told when the document could not be fetched.
+const UNREACHABLE: &str = "the client metadata document could not be fetched from the client_id URL: it must answer 200 OK with the document itself (no redirect), from a public address, in time";
 
 /// Whether `client_id` is meant as a metadata document URL, so a resolver can
 /// send it here (`http://` too, to be refused with a clear message).
@@ -145,8 +168,18 @@ pub struct DocumentFetcher {
     policy: DocumentPolicy,
     allow_hosts: Arc<[String]>,
     client: reqwest::Client,
-    cache: Cache,
+    cache: Cache<FetchedDocument>,
+    /// Failed fetches, remembered for `failure_cache`.
+    failures: Cache<DocumentError>,
+    /// Fetches under way, by URL: a request for a URL being fetched waits
+    /// for that fetch instead of starting another.
+    in_flight: Mutex<HashMap<String, Arc<InFlight>>>,
+    /// Fetches per host.
+    per_host: Option<crate::throttle::RateLimiter>,
 }
+
+/// One fetch, shared by everyone asking for its URL meanwhile.
+type InFlight = tokio::sync::OnceCell<Result<FetchedDocument, DocumentError>>;
 
 impl std::fmt::Debug for DocumentFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,8 +226,20 @@ impl DocumentFetcher {
         let client = builder
             .build()
             .map_err(|e| format!("building the metadata document HTTP client: {e}"))?;
+        let per_host = (policy.per_host_per_minute > 0).then(|| {
+            crate::throttle::RateLimiter::new(
+                crate::config::Rate {
+                    count: policy.per_host_per_minute,
+                    seconds: 60,
+                },
+                policy.max_cache_entries,
+            )
+        });
         Ok(Self {
             cache: Cache::new(policy.max_cache_entries),
+            failures: Cache::new(policy.max_cache_entries),
+            in_flight: Mutex::default(),
+            per_host,
             policy,
             allow_hosts,
             client,
@@ -202,7 +247,9 @@ impl DocumentFetcher {
     }
 
     /// Resolves a URL `client_id` into its validated metadata: from the cache
-    /// while fresh at `now` (Unix seconds), else by fetching it.
+    /// while fresh at `now` (Unix seconds), else by fetching it, together
+    /// with every other request for it meanwhile. A failure is remembered
+    /// for `failure_cache`.
     pub async fn fetch(&self, client_id: &str, now: i64) -> Result<FetchedDocument, DocumentError> {
         if !self.policy.enabled {
             return Err(DocumentError::Disabled);
@@ -211,14 +258,71 @@ impl DocumentFetcher {
         if let Some(doc) = self.cache.get(client_id, now) {
             return Ok(doc);
         }
+        if let Some(error) = self.failures.get(client_id, now) {
+            return Err(error);
+        }
+        let shared = {
+            let mut in_flight = lock(&self.in_flight);
+            if in_flight.len() >= self.policy.max_cache_entries {
+                // Fetches whose every asker went away before they finished.
+                in_flight.retain(|_, f| Arc::strong_count(f) > 1);
+            }
+            in_flight.entry(client_id.to_owned()).or_default().clone()
+        };
+        let result = shared
+            .get_or_init(|| self.fetch_now(client_id, url, host, now))
+            .await
+            .clone();
+        let mut in_flight = lock(&self.in_flight);
+        if in_flight
+            .get(client_id)
+            .is_some_and(|f| Arc::ptr_eq(f, &shared))
+        {
+            in_flight.remove(client_id);
+        }
+        result
+    }
+
+    /// One fetch of `url`, its outcome cached.
+    async fn fetch_now(
+        &self,
+        client_id: &str,
+        url: Url,
+        host: String,
+        now: i64,
+    ) -> Result<FetchedDocument, DocumentError> {
+        // Per host, whatever the path: a URL of its own per request must not
+        // make this server a way to flood someone's host.
+        let host_key = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        if let Some(limiter) = &self.per_host {
+            if limiter.hit(&host_key, now).is_err() {
+                tracing::info!(host = %host_key, "metadata document fetches from this host are over their limit");
+                return Err(DocumentError::Unreachable);
+            }
+        }
         // reqwest's own timeout covers the same span; this one also holds if
         // a future reqwest changes what its timeout covers.
-        let (json, lifetime) = tokio::time::timeout(self.policy.total_timeout, self.download(url))
+        let outcome = match tokio::time::timeout(self.policy.total_timeout, self.download(url))
             .await
-            .map_err(|_| timed_out())??;
-        let doc = validate(client_id, host, json)?;
-        self.cache.put(client_id, doc.clone(), now, lifetime);
-        Ok(doc)
+        {
+            Ok(Ok((json, lifetime))) => validate(client_id, host, json).map(|doc| (doc, lifetime)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                tracing::info!(client_id, "fetching a metadata document timed out");
+                Err(DocumentError::Unreachable)
+            }
+        };
+        match outcome {
+            Ok((doc, lifetime)) => {
+                self.cache.put(client_id, doc.clone(), now, lifetime);
+                Ok(doc)
+            }
+            Err(e) => {
+                self.failures
+                    .put(client_id, e.clone(), now, secs(self.policy.failure_cache));
+                Err(e)
+            }
+        }
     }
 
     /// GETs the document: the JSON value and how long to cache it (seconds).
@@ -231,15 +335,10 @@ impl DocumentFetcher {
             .await
             .map_err(fetch_error)?;
         let status = response.status();
-        if status.is_redirection() {
-            return Err(DocumentError::Fetch(format!(
-                "the client_id URL answered {status}: the document must be served at the client_id itself, redirects are not followed"
-            )));
-        }
         if status != StatusCode::OK {
-            return Err(DocumentError::Fetch(format!(
-                "the client_id URL answered {status}, not 200 OK"
-            )));
+            // A redirect included: the draft forbids following one.
+            tracing::info!(%status, "a metadata document URL answered a status other than 200");
+            return Err(DocumentError::Unreachable);
         }
         // The draft ("Client ID Metadata Document"): JSON, served as
         // application/json or a more specific application/…+json.
@@ -489,45 +588,39 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-fn timed_out() -> DocumentError {
-    DocumentError::Fetch("fetching the client metadata document timed out".into())
-}
-
-/// Maps a transport error to what the client's developer may see; the detail
-/// (which may name resolved addresses) is only logged.
+/// Maps a transport error to what the client's developer may see: one
+/// description for every cause; the detail (which may name resolved
+/// addresses) is only logged.
 fn fetch_error(e: reqwest::Error) -> DocumentError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if err.downcast_ref::<ForbiddenAddresses>().is_some() {
             tracing::info!(error = ?e, "metadata document host resolves only to forbidden addresses");
-            return DocumentError::Forbidden(
-                "client_id host resolves only to loopback, private or otherwise internal addresses, which this server does not fetch from".into(),
-            );
+            return DocumentError::Unreachable;
         }
         source = err.source();
     }
-    tracing::info!(error = ?e, "fetching a metadata document failed");
-    if e.is_timeout() {
-        timed_out()
-    } else if e.is_connect() {
-        DocumentError::Fetch("could not connect to the client_id host".into())
-    } else {
-        DocumentError::Fetch("could not fetch the client metadata document".into())
-    }
+    tracing::info!(error = ?e, timeout = e.is_timeout(), connect = e.is_connect(), "fetching a metadata document failed");
+    DocumentError::Unreachable
 }
 
-/// Fetched documents by URL, bounded in size.
-struct Cache {
-    entries: Mutex<HashMap<String, CacheEntry>>,
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a map that is still valid.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Fetched documents (or failures) by URL, bounded in size.
+struct Cache<T> {
+    entries: Mutex<HashMap<String, CacheEntry<T>>>,
     capacity: usize,
 }
 
-struct CacheEntry {
-    doc: FetchedDocument,
+struct CacheEntry<T> {
+    value: T,
     expires: i64,
 }
 
-impl Cache {
+impl<T: Clone> Cache<T> {
     fn new(capacity: usize) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
@@ -535,19 +628,14 @@ impl Cache {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CacheEntry>> {
-        // A panic while holding the lock leaves a map that is still valid.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.entries).len()
     }
 
-    fn get(&self, url: &str, now: i64) -> Option<FetchedDocument> {
-        let mut entries = self.lock();
+    fn get(&self, url: &str, now: i64) -> Option<T> {
+        let mut entries = lock(&self.entries);
         match entries.get(url) {
-            Some(entry) if entry.expires > now => Some(entry.doc.clone()),
+            Some(entry) if entry.expires > now => Some(entry.value.clone()),
             Some(_) => {
                 entries.remove(url);
                 None
@@ -556,11 +644,11 @@ impl Cache {
         }
     }
 
-    fn put(&self, url: &str, doc: FetchedDocument, now: i64, lifetime: i64) {
+    fn put(&self, url: &str, value: T, now: i64, lifetime: i64) {
         if self.capacity == 0 {
             return;
         }
-        let mut entries = self.lock();
+        let mut entries = lock(&self.entries);
         if entries.len() >= self.capacity && !entries.contains_key(url) {
             entries.retain(|_, e| e.expires > now);
             while entries.len() >= self.capacity {
@@ -575,6 +663,6 @@ impl Cache {
             }
         }
         let expires = now.saturating_add(lifetime);
-        entries.insert(url.to_owned(), CacheEntry { doc, expires });
+        entries.insert(url.to_owned(), CacheEntry { value, expires });
     }
 }

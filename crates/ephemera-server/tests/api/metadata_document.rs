@@ -15,6 +15,8 @@ use crate::helpers::*;
 struct DocServer {
     base: String,
     document: Arc<Mutex<Value>>,
+    /// Requests for `/gone.json`, which answers 404.
+    gone_hits: Arc<std::sync::atomic::AtomicUsize>,
     cert_path: std::path::PathBuf,
     _dir: TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -31,10 +33,19 @@ impl DocServer {
         let base = format!("https://{}", listener.local_addr().unwrap());
         let document = Arc::new(Mutex::new(Value::Null));
         let served = document.clone();
+        let gone_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = gone_hits.clone();
         let router = Router::new()
             .route(
                 "/client.json",
                 get(move || async move { Json(served.lock().unwrap().clone()) }),
+            )
+            .route(
+                "/gone.json",
+                get(move || async move {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    axum::http::StatusCode::NOT_FOUND
+                }),
             )
             .route(
                 "/big.json",
@@ -77,6 +88,7 @@ impl DocServer {
         Self {
             base,
             document,
+            gone_hits,
             cert_path,
             _dir: dir,
             _stop: tx,
@@ -311,4 +323,31 @@ async fn metadata_advertises_url_client_ids() {
         "invalid_client",
     )
     .await;
+}
+
+#[tokio::test]
+async fn repeated_requests_naming_a_failing_document_reach_its_host_once() {
+    let docs = DocServer::start().await;
+    let app = app_trusting(&docs).await;
+    let client_id = format!("{}/gone.json", docs.base);
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client_id)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+
+    let mut descriptions = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let res = app.http.get(url.clone()).send().await.unwrap();
+        descriptions.insert(assert_error_page(res, "invalid_client").await);
+        let res = push_for(&app, &client_id).await;
+        assert_error(res, 401, "invalid_client").await;
+    }
+
+    // Ten page loads and ten pushes: one fetch; the failure is remembered.
+    assert_eq!(docs.gone_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(descriptions.len(), 1);
+    assert_eq!(app.stats().await.pending_pushed_requests, 0);
 }

@@ -369,8 +369,16 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    tracing::info!(listen = %config.listen, issuer = %config.issuer, database = %crate::config::redacted(&config.database), "ephemera is serving");
-    crate::serve(&config, ctx, listener, shutdown_signal())
+    let operations = match config.metrics.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (metrics.listen): {e}"))?,
+        ),
+        None => None,
+    };
+    tracing::info!(listen = %config.listen, metrics = ?config.metrics.listen, issuer = %config.issuer, database = %crate::config::redacted(&config.database), "ephemera is serving");
+    crate::serve_on(&config, ctx, listener, operations, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
 }

@@ -19,9 +19,11 @@ use crate::service::metadata_document::DocumentPolicy;
 
 pub mod clients;
 pub mod limits;
+pub mod metrics;
 
 pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
+pub use metrics::{MetricsConfig, RawMetrics};
 
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,7 @@ pub struct RawConfig {
     pub keys: RawKeys,
     pub limits: RawLimits,
     pub clients: RawClients,
+    pub metrics: RawMetrics,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `Client-Cert` headers are believed.
     pub trusted_proxies: Vec<String>,
@@ -229,6 +232,7 @@ impl Default for RawConfig {
             keys: RawKeys::default(),
             limits: RawLimits::default(),
             clients: RawClients::default(),
+            metrics: RawMetrics::default(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -337,6 +341,7 @@ pub struct Config {
     pub keys_reload_interval: Duration,
     /// Rate limits, login throttling and connection limits.
     pub limits: Limits,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -442,7 +447,9 @@ impl Config {
             return Err(invalid("keys.reload_interval", "must be at least 1 second"));
         }
         let limits = Limits::from_raw(&raw.limits)?;
+        let metrics = raw.metrics.validate(listen)?;
         Ok(Self {
+            metrics,
             limits,
             keys_encryption_key,
             keys_reload_interval: Duration::from_secs(raw.keys.reload_interval),

@@ -84,15 +84,39 @@ pub async fn context(
         keys: Arc::new(keys),
         clock,
         documents: Arc::new(documents),
+        gauges: Arc::default(),
     })
 }
 
 /// Runs the server on `listener` with the background sweeper, until
-/// `shutdown` resolves.
+/// `shutdown` resolves; `/metrics` on an address of its own when
+/// `metrics.listen` is set (bound here).
 pub async fn serve(
     config: &Config,
     ctx: Context,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let operations = match config.metrics.listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} (metrics.listen): {e}"),
+            )
+        })?),
+        None => None,
+    };
+    serve_on(config, ctx, listener, operations, shutdown).await
+}
+
+/// [`serve`] on listeners bound already: `operations`, when given, serves
+/// `/metrics`, `/healthz` and `/readyz` only, and the main listener then
+/// serves no `/metrics`.
+pub async fn serve_on(
+    config: &Config,
+    ctx: Context,
+    listener: TcpListener,
+    operations: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -129,6 +153,27 @@ pub async fn serve(
             }
         }
     });
+    // The gauges of /metrics, recounted here rather than per scrape.
+    let mut gauges_stop = stop_rx.clone();
+    let (gauges, store, clock, every) = (
+        ctx.gauges.clone(),
+        ctx.store.clone(),
+        ctx.clock.clone(),
+        config.metrics.refresh_interval,
+    );
+    let recounter = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = gauges_stop.changed() => return,
+                _ = ticker.tick() => {
+                    if let Err(e) = gauges.refresh(store.as_ref(), clock.now()).await {
+                        tracing::error!(error = %e, "recounting the gauges of /metrics failed");
+                    }
+                }
+            }
+        }
+    });
     let tls = match &config.tls {
         Some((cert, key)) => {
             Some(http::tls::server_config(cert, key).map_err(std::io::Error::other)?)
@@ -138,6 +183,18 @@ pub async fn serve(
     let mut app = http::App::new(ctx);
     app.trusted_proxies = Arc::new(config.trusted_proxies.clone());
     app.limits = Arc::new(throttle::Limiters::new(&config.limits));
+    app.metrics_token = config.metrics.bearer_token.as_deref().map(Arc::from);
+    app.metrics_on_main = operations.is_none();
+    let operations = operations.map(|l| {
+        let (router, limits, mut stop) = (
+            http::operations_router(app.clone()),
+            config.limits.connections,
+            stop_rx.clone(),
+        );
+        tokio::spawn(http::serve_router(l, router, None, limits, async move {
+            let _ = stop.wait_for(|v| *v).await;
+        }))
+    });
     let result = http::serve(listener, app, tls, config.limits.connections, async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -145,5 +202,9 @@ pub async fn serve(
     .await;
     let _ = sweeper.await;
     let _ = reloader.await;
+    let _ = recounter.await;
+    if let Some(operations) = operations {
+        let _ = operations.await;
+    }
     result
 }

@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::App;
-use crate::model::Stats;
+use crate::service::gauges::Reading;
 
 /// The `endpoint` label of a request no route matched.
 const UNMATCHED: &str = "unmatched";
@@ -44,7 +44,8 @@ const BUCKETS: [(&str, u64); 12] = [
 ];
 
 /// What this process has served since it started. Each node of a deployment
-/// counts its own; the gauges come from the shared database at scrape time.
+/// counts its own; the gauges come from the node's last recount of the
+/// shared database (`service::gauges`), never from a query per scrape.
 #[derive(Default)]
 pub struct Metrics {
     endpoints: RwLock<HashMap<Box<str>, Endpoint>>,
@@ -105,9 +106,10 @@ impl Metrics {
         f(write(&self.endpoints).entry(name.into()).or_default());
     }
 
-    /// The text exposition of the counters, and of `stats` when the database
-    /// answered.
-    fn render(&self, stats: Option<&Stats>) -> String {
+    /// The text exposition of the counters, and of the gauges of `reading`
+    /// when the last recount succeeded.
+    fn render(&self, reading: Option<&Reading>) -> String {
+        let stats = reading.map(|r| &r.stats);
         let mut out = String::new();
         let endpoints = read(&self.endpoints);
         // Sorted, so that scrapes read the same from one to the next.
@@ -177,9 +179,17 @@ impl Metrics {
         gauge(
             &mut out,
             "ephemera_database_up",
-            "1 when the database answered this scrape, else 0 (and no database gauges).",
+            "1 when the database answered the last recount of the gauges, else 0 (and no database gauges).",
             i64::from(stats.is_some()),
         );
+        if let Some(r) = reading {
+            gauge(
+                &mut out,
+                "ephemera_gauges_timestamp_seconds",
+                "When the gauges below were recounted (Unix time); they are recounted every metrics.refresh_interval.",
+                r.at,
+            );
+        }
         if let Some(s) = stats {
             for (name, help, value) in [
                 (
@@ -293,16 +303,34 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     res
 }
 
-/// `GET /metrics`. A database that does not answer still yields the request
-/// counters (and `ephemera_database_up 0`), so a scrape never loses them.
-pub async fn get(State(app): State<App>) -> Response {
-    let stats = match app.ctx.store.stats(app.ctx.clock.now()).await {
-        Ok(stats) => Some(stats),
-        Err(e) => {
-            tracing::error!(error = %e, "reading statistics for /metrics failed");
-            None
+/// `GET /metrics`: the request counters and the gauges as last recounted,
+/// from memory: a scrape runs no query. With `metrics.bearer_token`, only
+/// for `Authorization: Bearer <token>` (RFC 6750 §2.1), compared in
+/// constant time.
+pub async fn get(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &app.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if !sent.is_some_and(|t| crate::secret::ct_eq(token, t)) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [
+                    (
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"ephemera-metrics\""),
+                    ),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+                "metrics need Authorization: Bearer <metrics.bearer_token>\n",
+            )
+                .into_response();
         }
-    };
+    }
+    let reading = app.ctx.gauges.latest();
     (
         StatusCode::OK,
         [
@@ -312,7 +340,7 @@ pub async fn get(State(app): State<App>) -> Response {
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
-        app.metrics.render(stats.as_ref()),
+        app.metrics.render(reading.as_ref()),
     )
         .into_response()
 }

@@ -60,6 +60,11 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// This node's rate limiters.
     pub limits: Arc<crate::throttle::Limiters>,
+    /// `GET /metrics` wants `Authorization: Bearer` with this token.
+    pub metrics_token: Option<Arc<str>>,
+    /// Whether the main listener serves `GET /metrics` (not when it has an
+    /// address of its own).
+    pub metrics_on_main: bool,
 }
 
 impl App {
@@ -76,6 +81,8 @@ impl App {
             trusted_proxies: Arc::default(),
             metrics: Arc::default(),
             limits: Arc::default(),
+            metrics_token: None,
+            metrics_on_main: true,
         }
     }
 
@@ -154,7 +161,6 @@ pub fn router(app: App) -> Router {
         .route("/introspect", post(introspect::post))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/metrics", get(metrics::get))
         .route(
             "/assets/ephemera.css",
             get(|| async {
@@ -186,18 +192,41 @@ pub fn router(app: App) -> Router {
         .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {
             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
         });
+    let same_origin = if app.metrics_on_main {
+        same_origin.route("/metrics", get(metrics::get))
+    } else {
+        same_origin
+    };
+    // RFC 6797: a browser that reached an https issuer once keeps to https.
+    let hsts = app.secure_cookies.then(|| {
+        tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     // Every route and the fallback (`unmatched`) is counted for `/metrics`.
     let counted = axum::middleware::from_fn_with_state(app.metrics.clone(), metrics::track);
     cross_origin
         .merge(same_origin)
         .layer(counted)
         .with_state(app)
+        .layer(tower::util::option_layer(hsts))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(request_id)),
         )
+}
+
+/// The routes of the operations listener (`metrics.listen`): `/metrics`,
+/// `/healthz` and `/readyz`, nothing else.
+pub fn operations_router(app: App) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::get))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .with_state(app)
 }
 
 /// Serves on `listener` until `shutdown` resolves, then finishes the

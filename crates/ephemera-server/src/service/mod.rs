@@ -21,12 +21,14 @@
 //! | [`revoke`] | RFC 7009 |
 //! | [`keys`] | signing keys and the JWKS |
 //! | [`sweep`] | expiry and erasure |
+//! | [`gauges`] | the counts `/metrics` shows, recounted off the request path |
 //! | [`admin`] | users and registered clients, for the CLI |
 
 pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod consent;
+pub mod gauges;
 pub mod introspect;
 pub mod issue;
 pub mod keys;
@@ -62,6 +64,8 @@ pub struct Context {
     pub clock: Arc<Clock>,
     /// Fetches and caches Client ID Metadata Documents.
     pub documents: Arc<metadata_document::DocumentFetcher>,
+    /// The counts `/metrics` shows, as last recounted.
+    pub gauges: Arc<gauges::Gauges>,
 }
 
 /// The server's clock: wall time plus an offset that tests may advance, so

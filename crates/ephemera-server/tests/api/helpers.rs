@@ -21,6 +21,8 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 pub struct TestApp {
     pub base: String,
+    /// The operations listener (`metrics.listen`), when configured.
+    pub operations_base: Option<String>,
     pub ctx: Context,
     pub config: Config,
     /// A client that follows no redirects, like an OAuth client's back channel.
@@ -75,16 +77,26 @@ impl TestApp {
         let ctx = ephemera_server::context(&config, store, Arc::new(Clock::default()))
             .await
             .unwrap();
+        // `metrics.listen` (port 0 in tests) is bound here, so the test
+        // knows its port.
+        let operations = match config.metrics.listen {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.unwrap()),
+            None => None,
+        };
+        let operations_base = operations
+            .as_ref()
+            .map(|l| format!("http://{}", l.local_addr().unwrap()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (serve_config, serve_ctx) = (config.clone(), ctx.clone());
         tokio::spawn(async move {
-            ephemera_server::serve(&serve_config, serve_ctx, listener, async {
+            ephemera_server::serve_on(&serve_config, serve_ctx, listener, operations, async {
                 let _ = rx.await;
             })
             .await
             .unwrap();
         });
         let app = Self {
+            operations_base,
             base: config.issuer.clone(),
             ctx,
             config,

@@ -16,6 +16,16 @@ async fn scrape(app: &TestApp) -> String {
     res.text().await.unwrap()
 }
 
+/// Recounts the gauges now, as the background task does every
+/// `metrics.refresh_interval`.
+async fn recount(app: &TestApp) {
+    app.ctx
+        .gauges
+        .refresh(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+}
+
 /// The value of the sample named `series` (name and labels), if present.
 fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines()
@@ -72,6 +82,7 @@ async fn metrics_count_requests_by_route_and_show_the_grants_without_secrets() {
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("access-control-allow-origin").is_none());
     assert!(res.headers().get("set-cookie").is_none());
+    recount(&app).await;
     let body = scrape(&app).await;
     let stats = app.stats().await;
 
@@ -212,4 +223,127 @@ async fn metrics_count_responses_refused_with_429() {
         Some(1.0),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn a_scrape_runs_no_query_its_gauges_are_the_last_recount() {
+    let app = TestApp::spawn_with(|c| c.metrics.refresh_interval = 3600).await;
+    // The background task recounts once at start-up, then not for an hour.
+    for _ in 0..100 {
+        if app.ctx.gauges.latest().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    recount(&app).await;
+    let before = scrape(&app).await;
+    assert_eq!(
+        sample(&before, "ephemera_pending_pushed_requests"),
+        Some(0.0)
+    );
+    let at = sample(&before, "ephemera_gauges_timestamp_seconds").unwrap();
+    assert!((at - app.now() as f64).abs() <= 2.0, "{at}");
+
+    app.push_ok(Some(&registration()), &[]).await;
+    // However often it is scraped, the database is not asked...
+    for _ in 0..5 {
+        let body = scrape(&app).await;
+        assert_eq!(sample(&body, "ephemera_pending_pushed_requests"), Some(0.0));
+    }
+    // ...until the next recount.
+    recount(&app).await;
+    let after = scrape(&app).await;
+    assert_eq!(
+        sample(&after, "ephemera_pending_pushed_requests"),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn the_gauges_are_recounted_in_the_background() {
+    let app = TestApp::spawn_with(|c| c.metrics.refresh_interval = 1).await;
+    app.push_ok(Some(&registration()), &[]).await;
+    // Wait (at most 10 s) for a recount that sees the pushed request.
+    let mut seen = None;
+    for _ in 0..100 {
+        seen = sample(&scrape(&app).await, "ephemera_pending_pushed_requests");
+        if seen == Some(1.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, Some(1.0));
+}
+
+#[tokio::test]
+async fn metrics_behind_a_bearer_token_answer_only_with_it() {
+    let token = "metrics-token-0123456789abcdefghijklmnop";
+    let app = TestApp::spawn_with(|c| c.metrics.bearer_token = Some(token.into())).await;
+    for sent in [None, Some("wrong-token-0123456789abcdefghijklmnop")] {
+        let mut req = app.http.get(app.url("/metrics"));
+        if let Some(t) = sent {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        assert!(!res.text().await.unwrap().contains("ephemera_"));
+    }
+    let res = app
+        .http
+        .get(app.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("ephemera_http_requests_total"));
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_address_are_not_served_on_the_main_one() {
+    let app = TestApp::spawn_with(|c| c.metrics.listen = Some("127.0.0.1:0".into())).await;
+    let ops = app.operations_base.clone().unwrap();
+
+    let main = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(main.status(), 404);
+    let res = app.http.get(format!("{ops}/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("ephemera_database_up"), "{body}");
+    // The main listener's traffic is what it counts.
+    assert!(
+        body.contains(r#"endpoint="unmatched",method="GET",status="404""#),
+        "{body}"
+    );
+    for path in ["/healthz", "/readyz"] {
+        let res = app.http.get(format!("{ops}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // Nothing else is there.
+    let res = app.http.get(format!("{ops}/token")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn an_https_issuer_sends_hsts_and_an_http_one_does_not() {
+    let (app, _dir) = crate::mtls::tls_app_with(|_| {}).await;
+    for path in ["/.well-known/oauth-authorization-server", "/healthz"] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let plain = TestApp::spawn().await;
+    let res = plain.http.get(plain.url("/healthz")).send().await.unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
 }

@@ -265,9 +265,10 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
                 };
                 let introspect = if c.can_introspect { " introspect" } else { "" };
                 println!(
-                    "{}\t{kind}{introspect}\t{}",
+                    "{}\t{kind}{introspect}\t{}\t{}",
                     c.client_id,
-                    c.redirect_uris.join(" ")
+                    c.redirect_uris.join(" "),
+                    c.snapshot().grant_types.join(",")
                 );
             }
             Ok(())

@@ -156,6 +156,60 @@ fn the_cli_refuses_to_register_the_pushed_client_urn() {
 }
 
 #[test]
+fn the_cli_registers_the_grant_types_an_operator_names_and_refuses_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = |args: &[&str]| {
+        let mut all = vec!["client", "add"];
+        all.extend_from_slice(args);
+        ephemera(d, &all, None)
+    };
+    let out = add(&[
+        "svc",
+        "--confidential",
+        "--grant-type",
+        "client_credentials",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = add(&["web", "--redirect-uri", "https://web.example/cb"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = text(&ephemera(d, &["client", "list"], None));
+    assert!(
+        listed.contains("svc\tconfidential\t\tclient_credentials\n"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("web\tpublic\thttps://web.example/cb\tauthorization_code,refresh_token\n"),
+        "{listed}"
+    );
+
+    for (args, says) in [
+        (
+            &[
+                "a",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--grant-type",
+                "client_credentials",
+            ][..],
+            "needs a client that authenticates",
+        ),
+        (
+            &["b", "--confidential", "--grant-type", "implicit"][..],
+            "is not one of",
+        ),
+        (
+            &["c", "--confidential", "--grant-type", "refresh_token"][..],
+            "goes with authorization_code",
+        ),
+    ] {
+        let out = add(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(text(&out).contains(says), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
 fn bad_configuration_fails_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

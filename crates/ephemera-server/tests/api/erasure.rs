@@ -184,3 +184,33 @@ async fn erased_metadata_cannot_be_read_back_from_the_database_files() {
 
     assert!(!files_hold(&app, &marker), "erased, yet still in the files");
 }
+
+#[tokio::test]
+async fn nothing_a_client_pushed_reaches_the_database_files_before_consent() {
+    let app = TestApp::spawn().await;
+    let marker = format!("pending-{}", crate::keys::random_id());
+    let registration = serde_json::json!({
+        "client_name": marker,
+        "redirect_uris": [REDIRECT],
+    })
+    .to_string();
+    let request_uri = app.push_ok(Some(&registration), &[]).await;
+    // Its page is shown (the request is opened), and a sweep runs.
+    let res = app
+        .http
+        .get(app.authorize_url(URN, &request_uri))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(&marker));
+    ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+
+    assert_eq!(app.stats().await.pending_pushed_requests, 1);
+    assert!(
+        !files_hold(&app, &marker),
+        "a pending request reached the files"
+    );
+}

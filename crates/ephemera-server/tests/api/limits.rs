@@ -552,3 +552,26 @@ async fn over_tls_shutting_down_closes_idle_connections_and_finishes() {
 
     assert_eq!(read_tls_until_closed(&mut stream).await, "");
 }
+
+#[tokio::test]
+async fn shutting_down_closes_idle_plain_connections_and_finishes() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Without a header-read timeout, only the shutdown can end the connection.
+    let mut app = TestApp::spawn_with(|c| c.limits.header_read_timeout = 0).await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).ends_with("\r\n\r\nok") {
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    app.shut_down();
+
+    assert_eq!(read_until_closed(&mut stream).await, "");
+}

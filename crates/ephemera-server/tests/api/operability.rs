@@ -347,3 +347,16 @@ async fn an_https_issuer_sends_hsts_and_an_http_one_does_not() {
     let res = plain.http.get(plain.url("/healthz")).send().await.unwrap();
     assert!(res.headers().get("strict-transport-security").is_none());
 }
+
+#[tokio::test]
+async fn an_https_issuer_behind_a_tls_proxy_sends_hsts_over_plain_http() {
+    // Ephemera speaks plain HTTP; the proxy in front terminates TLS.
+    let app = TestApp::spawn_with(|c| c.issuer = Some("https://auth.example".into())).await;
+    let direct = format!("http://{}/healthz", app.config.listen);
+    let res = app.http.get(direct).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+}

@@ -351,3 +351,61 @@ async fn repeated_requests_naming_a_failing_document_reach_its_host_once() {
     assert_eq!(descriptions.len(), 1);
     assert_eq!(app.stats().await.pending_pushed_requests, 0);
 }
+
+/// A `client_credentials` request by the document's client, signed by `key`.
+async fn machine_token(
+    app: &TestApp,
+    client_id: &str,
+    key: &crate::keys::TestKey,
+) -> reqwest::Response {
+    let assertion = key.assertion(client_id, &app.base, app.now());
+    app.post_form(
+        "/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            (
+                "client_assertion_type",
+                ephemera_proto::assertion::JWT_BEARER_ASSERTION,
+            ),
+            ("client_assertion", &assertion),
+        ],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_document_with_a_key_mints_no_machine_tokens_unless_the_operator_allows_it() {
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    let key = crate::keys::TestKey::new();
+    docs.serve(
+        &client_id,
+        json!({
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": key.jwks(),
+        }),
+    );
+    let app = app_trusting(&docs).await;
+
+    let d = assert_error(
+        machine_token(&app, &client_id, &key).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    assert!(d.contains("metadata document"), "{d}");
+    assert_eq!(app.stats().await.grants, 0);
+
+    let cert = docs.cert_path.clone();
+    let allowing = TestApp::spawn_with(move |c| {
+        c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
+        c.metadata_documents.extra_roots = vec![cert];
+        c.clients.client_credentials = vec!["registered".into(), "metadata_document".into()];
+    })
+    .await;
+    let res = machine_token(&allowing, &client_id, &key).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+}

@@ -25,12 +25,6 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
-    /// Whether the client described itself: its name and details are
-    /// self-asserted and shown as unverified.
-    pub fn is_self_asserted(self) -> bool {
-        !matches!(self, Self::Registered)
-    }
-
     /// The model in words, for error descriptions.
     pub fn describe(self) -> &'static str {
         match self {
@@ -106,6 +100,81 @@ pub struct ClientSnapshot {
     /// document was fetched from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified_origin: Option<String>,
+    /// What the client may and must do, as resolution and policy decided
+    /// when it was resolved (`service::resolve`). `None` in snapshots stored
+    /// before capabilities existed, and in those built as plain data; the
+    /// resolver derives them then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caps: Option<Capabilities>,
+}
+
+/// What a resolved client may and must do. Resolution computes it once, from
+/// the client model and the deployment's policy; every later step reads it
+/// instead of asking which model the client came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Who vouches for its name and details.
+    pub trust: Trust,
+    /// A user's consent is remembered for it (it has a stable identity).
+    pub remember_consent: bool,
+    /// How an authorization request's redirect URI is decided.
+    pub redirect: RedirectRule,
+    /// How its transaction is bound to keys.
+    pub binding: BindingRule,
+    /// Its authorization requests need PKCE (S256).
+    pub pkce_required: bool,
+    /// Its authorization requests need `state`.
+    pub state_required: bool,
+    /// The scopes it may be granted at most.
+    pub grantable_scope: Scope,
+    /// Policy opens `client_credentials` to its model (it must also have
+    /// registered the grant type).
+    pub client_credentials: bool,
+    /// Seconds its refresh tokens live.
+    pub refresh_lifetime: i64,
+    /// Getting tokens renews its registration's time-to-live (RFC 7591
+    /// abuse control deletes only idle self-registered clients).
+    pub renew_on_use: bool,
+}
+
+/// Who vouches for a client's name and details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// The operator registered it.
+    Operator,
+    /// It describes itself, from a host the server fetched it from (shown).
+    VerifiedOrigin,
+    /// It describes itself; nothing vouches for it.
+    SelfAsserted,
+}
+
+/// How an authorization request's redirect URI is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectRule {
+    /// One of the client's registered redirect URIs (exact match, loopback
+    /// any port); may be left out when only one is registered.
+    Registered,
+    /// Sent with every request, among the URIs its registration lists (when
+    /// it lists any), in a form policy allows for clients that registered
+    /// themselves in the request.
+    SentWithRequest,
+}
+
+/// How a client's transaction is bound to keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BindingRule {
+    /// The binding is fixed when the request is pushed: none can be added
+    /// at the token endpoint.
+    pub fixed_at_par: bool,
+    /// Its requests must come over mutual TLS: the certificate is bound at PAR.
+    pub certificate: bool,
+    /// Its registration asks for DPoP-bound tokens: a proof (or `dpop_jkt`)
+    /// is needed at PAR.
+    pub dpop: bool,
+    /// Some key (DPoP or a certificate) must be bound at PAR.
+    pub required: bool,
 }
 
 fn code_response_type() -> Vec<String> {
@@ -210,9 +279,12 @@ pub fn default_grant_types(confidential: bool) -> Vec<String> {
 }
 
 impl RegisteredClient {
+    /// The client as data, its capabilities not yet decided: the resolver
+    /// (`service::resolve::snapshot`) adds them.
     pub fn snapshot(&self) -> ClientSnapshot {
         if let Some(d) = &self.dynamic {
             return ClientSnapshot {
+                caps: None,
                 client_id: self.client_id.clone(),
                 kind: d.kind,
                 verified_origin: d.verified_origin.clone(),
@@ -231,6 +303,7 @@ impl RegisteredClient {
             .clone()
             .unwrap_or_else(|| default_grant_types(self.confidential));
         ClientSnapshot {
+            caps: None,
             client_id: self.client_id.clone(),
             kind: ClientKind::Registered,
             auth_method: match (self.confidential, &self.jwks) {

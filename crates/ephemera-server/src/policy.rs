@@ -5,7 +5,7 @@ use ephemera_proto::metadata::MetadataLimits;
 use ephemera_proto::redirect::RedirectForm;
 use ephemera_proto::scope::Scope;
 
-use crate::model::{ClientKind, ClientSnapshot};
+use crate::model::ClientKind;
 
 /// Lifetimes in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,55 +185,6 @@ impl Policy {
                 &self.pushed_scopes
             }
         }
-    }
-
-    /// Whether `client` must use PKCE (RFC 7636; required by OAuth 2.1 and,
-    /// for pushed clients, by Pushed Client Registration whatever they
-    /// authenticate with).
-    pub fn pkce_required(&self, client: &ClientSnapshot) -> bool {
-        let exempt = self.clients.pkce_optional_for_registered_confidential
-            && client.kind == ClientKind::Registered
-            && !client.is_public();
-        !exempt
-    }
-
-    /// Why `client` may not use `grant_type` (RFC 6749 §5.2
-    /// `unauthorized_client`), or `None` when it may: it must have
-    /// registered the grant type, and `client_credentials` must be open to
-    /// its client model here.
-    pub fn grant_type_refusal(&self, client: &ClientSnapshot, grant_type: &str) -> Option<String> {
-        if !client.may_use_grant(grant_type) {
-            return Some(format!(
-                "this client did not register the grant type `{grant_type}` (its grant_types: {})",
-                if client.grant_types.is_empty() {
-                    "none".to_owned()
-                } else {
-                    client.grant_types.join(", ")
-                }
-            ));
-        }
-        if grant_type == "client_credentials"
-            && !self.clients.client_credentials.contains(&client.kind)
-        {
-            return Some(format!(
-                "client_credentials is not open to {} clients on this server",
-                client.kind.describe()
-            ));
-        }
-        None
-    }
-
-    /// Why `client` may not use the authorization code flow (RFC 6749
-    /// §4.1.2.1 `unauthorized_client`), or `None`: it must have registered
-    /// both the response type `code` and the grant type `authorization_code`.
-    pub fn code_flow_refusal(&self, client: &ClientSnapshot) -> Option<String> {
-        if !client.response_types.iter().any(|t| t == "code") {
-            return Some(
-                "this client did not register the response type `code` (its response_types are empty)"
-                    .to_owned(),
-            );
-        }
-        self.grant_type_refusal(client, "authorization_code")
     }
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {

@@ -8,6 +8,7 @@ use ephemera_proto::redirect::RedirectUri;
 
 use super::extract::{cookie, QueryParams};
 use super::{error, session_cookie, App};
+use crate::model::Trust;
 use crate::secret::Secret;
 use crate::service::authorize::{self, Pending, Step};
 use crate::service::login::csrf_token;
@@ -77,7 +78,8 @@ pub struct ClientView {
 impl ClientView {
     pub fn of(pending: &Pending) -> Self {
         let r = &pending.request;
-        let pushed = r.client.kind.is_self_asserted();
+        // Anything not registered by the operator describes itself.
+        let pushed = pending.caps.trust != Trust::Operator;
         let name = r
             .client
             .name

@@ -11,7 +11,7 @@ use ephemera_proto::{is_dynamic_client_id, REQUEST_URI_PREFIX};
 
 use super::request::{self, RequestError};
 use super::{consent, resolve, Context, OAuthError};
-use crate::model::{ClientKind, PushedRequest, Session, Timestamp};
+use crate::model::{Capabilities, PushedRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// A pending request as the pages need it.
@@ -19,6 +19,8 @@ use crate::secret::{Secret, SecretHash};
 pub struct Pending {
     pub request_uri: String,
     pub request: PushedRequest,
+    /// What its client may and must do.
+    pub caps: Capabilities,
 }
 
 /// What the authorization endpoint answers.
@@ -49,7 +51,7 @@ pub async fn authorize(
     // Consent is remembered for registered clients only: a pushed client has
     // no stable identity to remember it for.
     if let Some(session) = &session {
-        if pending.request.client.kind == ClientKind::Registered {
+        if pending.caps.remember_consent {
             let remembered = ctx
                 .store
                 .find_consent(&session.user_id, &pending.request.client.client_id)
@@ -105,6 +107,7 @@ pub async fn find_pending(
     }
     Ok(Pending {
         request_uri: request_uri.to_owned(),
+        caps: resolve::caps(&ctx.policy, &request.client).into_owned(),
         request,
     })
 }

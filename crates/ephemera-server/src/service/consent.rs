@@ -9,7 +9,7 @@ use ephemera_proto::form::Params;
 use super::authorize::{error_location, find_pending, find_session};
 use super::login::{csrf_error, csrf_valid};
 use super::{new_id, Context, OAuthError};
-use crate::model::{ClientKind, Code, Grant, PushedRequest, Session, Timestamp};
+use crate::model::{Code, Grant, PushedRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// Handles the consent form: CSRF check, the session, then the decision.
@@ -89,7 +89,7 @@ pub async fn approve_found(
         expires_at: now + ctx.policy.lifetimes.code,
     };
     ctx.store.insert_grant_with_code(&grant, &stored).await?;
-    if remember && request.client.kind == ClientKind::Registered {
+    if remember && super::resolve::caps(&ctx.policy, &request.client).remember_consent {
         ctx.store
             .save_consent(
                 &session.user_id,

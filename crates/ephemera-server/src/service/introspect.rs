@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::client_auth::{self, Caller, Credentials};
 use super::{Context, OAuthError};
-use crate::model::{Timestamp, TokenKind};
+use crate::model::{Timestamp, TokenKind, Trust};
 use crate::secret::SecretHash;
 
 pub async fn introspect(
@@ -90,10 +90,9 @@ pub async fn introspect(
         jti: None,
         grant_id: Some(grant.id.clone()),
         client_kind: Some(grant.client.kind.as_str().to_owned()),
-        client_metadata: grant
-            .client
-            .kind
-            .is_self_asserted()
+        // What a client said of itself, for a resource server to show.
+        client_metadata: (super::resolve::caps(&ctx.policy, &grant.client).trust
+            != Trust::Operator)
             .then(|| grant.client.metadata.clone()),
         cnf: cnf(token.jkt.as_deref(), token.x5t.as_deref()),
         extra,

@@ -57,7 +57,7 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
             kind: TokenKind::Refresh,
             scope: refresh_scope.clone(),
             issued_at: now,
-            expires_at: now + policy.refresh_lifetime(grant.client.kind),
+            expires_at: now + super::resolve::caps(policy, &grant.client).refresh_lifetime,
             used_at: None,
             jkt: shape.jkt.filter(|_| public).map(str::to_owned),
             x5t: shape.x5t.filter(|_| public).map(str::to_owned),

@@ -4,7 +4,7 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model |
+//! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model, and the `Capabilities` each model gets: the only place services tell client models apart |
 //! | [`metadata_document`] | fetching and checking client ID metadata documents (URL `client_id`s), SSRF-guarded |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |

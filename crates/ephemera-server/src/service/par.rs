@@ -11,7 +11,7 @@ use ephemera_proto::REQUEST_URI_PREFIX;
 
 use super::client_auth::{self, Caller, Credentials};
 use super::{proof, request, resolve, Context, OAuthError};
-use crate::model::{AuthMethod, ClientKind, KeyBinding, Timestamp};
+use crate::model::{KeyBinding, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 const PATH: &str = "/par";
@@ -46,7 +46,7 @@ pub async fn push(
                     ephemera_proto::DYNAMIC_CLIENT_ID
                 )));
             }
-            client.snapshot()
+            resolve::snapshot(&ctx.policy, client)
         }
     };
     let ttl = ctx.policy.lifetimes.request_uri;
@@ -100,15 +100,10 @@ async fn binding(
         (None, Some(p)) => Some(p.jkt),
         (None, None) => None,
     };
+    let rule = resolve::caps(&ctx.policy, client).binding;
     // RFC 8705 §3: a pushed client that asks for certificate-bound tokens,
     // or authenticates with its certificate, binds that certificate now.
-    let wants_certificate = client.kind == ClientKind::Pushed
-        && (client
-            .metadata
-            .get("tls_client_certificate_bound_access_tokens")
-            == Some(&true.into())
-            || client.auth_method == AuthMethod::SelfSignedTlsClientAuth);
-    let x5t_s256 = match (wants_certificate, certificate) {
+    let x5t_s256 = match (rule.certificate, certificate) {
         (true, Some(der)) => Some(ephemera_proto::jose::sha256_b64(der)),
         (true, None) => {
             return Err(OAuthError::invalid_request(
@@ -118,17 +113,12 @@ async fn binding(
         (false, _) => None,
     };
     let binding = KeyBinding { dpop_jkt, x5t_s256 };
-    if binding.dpop_jkt.is_none()
-        && client.metadata.get("dpop_bound_access_tokens") == Some(&true.into())
-    {
+    if binding.dpop_jkt.is_none() && rule.dpop {
         return Err(OAuthError::invalid_request(
             "the registration says dpop_bound_access_tokens: send a DPoP proof with this request",
         ));
     }
-    if binding.is_none()
-        && client.kind == ClientKind::Pushed
-        && ctx.policy.pushed.require_sender_constraint
-    {
+    if binding.is_none() && rule.required {
         return Err(OAuthError::invalid_request(
             "this server requires pushed clients to bind a key at PAR: send a DPoP proof (or dpop_jkt) or use mutual TLS",
         ));

@@ -11,7 +11,7 @@ use super::client_auth::{self, Caller};
 use super::proof::Presented;
 use super::token::requested_audience;
 use super::{issue, proof, Context, OAuthError};
-use crate::model::{ClientKind, Timestamp, TokenKind};
+use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
 pub async fn refresh(
@@ -51,7 +51,9 @@ pub async fn refresh(
         .jkt
         .as_deref()
         .or(grant.key_binding.dpop_jkt.as_deref());
-    let may_add = grant.client.kind != ClientKind::Pushed;
+    let may_add = !super::resolve::caps(&ctx.policy, &grant.client)
+        .binding
+        .fixed_at_par;
     let jkt = proof::dpop_binding(required, presented.dpop, may_add)?;
     let required_x5t = token
         .x5t

@@ -11,8 +11,10 @@ use ephemera_proto::redirect::RedirectUri;
 use ephemera_proto::resource::ResourceIndicator;
 use ephemera_proto::scope::Scope;
 
-use super::OAuthError;
-use crate::model::{ClientKind, ClientSnapshot, KeyBinding, PushedRequest, Timestamp};
+use super::{resolve, OAuthError};
+use crate::model::{
+    Capabilities, ClientSnapshot, KeyBinding, PushedRequest, RedirectRule, Timestamp,
+};
 use crate::policy::Policy;
 
 /// The longest `state` accepted.
@@ -49,12 +51,12 @@ pub fn validate(
     now: Timestamp,
     ttl: i64,
 ) -> Result<PushedRequest, RequestError> {
+    let caps = resolve::caps(policy, &client).into_owned();
     // RFC 6749 §4.1.2.1: a client that did not register the code flow is
     // `unauthorized_client`, sent to its redirect URI only if that is trusted.
-    let refusal = policy
-        .code_flow_refusal(&client)
-        .map(|d| OAuthError::new(ErrorCode::UnauthorizedClient, d));
-    let (redirect_uri, redirect_uri_sent) = match redirect_uri(policy, &client, params) {
+    let refusal =
+        code_flow_refusal(&client).map(|d| OAuthError::new(ErrorCode::UnauthorizedClient, d));
+    let (redirect_uri, redirect_uri_sent) = match redirect_uri(policy, &client, &caps, params) {
         Ok(found) => found,
         Err(e) => return Err(RequestError::Untrusted(refusal.unwrap_or(e))),
     };
@@ -95,7 +97,7 @@ pub fn validate(
         )));
     }
     match &state {
-        None if client.kind == ClientKind::Pushed => {
+        None if caps.state_required => {
             return Err(fail(OAuthError::invalid_request(
                 "state is required for pushed clients",
             )))
@@ -123,15 +125,15 @@ pub fn validate(
                 "code_challenge_method was sent without code_challenge",
             )))
         }
-        (None, None) if policy.pkce_required(&client) => {
+        (None, None) if caps.pkce_required => {
             return Err(fail(OAuthError::invalid_request(
-                pkce_required_description(&client),
+                pkce_required_description(&client, &caps),
             )))
         }
         (None, None) => None,
     };
 
-    let scope = requested_scope(policy, &client, params.get("scope")).map_err(fail)?;
+    let scope = requested_scope(policy, &caps, params.get("scope")).map_err(fail)?;
 
     let resources = resources(policy, params.get_all("resource")).map_err(fail)?;
 
@@ -151,35 +153,82 @@ pub fn validate(
 }
 
 /// Why PKCE is required of `client`, for the error a request without it gets.
-pub fn pkce_required_description(client: &ClientSnapshot) -> &'static str {
-    match client.kind {
-        ClientKind::Pushed => {
-            "code_challenge is required: pushed clients must use PKCE with S256, whatever they authenticate with"
-        }
-        _ if client.is_public() => {
-            "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
-        }
-        _ => "code_challenge is required: this server requires PKCE with S256 of every client (OAuth 2.1)",
+pub fn pkce_required_description(client: &ClientSnapshot, caps: &Capabilities) -> &'static str {
+    if caps.redirect == RedirectRule::SentWithRequest {
+        "code_challenge is required: pushed clients must use PKCE with S256, whatever they authenticate with"
+    } else if client.is_public() {
+        "code_challenge is required: public clients must use PKCE with S256 (RFC 7636)"
+    } else {
+        "code_challenge is required: this server requires PKCE with S256 of every client (OAuth 2.1)"
     }
+}
+
+/// The grant types a refusal names.
+fn registered(client: &ClientSnapshot) -> String {
+    if client.grant_types.is_empty() {
+        "none".to_owned()
+    } else {
+        client.grant_types.join(", ")
+    }
+}
+
+/// Why `client` may not use `grant_type` (RFC 6749 §5.2
+/// `unauthorized_client`), or `None` when it may: it must have registered
+/// the grant type, and `client_credentials` must be open to its model.
+pub fn grant_type_refusal(
+    client: &ClientSnapshot,
+    caps: &Capabilities,
+    grant_type: &str,
+) -> Option<String> {
+    if !client.may_use_grant(grant_type) {
+        return Some(format!(
+            "this client did not register the grant type `{grant_type}` (its grant_types: {})",
+            registered(client)
+        ));
+    }
+    if grant_type == "client_credentials" && !caps.client_credentials {
+        return Some(format!(
+            "client_credentials is not open to {} clients on this server",
+            client.kind.describe()
+        ));
+    }
+    None
+}
+
+/// Why `client` may not use the authorization code flow (RFC 6749
+/// §4.1.2.1 `unauthorized_client`), or `None`: it must have registered
+/// both the response type `code` and the grant type `authorization_code`.
+pub fn code_flow_refusal(client: &ClientSnapshot) -> Option<String> {
+    if !client.response_types.iter().any(|t| t == "code") {
+        return Some(
+            "this client did not register the response type `code` (its response_types are empty)"
+                .to_owned(),
+        );
+    }
+    if !client.may_use_grant("authorization_code") {
+        return Some(format!(
+            "this client did not register the grant type `authorization_code` (its grant_types: {})",
+            registered(client)
+        ));
+    }
+    None
 }
 
 fn redirect_uri(
     policy: &Policy,
     client: &ClientSnapshot,
+    caps: &Capabilities,
     params: &Params,
 ) -> Result<(String, bool), OAuthError> {
     let Some(raw) = params.get("redirect_uri") else {
-        return match (client.kind, client.redirect_uris.as_slice()) {
-            (
-                ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument,
-                [only],
-            ) => Ok((only.clone(), false)),
-            (ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument, _) => {
-                Err(OAuthError::invalid_request(
-                    "redirect_uri is required: this client has more than one registered",
-                ))
+        return match (caps.redirect, client.redirect_uris.as_slice()) {
+            (RedirectRule::Registered, [only]) => Ok((only.clone(), false)),
+            (RedirectRule::Registered, _) => Err(OAuthError::invalid_request(
+                "redirect_uri is required: this client has more than one registered",
+            )),
+            (RedirectRule::SentWithRequest, _) => {
+                Err(OAuthError::invalid_request("redirect_uri is required"))
             }
-            (ClientKind::Pushed, _) => Err(OAuthError::invalid_request("redirect_uri is required")),
         };
     };
     let uri = RedirectUri::parse(raw).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
@@ -189,15 +238,15 @@ fn redirect_uri(
             .iter()
             .filter_map(|r| RedirectUri::parse(r).ok())
     };
-    match client.kind {
-        ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument => {
+    match caps.redirect {
+        RedirectRule::Registered => {
             if !registered().any(|r| uri.matches(&r)) {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is not registered for this client",
                 ));
             }
         }
-        ClientKind::Pushed => {
+        RedirectRule::SentWithRequest => {
             // The pushed form policy is applied here too, for a client that
             // sent no client_registration at all.
             if !client.redirect_uris.is_empty() && !registered().any(|r| uri.matches(&r)) {
@@ -240,16 +289,13 @@ pub fn resources(policy: &Policy, raw: &[String]) -> Result<Vec<String>, OAuthEr
 }
 
 /// The scope in force: the request's, or the deployment default (RFC 6749
-/// §3.3), never beyond what this client and its kind may be granted.
+/// §3.3), never beyond what this client may be granted.
 pub fn requested_scope(
     policy: &Policy,
-    client: &ClientSnapshot,
+    caps: &Capabilities,
     raw: Option<&str>,
 ) -> Result<Scope, OAuthError> {
-    let grantable = policy.grantable_scopes(client.kind);
-    let allowed = |t: &str| {
-        grantable.contains(t) && client.allowed_scope.as_ref().is_none_or(|a| a.contains(t))
-    };
+    let allowed = |t: &str| caps.grantable_scope.contains(t);
     match raw {
         None => Scope::from_tokens(
             policy

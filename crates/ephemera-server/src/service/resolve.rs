@@ -1,5 +1,6 @@
 //! `client_id` -> [`ClientSnapshot`]: the one place where client models differ.
-//! Everything after resolution reads only the snapshot.
+//! Everything after resolution reads only the snapshot and its
+//! [`Capabilities`] ([`capabilities`] is where each model gets its rules).
 
 use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
@@ -9,7 +10,8 @@ use ephemera_proto::DYNAMIC_CLIENT_ID;
 use super::metadata_document::{is_url_client_id, FetchedDocument};
 use super::{Context, OAuthError};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, DynamicRegistration, RegisteredClient, Timestamp,
+    AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, DynamicRegistration,
+    RedirectRule, RegisteredClient, Timestamp, Trust,
 };
 use crate::policy::Policy;
 
@@ -20,7 +22,83 @@ pub async fn registered(
     client_id: &str,
     now: Timestamp,
 ) -> Result<Option<ClientSnapshot>, OAuthError> {
-    Ok(lookup(ctx, client_id, now).await?.map(|c| c.snapshot()))
+    Ok(lookup(ctx, client_id, now)
+        .await?
+        .map(|c| snapshot(&ctx.policy, &c)))
+}
+
+/// A stored client (the operator's, self-registered, or a fetched metadata
+/// document) as resolved: its snapshot with its capabilities.
+pub fn snapshot(policy: &Policy, client: &RegisteredClient) -> ClientSnapshot {
+    with_capabilities(policy, client.snapshot())
+}
+
+fn with_capabilities(policy: &Policy, mut client: ClientSnapshot) -> ClientSnapshot {
+    client.caps = Some(capabilities(policy, &client));
+    client
+}
+
+/// What `client` may and must do under `policy`: the rules of its client
+/// model, decided here once. A new client model adds its arm here.
+pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
+    let kind = client.kind;
+    let pushed = kind == ClientKind::Pushed;
+    let asks = |field: &str| client.metadata.get(field) == Some(&serde_json::Value::Bool(true));
+    let grantable = policy.grantable_scopes(kind);
+    let grantable_scope = match &client.allowed_scope {
+        None => grantable.clone(),
+        Some(own) => ephemera_proto::scope::Scope::from_tokens(
+            grantable
+                .iter()
+                .filter(|t| own.contains(t))
+                .map(str::to_owned),
+        )
+        .unwrap_or_default(),
+    };
+    Capabilities {
+        trust: match kind {
+            ClientKind::Registered => Trust::Operator,
+            ClientKind::MetadataDocument => Trust::VerifiedOrigin,
+            ClientKind::Pushed | ClientKind::Dynamic => Trust::SelfAsserted,
+        },
+        // A pushed client has no stable identity to remember consent for;
+        // self-registered ones are strangers too.
+        remember_consent: kind == ClientKind::Registered,
+        redirect: if pushed {
+            RedirectRule::SentWithRequest
+        } else {
+            RedirectRule::Registered
+        },
+        binding: BindingRule {
+            // Pushed Client Registration: the binding is the client's
+            // identity, fixed at PAR (RFC 9449 §10, RFC 8705 §3).
+            fixed_at_par: pushed,
+            certificate: pushed
+                && (asks("tls_client_certificate_bound_access_tokens")
+                    || client.auth_method == AuthMethod::SelfSignedTlsClientAuth),
+            dpop: asks("dpop_bound_access_tokens"),
+            required: pushed && policy.pushed.require_sender_constraint,
+        },
+        // OAuth 2.1 §4.1.1: PKCE for every client, unless policy exempts
+        // the operator's confidential clients.
+        pkce_required: !(policy.clients.pkce_optional_for_registered_confidential
+            && kind == ClientKind::Registered
+            && !client.is_public()),
+        state_required: pushed,
+        grantable_scope,
+        client_credentials: policy.clients.client_credentials.contains(&kind),
+        refresh_lifetime: policy.refresh_lifetime(kind),
+        renew_on_use: kind == ClientKind::Dynamic,
+    }
+}
+
+/// `client`'s capabilities: as decided when it was resolved, or, for a
+/// snapshot stored before capabilities existed, decided now.
+pub fn caps<'a>(policy: &Policy, client: &'a ClientSnapshot) -> std::borrow::Cow<'a, Capabilities> {
+    match &client.caps {
+        Some(caps) => std::borrow::Cow::Borrowed(caps),
+        None => std::borrow::Cow::Owned(capabilities(policy, client)),
+    }
 }
 
 /// The client behind a `client_id` other than the URN, with what
@@ -143,23 +221,27 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             )));
         }
     }
-    Ok(ClientSnapshot {
-        client_id: DYNAMIC_CLIENT_ID.to_owned(),
-        kind: ClientKind::Pushed,
-        auth_method,
-        name: metadata.client_name.clone(),
-        redirect_uris: metadata
-            .redirect_uris
-            .iter()
-            .map(|u| u.as_str().to_owned())
-            .collect(),
-        response_types: crate::model::response_types_for(&grant_types),
-        grant_types,
-        allowed_scope: metadata.scope.clone(),
-        metadata: metadata.to_json(),
-        jwks: metadata.jwks.clone(),
-        verified_origin: None,
-    })
+    Ok(with_capabilities(
+        policy,
+        ClientSnapshot {
+            caps: None,
+            client_id: DYNAMIC_CLIENT_ID.to_owned(),
+            kind: ClientKind::Pushed,
+            auth_method,
+            name: metadata.client_name.clone(),
+            redirect_uris: metadata
+                .redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
+            response_types: crate::model::response_types_for(&grant_types),
+            grant_types,
+            allowed_scope: metadata.scope.clone(),
+            metadata: metadata.to_json(),
+            jwks: metadata.jwks.clone(),
+            verified_origin: None,
+        },
+    ))
 }
 
 /// How pushed clients may authenticate: never with a secret.
@@ -236,6 +318,7 @@ fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)] // tests fail loudly
 mod tests {
     use super::*;
 
@@ -261,6 +344,131 @@ mod tests {
         }
         let err = pushed(&p, Some("[]")).err().map(|e| e.code);
         assert_eq!(err, Some(ErrorCode::InvalidRequest));
+    }
+
+    fn policy() -> Policy {
+        let mut p = Policy {
+            scopes_supported: ephemera_proto::scope::Scope::parse("read write admin")
+                .unwrap_or_default(),
+            pushed_scopes: ephemera_proto::scope::Scope::parse("read write").unwrap_or_default(),
+            ..Policy::default()
+        };
+        p.pushed.require_sender_constraint = true;
+        p
+    }
+
+    fn stored(confidential: bool, dynamic: Option<ClientKind>) -> RegisteredClient {
+        RegisteredClient {
+            client_id: "c".into(),
+            name: None,
+            redirect_uris: vec!["https://c.example/cb".into()],
+            allowed_scope: ephemera_proto::scope::Scope::parse("read admin").ok(),
+            confidential,
+            can_introspect: false,
+            created_at: 0,
+            jwks: None,
+            grant_types: None,
+            dynamic: dynamic.map(|kind| DynamicRegistration {
+                kind,
+                verified_origin: None,
+                metadata: serde_json::json!({}),
+                grant_types: vec!["authorization_code".into()],
+                auth_method: if confidential {
+                    AuthMethod::ClientSecret
+                } else {
+                    AuthMethod::None
+                },
+                expires_at: 0,
+                registration_token_hash: None,
+            }),
+            secret_hash: None,
+        }
+    }
+
+    fn caps_of(policy: &Policy, client: &RegisteredClient) -> Capabilities {
+        snapshot(policy, client)
+            .caps
+            .unwrap_or_else(|| capabilities(policy, &client.snapshot()))
+    }
+
+    #[test]
+    fn an_operators_client_is_trusted_remembered_and_may_bind_late() {
+        let caps = caps_of(&policy(), &stored(true, None));
+        assert_eq!(caps.trust, Trust::Operator);
+        assert!(caps.remember_consent);
+        assert_eq!(caps.redirect, RedirectRule::Registered);
+        assert_eq!(caps.binding, BindingRule::default());
+        assert!(caps.pkce_required && !caps.state_required);
+        assert!(caps.client_credentials && !caps.renew_on_use);
+        assert_eq!(caps.refresh_lifetime, 30 * 24 * 3600);
+        // Its own scopes, within everything that exists here.
+        assert_eq!(caps.grantable_scope.to_string(), "admin read");
+    }
+
+    #[test]
+    fn only_an_operators_confidential_client_can_be_let_off_pkce() {
+        let mut p = policy();
+        p.clients.pkce_optional_for_registered_confidential = true;
+        assert!(!caps_of(&p, &stored(true, None)).pkce_required);
+        assert!(caps_of(&p, &stored(false, None)).pkce_required);
+        assert!(caps_of(&p, &stored(true, Some(ClientKind::Dynamic))).pkce_required);
+        assert!(pushed(&p, None)
+            .ok()
+            .and_then(|s| s.caps)
+            .is_some_and(|c| c.pkce_required));
+    }
+
+    #[test]
+    fn a_pushed_client_is_bound_at_par_asked_each_time_and_short_lived() {
+        let reg = r#"{"redirect_uris":["https://a.example/cb"],"tls_client_certificate_bound_access_tokens":true,"dpop_bound_access_tokens":true,"scope":"write"}"#;
+        let client = pushed(&policy(), Some(reg)).ok();
+        let caps = client.and_then(|c| c.caps);
+        let Some(caps) = caps else { panic!("refused") };
+        assert_eq!(caps.trust, Trust::SelfAsserted);
+        assert!(!caps.remember_consent);
+        assert_eq!(caps.redirect, RedirectRule::SentWithRequest);
+        assert_eq!(
+            caps.binding,
+            BindingRule {
+                fixed_at_par: true,
+                certificate: true,
+                dpop: true,
+                required: true,
+            }
+        );
+        assert!(caps.pkce_required && caps.state_required);
+        assert!(!caps.client_credentials && !caps.renew_on_use);
+        assert_eq!(caps.refresh_lifetime, 24 * 3600);
+        assert_eq!(caps.grantable_scope.to_string(), "write");
+    }
+
+    #[test]
+    fn self_registered_and_document_clients_differ_in_trust_renewal_and_machine_tokens() {
+        let p = policy();
+        let dynamic = caps_of(&p, &stored(true, Some(ClientKind::Dynamic)));
+        assert_eq!(dynamic.trust, Trust::SelfAsserted);
+        assert!(dynamic.renew_on_use && dynamic.client_credentials);
+        assert!(!dynamic.remember_consent);
+        // Open-world clients get the pushed scopes, within their own.
+        assert_eq!(dynamic.grantable_scope.to_string(), "read");
+        let document = caps_of(&p, &stored(false, Some(ClientKind::MetadataDocument)));
+        assert_eq!(document.trust, Trust::VerifiedOrigin);
+        assert!(!document.renew_on_use && !document.client_credentials);
+    }
+
+    #[test]
+    fn a_snapshot_stored_without_capabilities_gets_them_decided_now() {
+        let p = policy();
+        let client = stored(false, None);
+        let legacy = client.snapshot();
+        assert!(legacy.caps.is_none());
+        assert_eq!(*caps(&p, &legacy), caps_of(&p, &client));
+        // Stored with them, they are read as they were decided.
+        let mut decided = snapshot(&p, &client);
+        if let Some(c) = decided.caps.as_mut() {
+            c.refresh_lifetime = 7;
+        }
+        assert_eq!(caps(&p, &decided).refresh_lifetime, 7);
     }
 
     #[test]

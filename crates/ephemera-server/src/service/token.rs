@@ -10,8 +10,8 @@ use ephemera_proto::wire::TokenResponse;
 use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
-use super::{issue, new_id, proof, refresh, request, Context, OAuthError};
-use crate::model::{ClientKind, Grant, KeyBinding, Timestamp};
+use super::{issue, new_id, proof, refresh, request, resolve, Context, OAuthError};
+use crate::model::{Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
 
 /// The token endpoint's path: the `htu` of its DPoP proofs and an `aud` of
@@ -42,7 +42,7 @@ pub async fn token(
     // A registered caller's registration is known now; a pushed caller's is
     // the one in its grant, checked once the code or token is found.
     if let Caller::Registered { client, .. } = &caller {
-        grant_type_allowed(ctx, &client.snapshot(), grant_type)?;
+        grant_type_allowed(ctx, &resolve::snapshot(&ctx.policy, client), grant_type)?;
     }
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let presented = Presented {
@@ -86,7 +86,8 @@ async fn authorization_code(
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
     grant_type_allowed(ctx, &grant.client, "authorization_code")?;
-    let may_add = grant.client.kind != ClientKind::Pushed;
+    let caps = resolve::caps(&ctx.policy, &grant.client);
+    let may_add = !caps.binding.fixed_at_par;
     let jkt = proof::dpop_binding(
         grant.key_binding.dpop_jkt.as_deref(),
         presented.dpop,
@@ -132,7 +133,7 @@ async fn authorization_code(
             ));
         }
         // Only a client exempt from PKCE can hold a code without a challenge.
-        (None, None) if ctx.policy.pkce_required(&grant.client) => {
+        (None, None) if caps.pkce_required => {
             return Err(OAuthError::invalid_grant(
                 "the code was issued without PKCE, which this client must use",
             ))
@@ -185,7 +186,8 @@ pub fn grant_type_allowed(
     client: &crate::model::ClientSnapshot,
     grant_type: &str,
 ) -> Result<(), OAuthError> {
-    match ctx.policy.grant_type_refusal(client, grant_type) {
+    let caps = resolve::caps(&ctx.policy, client);
+    match request::grant_type_refusal(client, &caps, grant_type) {
         Some(d) => Err(OAuthError::new(ErrorCode::UnauthorizedClient, d)),
         None => Ok(()),
     }
@@ -194,7 +196,7 @@ pub fn grant_type_allowed(
 /// A self-registered client that gets tokens is in use: its time-to-live
 /// runs from now again (RFC 7591 abuse control deletes only idle clients).
 pub async fn keep_alive(ctx: &Context, grant: &Grant, now: Timestamp) -> Result<(), OAuthError> {
-    if grant.client.kind == ClientKind::Dynamic {
+    if resolve::caps(&ctx.policy, &grant.client).renew_on_use {
         let until = now + ctx.policy.registration.idle_ttl;
         ctx.store
             .touch_client(&grant.client.client_id, until)
@@ -231,8 +233,12 @@ async fn client_credentials(
             "client_credentials is only for confidential registered clients",
         ));
     };
-    let snapshot = client.snapshot();
-    let scope = request::requested_scope(&ctx.policy, &snapshot, params.get("scope"))?;
+    let snapshot = resolve::snapshot(&ctx.policy, client);
+    let scope = request::requested_scope(
+        &ctx.policy,
+        &resolve::caps(&ctx.policy, &snapshot),
+        params.get("scope"),
+    )?;
     let grant = Grant {
         id: new_id(),
         client: snapshot,

@@ -337,6 +337,7 @@ fn registered_client(client_id: &str) -> RegisteredClient {
 /// A pushed client: it exists only inside the grants that carry it.
 fn pushed_client() -> ClientSnapshot {
     ClientSnapshot {
+        caps: None,
         client_id: format!("pushed:{}", new_id()),
         kind: ClientKind::Pushed,
         auth_method: AuthMethod::None,

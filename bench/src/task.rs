@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use ephemera_client::DpopKey;
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::Value;
@@ -169,7 +169,7 @@ impl Task {
     fn client_id(&self, client: Client) -> String {
         match client {
             Client::App => self.t.creds.app_id.clone(),
-            Client::Pushed => DYNAMIC_CLIENT_ID.to_owned(),
+            Client::Pushed => PUSHED_CLIENT_URN.to_owned(),
         }
     }
 

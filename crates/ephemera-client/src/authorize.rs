@@ -223,7 +223,7 @@ mod tests {
     use super::*;
     use crate::ClientKey;
     use ephemera_proto::assertion::{self, parse_jwks, Expectations, JWT_BEARER_ASSERTION};
-    use ephemera_proto::DYNAMIC_CLIENT_ID;
+    use ephemera_proto::PUSHED_CLIENT_URN;
 
     const ISSUER: &str = "http://127.0.0.1:8080";
 
@@ -235,7 +235,7 @@ mod tests {
             state: state.into(),
             code_verifier: random_verifier().unwrap(),
             redirect_uri: "http://127.0.0.1:9999/callback".into(),
-            client_id: DYNAMIC_CLIENT_ID.into(),
+            client_id: PUSHED_CLIENT_URN.into(),
             identity: ClientIdentity::pushed(serde_json::json!({})),
         }
     }
@@ -259,7 +259,7 @@ mod tests {
     fn authorization_url_carries_only_client_id_and_request_uri_encoded() {
         let url = authorization_url(
             "http://127.0.0.1:8080/authorize",
-            DYNAMIC_CLIENT_ID,
+            PUSHED_CLIENT_URN,
             "urn:ietf:params:oauth:request_uri:a+b",
         )
         .unwrap();
@@ -305,7 +305,7 @@ mod tests {
                 .map(|(_, v)| v.as_str())
                 .collect()
         };
-        assert_eq!(get("client_id"), [DYNAMIC_CLIENT_ID]);
+        assert_eq!(get("client_id"), [PUSHED_CLIENT_URN]);
         let sent: serde_json::Value = serde_json::from_str(get("client_registration")[0]).unwrap();
         assert_eq!(sent, registration);
         assert_eq!(get("response_type"), ["code"]);
@@ -361,11 +361,11 @@ mod tests {
         assert_eq!(sent["jwks"], key.jwks());
         assert_eq!(sent["token_endpoint_auth_method"], "private_key_jwt");
         assert_eq!(sent["client_name"], "agent");
-        assert_eq!(get("client_id"), [DYNAMIC_CLIENT_ID]);
+        assert_eq!(get("client_id"), [PUSHED_CLIENT_URN]);
         assert_eq!(get("client_assertion_type"), [JWT_BEARER_ASSERTION]);
         let keys = parse_jwks(&sent["jwks"]).unwrap();
         let expect = Expectations {
-            client_id: DYNAMIC_CLIENT_ID,
+            client_id: PUSHED_CLIENT_URN,
             issuer: ISSUER,
             now: crate::keys::now(),
             max_lifetime: 60,

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use serde_json::Value;
 
 use crate::dpop::DpopKey;
@@ -54,7 +54,7 @@ pub struct ClientIdentity {
 
 #[derive(Clone)]
 enum Authentication {
-    /// `client_id` is [`DYNAMIC_CLIENT_ID`]; the RFC 7591 metadata travels in
+    /// `client_id` is [`PUSHED_CLIENT_URN`]; the RFC 7591 metadata travels in
     /// the PAR as `client_registration`. With a key, the metadata carries its
     /// `jwks` and every request a client assertion.
     Pushed {
@@ -86,7 +86,7 @@ impl ClientIdentity {
     }
 
     /// A pushed client with this RFC 7591 metadata and no secret: its
-    /// `client_id` is [`DYNAMIC_CLIENT_ID`] and the metadata goes in the PAR
+    /// `client_id` is [`PUSHED_CLIENT_URN`] and the metadata goes in the PAR
     /// as `client_registration` (draft-richer-oauth-pushed-client-registration).
     /// The metadata is sent as given.
     pub fn pushed(registration: Value) -> Self {
@@ -192,7 +192,7 @@ impl ClientIdentity {
     pub fn client_id(&self) -> &str {
         match &self.authentication {
             Authentication::Pushed { .. } | Authentication::PushedWithCertificate { .. } => {
-                DYNAMIC_CLIENT_ID
+                PUSHED_CLIENT_URN
             }
             Authentication::Public { client_id }
             | Authentication::Secret { client_id, .. }
@@ -365,7 +365,7 @@ mod tests {
         let mut form = Vec::new();
         let pushed = ClientIdentity::pushed(json!({}));
         assert_eq!(pushed.authenticate(&mut form, ISSUER).unwrap(), None);
-        assert_eq!(pairs(&form), [("client_id", DYNAMIC_CLIENT_ID)]);
+        assert_eq!(pairs(&form), [("client_id", PUSHED_CLIENT_URN)]);
         assert_eq!(pushed.token_endpoint_auth_method(), "none");
 
         let mut form = Vec::new();
@@ -417,11 +417,11 @@ mod tests {
             names,
             ["client_id", "client_assertion_type", "client_assertion"]
         );
-        assert_eq!(form[0].1, DYNAMIC_CLIENT_ID);
+        assert_eq!(form[0].1, PUSHED_CLIENT_URN);
         assert_eq!(form[1].1, JWT_BEARER_ASSERTION);
         let keys = parse_jwks(&registration["jwks"]).unwrap();
         let expect = Expectations {
-            client_id: DYNAMIC_CLIENT_ID,
+            client_id: PUSHED_CLIENT_URN,
             issuer: ISSUER,
             now: crate::keys::now(),
             max_lifetime: 300,
@@ -504,8 +504,8 @@ mod tests {
         let header = identity.authenticate(&mut form, ISSUER).unwrap();
 
         assert_eq!(header, None);
-        assert_eq!(pairs(&form), [("client_id", DYNAMIC_CLIENT_ID)]);
-        assert_eq!(identity.client_id(), DYNAMIC_CLIENT_ID);
+        assert_eq!(pairs(&form), [("client_id", PUSHED_CLIENT_URN)]);
+        assert_eq!(identity.client_id(), PUSHED_CLIENT_URN);
         assert_eq!(
             identity.token_endpoint_auth_method(),
             SELF_SIGNED_TLS_CLIENT_AUTH

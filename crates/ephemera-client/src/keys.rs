@@ -213,13 +213,13 @@ mod tests {
     use super::*;
     use ephemera_proto::assertion::{self, parse_jwks, AssertionError, Expectations};
     use ephemera_proto::jose;
-    use ephemera_proto::DYNAMIC_CLIENT_ID;
+    use ephemera_proto::PUSHED_CLIENT_URN;
 
     const ISSUER: &str = "https://as.example";
 
     fn expect(now: i64) -> Expectations<'static> {
         Expectations {
-            client_id: DYNAMIC_CLIENT_ID,
+            client_id: PUSHED_CLIENT_URN,
             issuer: ISSUER,
             now,
             max_lifetime: 300,
@@ -232,13 +232,13 @@ mod tests {
         let key = ClientKey::generate();
         let keys = parse_jwks(&key.jwks()).unwrap();
 
-        let signed = key.assertion(DYNAMIC_CLIENT_ID, ISSUER).unwrap();
+        let signed = key.assertion(PUSHED_CLIENT_URN, ISSUER).unwrap();
         let verified = assertion::verify(&signed, &keys, &expect(now())).unwrap();
 
         assert_eq!(verified.jkt, key.kid());
         assert!(verified.exp > now() && verified.exp <= now() + ASSERTION_LIFETIME_SECS);
         assert_eq!(jose::header(&signed).unwrap()["kid"], key.kid());
-        let second = key.assertion(DYNAMIC_CLIENT_ID, ISSUER).unwrap();
+        let second = key.assertion(PUSHED_CLIENT_URN, ISSUER).unwrap();
         let again = assertion::verify(&second, &keys, &expect(now())).unwrap();
         assert_ne!(verified.jti, again.jti);
     }
@@ -247,13 +247,13 @@ mod tests {
     fn an_assertion_fails_with_another_key_client_or_audience() {
         let key = ClientKey::generate();
         let other = ClientKey::generate();
-        let signed = key.assertion(DYNAMIC_CLIENT_ID, ISSUER).unwrap();
+        let signed = key.assertion(PUSHED_CLIENT_URN, ISSUER).unwrap();
 
         let with_other_key =
             assertion::verify(&signed, &parse_jwks(&other.jwks()).unwrap(), &expect(now()));
         let keys = parse_jwks(&key.jwks()).unwrap();
         let for_other_client = key.assertion("someone-else", ISSUER).unwrap();
-        let for_other_audience = key.assertion(DYNAMIC_CLIENT_ID, "https://x").unwrap();
+        let for_other_audience = key.assertion(PUSHED_CLIENT_URN, "https://x").unwrap();
 
         assert_eq!(with_other_key, Err(AssertionError::UnknownKey));
         assert_eq!(
@@ -271,7 +271,7 @@ mod tests {
         let key = ClientKey::generate();
         let keys = parse_jwks(&key.jwks()).unwrap();
         let old = key
-            .assertion_at(DYNAMIC_CLIENT_ID, ISSUER, now() - 120)
+            .assertion_at(PUSHED_CLIENT_URN, ISSUER, now() - 120)
             .unwrap();
         assert_eq!(
             assertion::verify(&old, &keys, &expect(now())),

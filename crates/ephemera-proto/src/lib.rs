@@ -34,7 +34,7 @@ pub mod wire;
 
 /// The `client_id` a client with no prior registration uses at PAR
 /// (draft-richer-oauth-pushed-client-registration, byte for byte).
-pub const DYNAMIC_CLIENT_ID: &str = "urn:ietf:oauth:parameters:dynamic";
+pub const PUSHED_CLIENT_URN: &str = "urn:ietf:oauth:parameters:dynamic";
 
 /// The prefix of every `request_uri` the PAR endpoint issues (RFC 9126 §2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -51,6 +51,6 @@ pub fn future_skew(leeway: i64) -> i64 {
     leeway.max(MIN_FUTURE_SKEW)
 }
 
-pub fn is_dynamic_client_id(client_id: &str) -> bool {
-    client_id == DYNAMIC_CLIENT_ID
+pub fn is_pushed_client_urn(client_id: &str) -> bool {
+    client_id == PUSHED_CLIENT_URN
 }

@@ -17,8 +17,11 @@ pub enum ClientKind {
     Registered,
     /// Sent by the client itself in its PAR (Pushed Client Registration).
     Pushed,
-    /// Registered by the client itself at the registration endpoint (RFC 7591).
-    Dynamic,
+    /// Registered by the client itself at the registration endpoint
+    /// (Dynamic Client Registration, RFC 7591); `dynamic` in storage,
+    /// configuration and introspection.
+    #[serde(rename = "dynamic")]
+    SelfRegistered,
     /// Its `client_id` is the https URL of its metadata document, which the
     /// server fetched (draft-ietf-oauth-client-id-metadata-document).
     MetadataDocument,
@@ -30,7 +33,7 @@ impl ClientKind {
         match self {
             Self::Registered => "pre-registered",
             Self::Pushed => "pushed",
-            Self::Dynamic => "dynamically registered",
+            Self::SelfRegistered => "dynamically registered",
             Self::MetadataDocument => "metadata document",
         }
     }
@@ -40,7 +43,7 @@ impl ClientKind {
         [
             Self::Registered,
             Self::Pushed,
-            Self::Dynamic,
+            Self::SelfRegistered,
             Self::MetadataDocument,
         ]
         .into_iter()
@@ -51,7 +54,7 @@ impl ClientKind {
         match self {
             Self::Registered => "registered",
             Self::Pushed => "pushed",
-            Self::Dynamic => "dynamic",
+            Self::SelfRegistered => "dynamic",
             Self::MetadataDocument => "metadata_document",
         }
     }
@@ -221,7 +224,7 @@ impl KeyBinding {
 
 /// A pre-registered client as the operator created it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RegisteredClient {
+pub struct StoredClient {
     pub client_id: String,
     pub name: Option<String>,
     pub redirect_uris: Vec<String>,
@@ -245,7 +248,7 @@ pub struct RegisteredClient {
 }
 
 fn dynamic_kind() -> ClientKind {
-    ClientKind::Dynamic
+    ClientKind::SelfRegistered
 }
 
 /// What a dynamically registered client sent (or its metadata document
@@ -278,7 +281,7 @@ pub fn default_grant_types(confidential: bool) -> Vec<String> {
     grant_types
 }
 
-impl RegisteredClient {
+impl StoredClient {
     /// The client as data, its capabilities not yet decided: the resolver
     /// (`service::resolve::snapshot`) adds them.
     pub fn snapshot(&self) -> ClientSnapshot {
@@ -326,7 +329,7 @@ impl RegisteredClient {
 /// A validated authorization request waiting for the user (RFC 9126), whether
 /// it came through PAR or was stored from front-channel parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PushedRequest {
+pub struct PendingRequest {
     pub client: ClientSnapshot,
     pub redirect_uri: String,
     /// Whether the client sent `redirect_uri` (rather than relying on its
@@ -356,7 +359,7 @@ pub enum PendingBudget {
 }
 
 impl PendingBudget {
-    pub fn of(request: &PushedRequest) -> Self {
+    pub fn of(request: &PendingRequest) -> Self {
         if request.front_channel {
             Self::FrontChannel
         } else {

@@ -148,7 +148,7 @@ impl Default for ClientPolicy {
             pkce_optional_for_registered_confidential: false,
             // A metadata document with a key is anyone who hosts a page:
             // it mints no machine tokens unless the operator says so.
-            client_credentials: vec![ClientKind::Registered, ClientKind::Dynamic],
+            client_credentials: vec![ClientKind::Registered, ClientKind::SelfRegistered],
         }
     }
 }
@@ -181,7 +181,7 @@ impl Policy {
             ClientKind::Registered => &self.scopes_supported,
             // Open-world clients, pushed or self-registered, get what policy
             // allows clients nobody vouched for.
-            ClientKind::Pushed | ClientKind::Dynamic | ClientKind::MetadataDocument => {
+            ClientKind::Pushed | ClientKind::SelfRegistered | ClientKind::MetadataDocument => {
                 &self.pushed_scopes
             }
         }
@@ -189,7 +189,7 @@ impl Policy {
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {
         match kind {
-            ClientKind::Registered | ClientKind::Dynamic | ClientKind::MetadataDocument => {
+            ClientKind::Registered | ClientKind::SelfRegistered | ClientKind::MetadataDocument => {
                 self.lifetimes.refresh_token
             }
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,

@@ -4,7 +4,7 @@ use ephemera_client::{
 };
 use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use serde_json::{json, Value};
 
 use crate::support::{FakeServer, NoncePolicy, AS_NONCE, RS_NONCE};
@@ -168,7 +168,7 @@ async fn a_pushed_client_with_a_key_proves_it_on_every_request() {
     requests.extend(fake.requests("/revoke"));
     assert_eq!(requests.len(), 4);
     for request in &requests {
-        assert_eq!(request.one("client_id"), DYNAMIC_CLIENT_ID);
+        assert_eq!(request.one("client_id"), PUSHED_CLIENT_URN);
         assert_eq!(request.one("client_assertion_type"), JWT_BEARER_ASSERTION);
         assert_eq!(request.authorization, None);
     }

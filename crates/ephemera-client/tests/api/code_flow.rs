@@ -1,6 +1,6 @@
 use ephemera_client::{AuthorizationRequest, ClientIdentity, Error, SecretMethod};
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use serde_json::json;
 
 use crate::support::FakeServer;
@@ -27,7 +27,7 @@ async fn a_pushed_client_pushes_its_registration_with_pkce_and_state() {
 
     let par = &fake.requests("/par")[0];
     assert_eq!(par.authorization, None);
-    assert_eq!(par.one("client_id"), DYNAMIC_CLIENT_ID);
+    assert_eq!(par.one("client_id"), PUSHED_CLIENT_URN);
     let registration: serde_json::Value =
         serde_json::from_str(par.one("client_registration")).unwrap();
     assert_eq!(registration["client_name"], "agent");
@@ -38,7 +38,7 @@ async fn a_pushed_client_pushes_its_registration_with_pkce_and_state() {
         pending.code_verifier.challenge().as_str()
     );
     assert_eq!(par.one("resource"), "https://api.example");
-    assert_eq!(pending.client_id, DYNAMIC_CLIENT_ID);
+    assert_eq!(pending.client_id, PUSHED_CLIENT_URN);
     let query: Vec<(String, String)> = pending
         .authorization_url
         .query_pairs()
@@ -47,7 +47,7 @@ async fn a_pushed_client_pushes_its_registration_with_pkce_and_state() {
     assert_eq!(
         query,
         [
-            ("client_id".to_owned(), DYNAMIC_CLIENT_ID.to_owned()),
+            ("client_id".to_owned(), PUSHED_CLIENT_URN.to_owned()),
             ("request_uri".to_owned(), pending.request_uri.clone())
         ]
     );
@@ -80,7 +80,7 @@ async fn a_pushed_client_goes_from_par_to_tokens_and_refreshes_them() {
     assert_ne!(refreshed.access_token, tokens.access_token);
     assert!(matches!(replayed, Err(Error::OAuth { status: 400, .. })));
     let token_request = &fake.requests("/token")[0];
-    assert_eq!(token_request.one("client_id"), DYNAMIC_CLIENT_ID);
+    assert_eq!(token_request.one("client_id"), PUSHED_CLIENT_URN);
     assert_eq!(token_request.one("redirect_uri"), REDIRECT_URI);
 }
 

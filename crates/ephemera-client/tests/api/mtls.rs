@@ -3,7 +3,7 @@ use ephemera_client::{
     PendingAuthorization, TokenResponse,
 };
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use serde_json::{json, Value};
 
 use crate::support::{ClientCertificate, FakeServer};
@@ -102,7 +102,7 @@ async fn a_pushed_client_authenticates_with_its_certificate_from_par_to_revocati
         "self_signed_tls_client_auth"
     );
     assert_eq!(pushed["jwks"]["keys"][0]["x"], agent.jwk["x"]);
-    assert_eq!(par.one("client_id"), DYNAMIC_CLIENT_ID);
+    assert_eq!(par.one("client_id"), PUSHED_CLIENT_URN);
     let mut requests = fake.requests("/par");
     requests.extend(fake.requests("/token"));
     requests.extend(fake.requests("/revoke"));

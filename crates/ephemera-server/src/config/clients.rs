@@ -82,7 +82,7 @@ mod tests {
         let policy = RawClients::default().validate().ok();
         assert_eq!(
             policy.map(|p| p.client_credentials),
-            Some(vec![ClientKind::Registered, ClientKind::Dynamic])
+            Some(vec![ClientKind::Registered, ClientKind::SelfRegistered])
         );
     }
 }

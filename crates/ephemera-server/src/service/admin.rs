@@ -1,11 +1,11 @@
 //! Administration, for the CLI: users and registered clients.
 
-use ephemera_proto::is_dynamic_client_id;
+use ephemera_proto::is_pushed_client_urn;
 use ephemera_proto::redirect::RedirectUri;
 use ephemera_proto::scope::Scope;
 
 use super::{login, new_id};
-use crate::model::{RegisteredClient, Timestamp, User};
+use crate::model::{StoredClient, Timestamp, User};
 use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -106,9 +106,9 @@ pub async fn add_client(
     policy: &Policy,
     new: NewClient,
     now: Timestamp,
-) -> Result<(RegisteredClient, Option<Secret>), AdminError> {
+) -> Result<(StoredClient, Option<Secret>), AdminError> {
     let id = new.client_id.as_str();
-    if is_dynamic_client_id(id) {
+    if is_pushed_client_urn(id) {
         return Err(invalid(format!(
             "`{id}` is reserved for pushed clients and can never be registered"
         )));
@@ -166,7 +166,7 @@ pub async fn add_client(
             (Some(s.hash()), Some(s))
         }
     };
-    let client = RegisteredClient {
+    let client = StoredClient {
         client_id: id.to_owned(),
         name: new.name,
         redirect_uris: new.redirect_uris,

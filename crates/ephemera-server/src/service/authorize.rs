@@ -7,18 +7,18 @@
 
 use ephemera_proto::form::Params;
 use ephemera_proto::redirect::RedirectUri;
-use ephemera_proto::{is_dynamic_client_id, REQUEST_URI_PREFIX};
+use ephemera_proto::{is_pushed_client_urn, REQUEST_URI_PREFIX};
 
 use super::request::{self, RequestError};
 use super::{consent, resolve, Context, OAuthError};
-use crate::model::{Capabilities, PushedRequest, Session, Timestamp};
+use crate::model::{Capabilities, PendingRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// A pending request as the pages need it.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub request_uri: String,
-    pub request: PushedRequest,
+    pub request: PendingRequest,
     /// What its client may and must do.
     pub caps: Capabilities,
 }
@@ -67,7 +67,7 @@ pub async fn authorize(
     // A page is shown: the first time, the user gets the interaction window
     // to finish; reloads do not extend it (one deadline per request).
     ctx.store
-        .open_pushed_request(
+        .open_pending_request(
             &SecretHash::of(request_uri),
             now + ctx.policy.lifetimes.interaction,
             now,
@@ -93,7 +93,7 @@ pub async fn find_pending(
     }
     let Some(request) = ctx
         .store
-        .find_pushed_request(&SecretHash::of(request_uri), now)
+        .find_pending_request(&SecretHash::of(request_uri), now)
         .await?
     else {
         return Err(OAuthError::invalid_request(
@@ -132,7 +132,7 @@ async fn front_channel(
     params: &Params,
     now: Timestamp,
 ) -> Result<Step, OAuthError> {
-    if is_dynamic_client_id(client_id) {
+    if is_pushed_client_urn(client_id) {
         return Err(OAuthError::invalid_request(
             "a pushed client must start with a pushed authorization request (PAR) and send only client_id and request_uri here",
         ));
@@ -163,7 +163,7 @@ async fn front_channel(
     pending.front_channel = true;
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", Secret::generate().expose());
     ctx.store
-        .insert_pushed_request(
+        .insert_pending_request(
             &SecretHash::of(&request_uri),
             &pending,
             ctx.policy.pushed.max_front_channel_requests,

@@ -7,11 +7,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
-use ephemera_proto::{is_dynamic_client_id, DYNAMIC_CLIENT_ID};
+use ephemera_proto::{is_pushed_client_urn, PUSHED_CLIENT_URN};
 use serde_json::Value;
 
 use super::{proof, resolve, Context, OAuthError};
-use crate::model::{AuthMethod, ClientSnapshot, RegisteredClient, Timestamp};
+use crate::model::{AuthMethod, ClientSnapshot, StoredClient, Timestamp};
 
 /// The credentials a request carried, as the HTTP layer found them.
 #[derive(Default)]
@@ -41,7 +41,7 @@ pub enum Caller {
     /// A pre-registered client; `authenticated` is true when it proved a
     /// secret or a key.
     Registered {
-        client: Box<RegisteredClient>,
+        client: Box<StoredClient>,
         authenticated: bool,
     },
     /// A pushed client, identified only by the URN. Its assertion (if any)
@@ -54,7 +54,7 @@ impl Caller {
     pub fn client_id(&self) -> &str {
         match self {
             Self::Registered { client, .. } => &client.client_id,
-            Self::Pushed { .. } => DYNAMIC_CLIENT_ID,
+            Self::Pushed { .. } => PUSHED_CLIENT_URN,
         }
     }
 
@@ -116,7 +116,7 @@ pub async fn authenticate(
             )),
         },
     };
-    if is_dynamic_client_id(&client_id) {
+    if is_pushed_client_urn(&client_id) {
         if secret.is_some() {
             return Err(OAuthError::invalid_client(
                 "a pushed client has no client secret",
@@ -194,7 +194,7 @@ pub async fn verify_pushed(
     }
     match (client.auth_method, assertion, &client.jwks) {
         (AuthMethod::PrivateKeyJwt, Some(a), Some(jwks)) => {
-            proof::client_assertion(ctx, a, DYNAMIC_CLIENT_ID, jwks, now).await?;
+            proof::client_assertion(ctx, a, PUSHED_CLIENT_URN, jwks, now).await?;
             Ok(())
         }
         (AuthMethod::PrivateKeyJwt, _, _) => Err(OAuthError::invalid_client(

@@ -9,7 +9,7 @@ use ephemera_proto::form::Params;
 use super::authorize::{error_location, find_pending, find_session};
 use super::login::{csrf_error, csrf_valid};
 use super::{new_id, Context, OAuthError};
-use crate::model::{Code, Grant, PushedRequest, Session, Timestamp};
+use crate::model::{Code, Grant, PendingRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// Handles the consent form: CSRF check, the session, then the decision.
@@ -129,9 +129,9 @@ async fn take_found(
     ctx: &Context,
     request_uri: &str,
     now: Timestamp,
-) -> Result<PushedRequest, OAuthError> {
+) -> Result<PendingRequest, OAuthError> {
     ctx.store
-        .take_pushed_request(&SecretHash::of(request_uri), now)
+        .take_pending_request(&SecretHash::of(request_uri), now)
         .await?
         .ok_or_else(|| OAuthError::invalid_request("request_uri was already used or has expired"))
 }

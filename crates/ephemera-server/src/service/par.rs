@@ -43,7 +43,7 @@ pub async fn push(
             if params.contains("client_registration") {
                 return Err(OAuthError::invalid_request(format!(
                     "client_registration is only accepted with client_id={}",
-                    ephemera_proto::DYNAMIC_CLIENT_ID
+                    ephemera_proto::PUSHED_CLIENT_URN
                 )));
             }
             resolve::snapshot(&ctx.policy, client)
@@ -57,7 +57,7 @@ pub async fn push(
     let secret = Secret::generate();
     let request_uri = format!("{REQUEST_URI_PREFIX}{}", secret.expose());
     ctx.store
-        .insert_pushed_request(
+        .insert_pending_request(
             &SecretHash::of(&request_uri),
             &pending,
             ctx.policy.pushed.max_pending_requests,

@@ -11,7 +11,7 @@ use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use serde_json::{Map, Value};
 
 use super::{new_id, resolve, Context, OAuthError};
-use crate::model::{AuthMethod, ClientKind, DynamicRegistration, RegisteredClient, Timestamp};
+use crate::model::{AuthMethod, ClientKind, DynamicRegistration, StoredClient, Timestamp};
 use crate::secret::{self, Secret};
 use crate::store::StoreError;
 
@@ -170,7 +170,7 @@ async fn authorize(
     ctx: &Context,
     client_id: &str,
     token: Option<&str>,
-) -> Result<RegisteredClient, RegisterError> {
+) -> Result<StoredClient, RegisterError> {
     let refused = RegisterError::Unauthorized("unknown client or wrong registration access token");
     if !ctx.policy.registration.enabled {
         return Err(RegisterError::Disabled);
@@ -212,7 +212,7 @@ fn build_client(
     client_id: &str,
     request: &Map<String, Value>,
     created_at: Timestamp,
-) -> Result<(RegisteredClient, Option<Secret>), RegisterError> {
+) -> Result<(StoredClient, Option<Secret>), RegisterError> {
     if request.contains_key("software_statement") {
         return Err(RegisterError::Invalid(OAuthError::new(
             ErrorCode::UnapprovedSoftwareStatement,
@@ -281,7 +281,7 @@ fn build_client(
                 .collect(),
         );
     }
-    let client = RegisteredClient {
+    let client = StoredClient {
         client_id: client_id.to_owned(),
         name: md.client_name.clone(),
         redirect_uris: md
@@ -296,7 +296,7 @@ fn build_client(
         jwks: md.jwks.clone(),
         grant_types: None,
         dynamic: Some(DynamicRegistration {
-            kind: ClientKind::Dynamic,
+            kind: ClientKind::SelfRegistered,
             verified_origin: None,
             metadata,
             grant_types,
@@ -312,7 +312,7 @@ fn build_client(
 /// The client information response (RFC 7591 §3.2.1, RFC 7592 §3).
 fn response(
     ctx: &Context,
-    client: &RegisteredClient,
+    client: &StoredClient,
     secret: Option<&Secret>,
     token: Option<&Secret>,
 ) -> Value {

@@ -13,7 +13,7 @@ use ephemera_proto::scope::Scope;
 
 use super::{resolve, OAuthError};
 use crate::model::{
-    Capabilities, ClientSnapshot, KeyBinding, PushedRequest, RedirectRule, Timestamp,
+    Capabilities, ClientSnapshot, KeyBinding, PendingRequest, RedirectRule, Timestamp,
 };
 use crate::policy::Policy;
 
@@ -50,7 +50,7 @@ pub fn validate(
     params: &Params,
     now: Timestamp,
     ttl: i64,
-) -> Result<PushedRequest, RequestError> {
+) -> Result<PendingRequest, RequestError> {
     let caps = resolve::caps(policy, &client).into_owned();
     // RFC 6749 §4.1.2.1: a client that did not register the code flow is
     // `unauthorized_client`, sent to its redirect URI only if that is trusted.
@@ -137,7 +137,7 @@ pub fn validate(
 
     let resources = resources(policy, params.get_all("resource")).map_err(fail)?;
 
-    Ok(PushedRequest {
+    Ok(PendingRequest {
         client,
         redirect_uri,
         redirect_uri_sent,

@@ -5,13 +5,13 @@
 use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::metadata::{ClientMetadata, MetadataError};
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 
 use super::metadata_document::{is_url_client_id, FetchedDocument};
 use super::{Context, OAuthError};
 use crate::model::{
     AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, DynamicRegistration,
-    RedirectRule, RegisteredClient, Timestamp, Trust,
+    RedirectRule, StoredClient, Timestamp, Trust,
 };
 use crate::policy::Policy;
 
@@ -29,7 +29,7 @@ pub async fn registered(
 
 /// A stored client (the operator's, self-registered, or a fetched metadata
 /// document) as resolved: its snapshot with its capabilities.
-pub fn snapshot(policy: &Policy, client: &RegisteredClient) -> ClientSnapshot {
+pub fn snapshot(policy: &Policy, client: &StoredClient) -> ClientSnapshot {
     with_capabilities(policy, client.snapshot())
 }
 
@@ -59,7 +59,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         trust: match kind {
             ClientKind::Registered => Trust::Operator,
             ClientKind::MetadataDocument => Trust::VerifiedOrigin,
-            ClientKind::Pushed | ClientKind::Dynamic => Trust::SelfAsserted,
+            ClientKind::Pushed | ClientKind::SelfRegistered => Trust::SelfAsserted,
         },
         // A pushed client has no stable identity to remember consent for;
         // self-registered ones are strangers too.
@@ -88,7 +88,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         grantable_scope,
         client_credentials: policy.clients.client_credentials.contains(&kind),
         refresh_lifetime: policy.refresh_lifetime(kind),
-        renew_on_use: kind == ClientKind::Dynamic,
+        renew_on_use: kind == ClientKind::SelfRegistered,
     }
 }
 
@@ -107,7 +107,7 @@ pub async fn lookup(
     ctx: &Context,
     client_id: &str,
     now: Timestamp,
-) -> Result<Option<RegisteredClient>, OAuthError> {
+) -> Result<Option<StoredClient>, OAuthError> {
     if !is_url_client_id(client_id) {
         return Ok(ctx.store.find_client(client_id).await?);
     }
@@ -126,7 +126,7 @@ fn document_client(
     client_id: &str,
     doc: FetchedDocument,
     now: Timestamp,
-) -> Result<RegisteredClient, OAuthError> {
+) -> Result<StoredClient, OAuthError> {
     let md = doc.metadata;
     let auth_method = client_auth_method(&md, "none", &PUSHED_METHODS[..2])
         .map_err(|e| OAuthError::invalid_client(format!("the metadata document: {e}")))?;
@@ -140,7 +140,7 @@ fn document_client(
             uri.as_str()
         )));
     }
-    Ok(RegisteredClient {
+    Ok(StoredClient {
         client_id: client_id.to_owned(),
         name: md.client_name.clone(),
         redirect_uris: md
@@ -225,7 +225,7 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
         policy,
         ClientSnapshot {
             caps: None,
-            client_id: DYNAMIC_CLIENT_ID.to_owned(),
+            client_id: PUSHED_CLIENT_URN.to_owned(),
             kind: ClientKind::Pushed,
             auth_method,
             name: metadata.client_name.clone(),
@@ -357,8 +357,8 @@ mod tests {
         p
     }
 
-    fn stored(confidential: bool, dynamic: Option<ClientKind>) -> RegisteredClient {
-        RegisteredClient {
+    fn stored(confidential: bool, dynamic: Option<ClientKind>) -> StoredClient {
+        StoredClient {
             client_id: "c".into(),
             name: None,
             redirect_uris: vec!["https://c.example/cb".into()],
@@ -385,7 +385,7 @@ mod tests {
         }
     }
 
-    fn caps_of(policy: &Policy, client: &RegisteredClient) -> Capabilities {
+    fn caps_of(policy: &Policy, client: &StoredClient) -> Capabilities {
         snapshot(policy, client)
             .caps
             .unwrap_or_else(|| capabilities(policy, &client.snapshot()))
@@ -411,7 +411,7 @@ mod tests {
         p.clients.pkce_optional_for_registered_confidential = true;
         assert!(!caps_of(&p, &stored(true, None)).pkce_required);
         assert!(caps_of(&p, &stored(false, None)).pkce_required);
-        assert!(caps_of(&p, &stored(true, Some(ClientKind::Dynamic))).pkce_required);
+        assert!(caps_of(&p, &stored(true, Some(ClientKind::SelfRegistered))).pkce_required);
         assert!(pushed(&p, None)
             .ok()
             .and_then(|s| s.caps)
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn self_registered_and_document_clients_differ_in_trust_renewal_and_machine_tokens() {
         let p = policy();
-        let dynamic = caps_of(&p, &stored(true, Some(ClientKind::Dynamic)));
+        let dynamic = caps_of(&p, &stored(true, Some(ClientKind::SelfRegistered)));
         assert_eq!(dynamic.trust, Trust::SelfAsserted);
         assert!(dynamic.renew_on_use && dynamic.client_credentials);
         assert!(!dynamic.remember_consent);

@@ -37,7 +37,7 @@ use tokio::sync::Barrier;
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
     AuthMethod, ClientKind, ClientSnapshot, Code, DynamicRegistration, Grant, KeyBinding,
-    PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token, TokenKind, User,
+    PendingRequest, Session, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind, User,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::postgres::PostgresStore;
@@ -318,8 +318,8 @@ fn user(username: &str) -> User {
     }
 }
 
-fn registered_client(client_id: &str) -> RegisteredClient {
-    RegisteredClient {
+fn registered_client(client_id: &str) -> StoredClient {
+    StoredClient {
         client_id: client_id.to_owned(),
         name: Some(format!("{client_id} app")),
         redirect_uris: vec![format!("https://{client_id}.example/callback")],
@@ -401,8 +401,8 @@ fn token_pair(grant: &Grant) -> Vec<Token> {
 /// A limit on pending requests no test reaches.
 const NO_LIMIT: u64 = u64::MAX;
 
-fn pushed_request(expires_at: Timestamp) -> PushedRequest {
-    PushedRequest {
+fn pushed_request(expires_at: Timestamp) -> PendingRequest {
+    PendingRequest {
         client: pushed_client(),
         redirect_uri: "http://127.0.0.1/callback".to_owned(),
         redirect_uri_sent: true,
@@ -483,7 +483,7 @@ async fn a_duplicate_username_is_a_conflict(store: &dyn Store) {
 
 async fn a_client_round_trips_with_its_secret_hash(store: &dyn Store) {
     let confidential = registered_client("zeta");
-    let public = RegisteredClient {
+    let public = StoredClient {
         confidential: false,
         secret_hash: None,
         allowed_scope: None,
@@ -645,28 +645,28 @@ async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
     store
-        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .insert_pending_request(&hash, &request, NO_LIMIT)
         .await
         .unwrap();
 
     assert_eq!(
-        store.find_pushed_request(&hash, NOW).await.unwrap(),
+        store.find_pending_request(&hash, NOW).await.unwrap(),
         Some(request.clone())
     );
     assert_eq!(
-        store.find_pushed_request(&hash, NOW + 59).await.unwrap(),
+        store.find_pending_request(&hash, NOW + 59).await.unwrap(),
         Some(request)
     );
     assert_eq!(
-        store.find_pushed_request(&hash, NOW + 60).await.unwrap(),
+        store.find_pending_request(&hash, NOW + 60).await.unwrap(),
         None
     );
     assert_eq!(
-        store.find_pushed_request(&hash, NOW + 61).await.unwrap(),
+        store.find_pending_request(&hash, NOW + 61).await.unwrap(),
         None
     );
     assert_eq!(
-        store.find_pushed_request(&new_hash(), NOW).await.unwrap(),
+        store.find_pending_request(&new_hash(), NOW).await.unwrap(),
         None
     );
 }
@@ -674,16 +674,16 @@ async fn a_pushed_request_is_found_until_it_expires(store: &dyn Store) {
 async fn opening_a_pushed_request_moves_its_expiry_once_and_never_again(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
+        .insert_pending_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
     store
-        .open_pushed_request(&hash, NOW + 600, NOW)
+        .open_pending_request(&hash, NOW + 600, NOW)
         .await
         .unwrap();
     let opened = store
-        .find_pushed_request(&hash, NOW)
+        .find_pending_request(&hash, NOW)
         .await
         .unwrap()
         .unwrap();
@@ -691,17 +691,17 @@ async fn opening_a_pushed_request_moves_its_expiry_once_and_never_again(store: &
 
     // A reload later on does not start the window again.
     store
-        .open_pushed_request(&hash, NOW + 300 + 600, NOW + 300)
+        .open_pending_request(&hash, NOW + 300 + 600, NOW + 300)
         .await
         .unwrap();
     let kept = store
-        .find_pushed_request(&hash, NOW + 300)
+        .find_pending_request(&hash, NOW + 300)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(kept.expires_at, NOW + 600);
     assert!(store
-        .find_pushed_request(&hash, NOW + 600)
+        .find_pending_request(&hash, NOW + 600)
         .await
         .unwrap()
         .is_none());
@@ -710,15 +710,15 @@ async fn opening_a_pushed_request_moves_its_expiry_once_and_never_again(store: &
 async fn opening_a_pushed_request_never_moves_its_expiry_earlier(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 600), NO_LIMIT)
+        .insert_pending_request(&hash, &pushed_request(NOW + 600), NO_LIMIT)
         .await
         .unwrap();
     store
-        .open_pushed_request(&hash, NOW + 120, NOW)
+        .open_pending_request(&hash, NOW + 120, NOW)
         .await
         .unwrap();
     let kept = store
-        .find_pushed_request(&hash, NOW)
+        .find_pending_request(&hash, NOW)
         .await
         .unwrap()
         .unwrap();
@@ -728,22 +728,22 @@ async fn opening_a_pushed_request_never_moves_its_expiry_earlier(store: &dyn Sto
 async fn opening_an_expired_pushed_request_does_not_revive_it(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
+        .insert_pending_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
     store
-        .open_pushed_request(&hash, NOW + 600, NOW + 60)
+        .open_pending_request(&hash, NOW + 600, NOW + 60)
         .await
         .unwrap();
 
     assert_eq!(
-        store.find_pushed_request(&hash, NOW + 61).await.unwrap(),
+        store.find_pending_request(&hash, NOW + 61).await.unwrap(),
         None
     );
     assert_eq!(
         store
-            .find_pushed_request(&hash, NOW)
+            .find_pending_request(&hash, NOW)
             .await
             .unwrap()
             .map(|r| r.expires_at),
@@ -755,27 +755,27 @@ async fn a_pushed_request_is_taken_exactly_once(store: &dyn Store) {
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
     store
-        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .insert_pending_request(&hash, &request, NO_LIMIT)
         .await
         .unwrap();
 
     assert_eq!(
-        store.take_pushed_request(&hash, NOW).await.unwrap(),
+        store.take_pending_request(&hash, NOW).await.unwrap(),
         Some(request)
     );
-    assert_eq!(store.take_pushed_request(&hash, NOW).await.unwrap(), None);
-    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap(), None);
+    assert_eq!(store.take_pending_request(&hash, NOW).await.unwrap(), None);
+    assert_eq!(store.find_pending_request(&hash, NOW).await.unwrap(), None);
 }
 
 async fn an_expired_pushed_request_cannot_be_taken(store: &dyn Store) {
     let hash = new_hash();
     store
-        .insert_pushed_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
+        .insert_pending_request(&hash, &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
 
     assert_eq!(
-        store.take_pushed_request(&hash, NOW + 60).await.unwrap(),
+        store.take_pending_request(&hash, NOW + 60).await.unwrap(),
         None
     );
 }
@@ -784,7 +784,7 @@ async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn
     let hash = new_hash();
     let request = pushed_request(NOW + 60);
     store
-        .insert_pushed_request(&hash, &request, NO_LIMIT)
+        .insert_pending_request(&hash, &request, NO_LIMIT)
         .await
         .unwrap();
     let start = Arc::new(Barrier::new(RACERS));
@@ -794,7 +794,7 @@ async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn
             let (store, start, hash) = (store.clone(), start.clone(), hash.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                store.take_pushed_request(&hash, NOW).await
+                store.take_pending_request(&hash, NOW).await
             })
         })
         .collect();
@@ -806,7 +806,7 @@ async fn a_pushed_request_is_taken_exactly_once_under_concurrency(store: Arc<dyn
     }
 
     assert_eq!(taken, vec![request]);
-    assert_eq!(store.find_pushed_request(&hash, NOW).await.unwrap(), None);
+    assert_eq!(store.find_pending_request(&hash, NOW).await.unwrap(), None);
 }
 
 // ---------------------------------------------------------------------------
@@ -1256,7 +1256,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
     let (p_old, p_now, p_live) = (new_hash(), new_hash(), new_hash());
     for (hash, expires_at) in [(&p_old, NOW - 1), (&p_now, NOW), (&p_live, NOW + 60)] {
         store
-            .insert_pushed_request(hash, &pushed_request(expires_at), NO_LIMIT)
+            .insert_pending_request(hash, &pushed_request(expires_at), NO_LIMIT)
             .await
             .unwrap();
     }
@@ -1297,7 +1297,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
     assert_eq!(
         report,
         SweepReport {
-            pushed_requests: 2,
+            pending_requests: 2,
             sessions: 1,
             codes: 1,
             tokens: 3,
@@ -1307,7 +1307,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
         }
     );
     assert!(store
-        .find_pushed_request(&p_live, NOW)
+        .find_pending_request(&p_live, NOW)
         .await
         .unwrap()
         .is_some());
@@ -1331,35 +1331,35 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
 async fn pending_requests_beyond_the_limit_are_refused_until_one_is_taken(store: &dyn Store) {
     let first = new_hash();
     store
-        .insert_pushed_request(&first, &pushed_request(NOW + 60), 2)
+        .insert_pending_request(&first, &pushed_request(NOW + 60), 2)
         .await
         .unwrap();
     store
-        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 90), 2)
+        .insert_pending_request(&new_hash(), &pushed_request(NOW + 90), 2)
         .await
         .unwrap();
     let third = new_hash();
     let refused = store
-        .insert_pushed_request(&third, &pushed_request(NOW + 60), 2)
+        .insert_pending_request(&third, &pushed_request(NOW + 60), 2)
         .await;
     // A place frees up when the oldest one expires, 60 s after NOW.
     assert!(matches!(refused, Err(StoreError::Full(60))), "{refused:?}");
     assert!(store
-        .find_pushed_request(&third, NOW)
+        .find_pending_request(&third, NOW)
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .take_pushed_request(&first, NOW)
+        .take_pending_request(&first, NOW)
         .await
         .unwrap()
         .is_some());
     store
-        .insert_pushed_request(&third, &pushed_request(NOW + 60), 2)
+        .insert_pending_request(&third, &pushed_request(NOW + 60), 2)
         .await
         .unwrap();
     assert!(store
-        .find_pushed_request(&third, NOW)
+        .find_pending_request(&third, NOW)
         .await
         .unwrap()
         .is_some());
@@ -1368,17 +1368,17 @@ async fn pending_requests_beyond_the_limit_are_refused_until_one_is_taken(store:
 async fn expired_pending_requests_do_not_count_toward_the_limit(store: &dyn Store) {
     for _ in 0..2 {
         store
-            .insert_pushed_request(&new_hash(), &pushed_request(NOW), 2)
+            .insert_pending_request(&new_hash(), &pushed_request(NOW), 2)
             .await
             .unwrap();
     }
     let fresh = new_hash();
     store
-        .insert_pushed_request(&fresh, &pushed_request(NOW + 60), 2)
+        .insert_pending_request(&fresh, &pushed_request(NOW + 60), 2)
         .await
         .unwrap();
     assert!(store
-        .find_pushed_request(&fresh, NOW)
+        .find_pending_request(&fresh, NOW)
         .await
         .unwrap()
         .is_some());
@@ -1386,12 +1386,12 @@ async fn expired_pending_requests_do_not_count_toward_the_limit(store: &dyn Stor
 
 /// Whether one more request of `front_channel`'s budget fits under `max`.
 async fn fits(store: &dyn Store, max: u64, front_channel: bool, expires_at: Timestamp) -> bool {
-    let request = PushedRequest {
+    let request = PendingRequest {
         front_channel,
         ..pushed_request(expires_at)
     };
     match store
-        .insert_pushed_request(&new_hash(), &request, max)
+        .insert_pending_request(&new_hash(), &request, max)
         .await
     {
         Ok(()) => true,
@@ -1406,7 +1406,7 @@ async fn the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweep
     let hashes: Vec<SecretHash> = (0..3).map(|_| new_hash()).collect();
     for hash in &hashes {
         store
-            .insert_pushed_request(hash, &pushed_request(NOW + 60), 3)
+            .insert_pending_request(hash, &pushed_request(NOW + 60), 3)
             .await
             .unwrap();
     }
@@ -1414,12 +1414,12 @@ async fn the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweep
     for _ in 0..5 {
         for hash in &hashes {
             assert!(store
-                .find_pushed_request(hash, NOW)
+                .find_pending_request(hash, NOW)
                 .await
                 .unwrap()
                 .is_some());
             store
-                .open_pushed_request(hash, NOW + 120, NOW)
+                .open_pending_request(hash, NOW + 120, NOW)
                 .await
                 .unwrap();
         }
@@ -1427,14 +1427,14 @@ async fn the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweep
     assert!(!fits(store, 3, false, NOW + 60).await, "3 rows, limit 3");
     // A take frees exactly one place.
     assert!(store
-        .take_pushed_request(&hashes[0], NOW)
+        .take_pending_request(&hashes[0], NOW)
         .await
         .unwrap()
         .is_some());
     assert!(fits(store, 3, false, NOW + 60).await);
     assert!(!fits(store, 3, false, NOW + 60).await);
     // A sweep of expired rows frees their places, and only theirs.
-    assert_eq!(store.sweep(NOW + 60).await.unwrap().pushed_requests, 1);
+    assert_eq!(store.sweep(NOW + 60).await.unwrap().pending_requests, 1);
     assert!(fits(store, 3, false, NOW + 200).await);
     assert!(!fits(store, 3, false, NOW + 200).await);
     assert_eq!(
@@ -1453,12 +1453,12 @@ async fn front_channel_requests_have_a_budget_apart_from_pushed_ones(store: &dyn
     assert!(!fits(store, 2, false, NOW + 60).await, "pushed full");
     // ...and a full pushed budget leaves the front channel's alone.
     let hash = new_hash();
-    let front = PushedRequest {
+    let front = PendingRequest {
         front_channel: true,
         ..pushed_request(NOW + 60)
     };
     assert!(matches!(
-        store.insert_pushed_request(&hash, &front, 2).await,
+        store.insert_pending_request(&hash, &front, 2).await,
         Err(StoreError::Full(_))
     ));
     assert!(fits(store, 3, true, NOW + 60).await);
@@ -1480,11 +1480,11 @@ async fn stats_count_exactly_what_is_live(store: &dyn Store) {
         .unwrap();
     store.insert_session(&session(&alice, NOW)).await.unwrap();
     store
-        .insert_pushed_request(&new_hash(), &pushed_request(NOW + 60), NO_LIMIT)
+        .insert_pending_request(&new_hash(), &pushed_request(NOW + 60), NO_LIMIT)
         .await
         .unwrap();
     store
-        .insert_pushed_request(&new_hash(), &pushed_request(NOW), NO_LIMIT)
+        .insert_pending_request(&new_hash(), &pushed_request(NOW), NO_LIMIT)
         .await
         .unwrap();
     // Registered grant with a live unused code: one code.
@@ -1670,9 +1670,9 @@ async fn a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly(store: 
 
 async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store: &dyn Store) {
     let token = Secret::generate().hash();
-    let client = RegisteredClient {
+    let client = StoredClient {
         dynamic: Some(DynamicRegistration {
-            kind: ClientKind::Dynamic,
+            kind: ClientKind::SelfRegistered,
             verified_origin: None,
             metadata: json!({"client_name": "self"}),
             grant_types: vec!["authorization_code".to_owned()],

@@ -22,8 +22,7 @@ use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
 
 use crate::model::{
-    Code, Grant, PushedRequest, RegisteredClient, Session, SigningKey, Stats, Timestamp, Token,
-    User,
+    Code, Grant, PendingRequest, Session, SigningKey, Stats, StoredClient, Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
 
@@ -74,7 +73,7 @@ pub const ENDED_GRANT_SCAN: i64 = 10_000;
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    pub pushed_requests: u64,
+    pub pending_requests: u64,
     pub sessions: u64,
     pub codes: u64,
     pub tokens: u64,
@@ -96,11 +95,11 @@ pub trait Store: Send + Sync + 'static {
     async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
-    async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
-    async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError>;
-    async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError>;
+    async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError>;
+    async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError>;
+    async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError>;
     /// Replaces a client's data (RFC 7592 update); false if it does not exist.
-    async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
+    async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError>;
     /// Moves a dynamically registered client's expiry to `until` if later.
     async fn touch_client(&self, client_id: &str, until: Timestamp) -> Result<(), StoreError>;
     /// Deletes the client, its grants and their tokens; false if it did not exist.
@@ -125,33 +124,33 @@ pub trait Store: Send + Sync + 'static {
     /// pending already ([`StoreError::Full`]). Pending requests are not
     /// durable: a restart or crash may forget them (nothing about a pushed
     /// client outlives the process before consent).
-    async fn insert_pushed_request(
+    async fn insert_pending_request(
         &self,
         hash: &SecretHash,
-        request: &PushedRequest,
+        request: &PendingRequest,
         max_pending: u64,
     ) -> Result<(), StoreError>;
     /// An unexpired pending request. A lookup changes nothing.
-    async fn find_pushed_request(
+    async fn find_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError>;
+    ) -> Result<Option<PendingRequest>, StoreError>;
     /// The first time an unexpired request is opened (its page shown), moves
     /// its expiry to `until` if that is later; later opens change nothing,
     /// so every request has one deadline however often it is reloaded.
-    async fn open_pushed_request(
+    async fn open_pending_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError>;
     /// Removes and returns an unexpired pending request: exactly one caller gets it.
-    async fn take_pushed_request(
+    async fn take_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError>;
+    ) -> Result<Option<PendingRequest>, StoreError>;
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
     async fn find_session(

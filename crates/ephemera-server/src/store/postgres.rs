@@ -34,7 +34,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::rows::{conflict_or, from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
+    Code, Grant, PendingBudget, PendingRequest, Session, SigningKey, Stats, StoredClient,
     Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
@@ -200,7 +200,7 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+    async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError> {
         let dynamic = client.dynamic.as_ref();
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
@@ -218,7 +218,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
+    async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError> {
         if !storable(&client.client_id) {
             return Ok(false);
         }
@@ -250,7 +250,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
+    async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
         if !storable(client_id) {
             return Ok(None);
         }
@@ -263,7 +263,7 @@ impl Store for PostgresStore {
             .transpose()
     }
 
-    async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError> {
+    async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         sqlx::query(r#"SELECT * FROM clients ORDER BY client_id COLLATE "C""#)
             .fetch_all(&self.pool)
             .await?
@@ -367,10 +367,10 @@ impl Store for PostgresStore {
     /// The limit is checked against an exact count only when this node's own
     /// tally reaches it, so the hot path stays one statement; other nodes'
     /// requests are counted at that point.
-    async fn insert_pushed_request(
+    async fn insert_pending_request(
         &self,
         hash: &SecretHash,
-        request: &PushedRequest,
+        request: &PendingRequest,
         max_pending: u64,
     ) -> Result<(), StoreError> {
         use std::sync::atomic::Ordering;
@@ -378,7 +378,7 @@ impl Store for PostgresStore {
         let tally = &self.pending[budget as usize];
         if tally.load(Ordering::Relaxed) >= max_pending {
             let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT COUNT(*), MIN(expires_at) FROM pushed_requests \
+                "SELECT COUNT(*), MIN(expires_at) FROM pending_requests \
                  WHERE expires_at > $1 AND front_channel = $2",
             )
             .bind(request.created_at)
@@ -393,7 +393,7 @@ impl Store for PostgresStore {
             }
         }
         sqlx::query(
-            "INSERT INTO pushed_requests (hash, data, expires_at, front_channel) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO pending_requests (hash, data, expires_at, front_channel) VALUES ($1, $2, $3, $4)",
         )
         .bind(hash.as_bytes())
         .bind(to_json(request)?)
@@ -406,13 +406,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn find_pushed_request(
+    async fn find_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError> {
+    ) -> Result<Option<PendingRequest>, StoreError> {
         let row = sqlx::query(
-            "SELECT data, expires_at FROM pushed_requests WHERE hash = $1 AND expires_at > $2",
+            "SELECT data, expires_at FROM pending_requests WHERE hash = $1 AND expires_at > $2",
         )
         .bind(hash.as_bytes())
         .bind(now)
@@ -421,14 +421,14 @@ impl Store for PostgresStore {
         row.as_ref().map(pushed_from).transpose()
     }
 
-    async fn open_pushed_request(
+    async fn open_pending_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE pushed_requests SET expires_at = GREATEST(expires_at, $1), opened = true \
+            "UPDATE pending_requests SET expires_at = GREATEST(expires_at, $1), opened = true \
              WHERE hash = $2 AND expires_at > $3 AND NOT opened",
         )
         .bind(until)
@@ -439,14 +439,14 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn take_pushed_request(
+    async fn take_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError> {
+    ) -> Result<Option<PendingRequest>, StoreError> {
         // A concurrent second DELETE waits for the first, then finds no row.
         let row = sqlx::query(
-            "DELETE FROM pushed_requests WHERE hash = $1 AND expires_at > $2 \
+            "DELETE FROM pending_requests WHERE hash = $1 AND expires_at > $2 \
              RETURNING data, expires_at",
         )
         .bind(hash.as_bytes())
@@ -737,7 +737,7 @@ impl Store for PostgresStore {
             .await?;
         let mut report = SweepReport::default();
         for (table, slot) in [
-            ("pushed_requests", &mut report.pushed_requests),
+            ("pending_requests", &mut report.pending_requests),
             ("sessions", &mut report.sessions),
             ("seen_jtis", &mut report.jtis),
         ] {
@@ -818,7 +818,7 @@ impl Store for PostgresStore {
             .await?
             .rows_affected();
         let counts: Vec<(bool, i64)> = sqlx::query_as(
-            "SELECT front_channel, COUNT(*) FROM pushed_requests GROUP BY front_channel",
+            "SELECT front_channel, COUNT(*) FROM pending_requests GROUP BY front_channel",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -877,7 +877,7 @@ impl Store for PostgresStore {
     async fn stats(&self, now: Timestamp) -> Result<Stats, StoreError> {
         let row = sqlx::query(
             "SELECT \
-               (SELECT COUNT(*) FROM pushed_requests WHERE expires_at > $1) AS pending_pushed_requests, \
+               (SELECT COUNT(*) FROM pending_requests WHERE expires_at > $1) AS pending_pushed_requests, \
                (SELECT COUNT(*) FROM grants) AS grants, \
                (SELECT COUNT(*) FROM grants WHERE client_kind = 'pushed') AS pushed_client_grants, \
                (SELECT COUNT(*) FROM codes WHERE used_at IS NULL AND expires_at > $1) AS codes, \

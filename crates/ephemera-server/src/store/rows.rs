@@ -60,8 +60,8 @@ macro_rules! row_readers {
 
         fn client_from(
             row: &$row,
-        ) -> Result<$crate::model::RegisteredClient, $crate::store::StoreError> {
-            let mut client: $crate::model::RegisteredClient =
+        ) -> Result<$crate::model::StoredClient, $crate::store::StoreError> {
+            let mut client: $crate::model::StoredClient =
                 $crate::store::rows::from_json(&row.try_get::<String, _>("data")?)?;
             client.secret_hash = optional_hash(row, "secret_hash")?;
             if let Some(d) = &mut client.dynamic {
@@ -89,8 +89,8 @@ macro_rules! row_readers {
 
         fn pushed_from(
             row: &$row,
-        ) -> Result<$crate::model::PushedRequest, $crate::store::StoreError> {
-            let mut req: $crate::model::PushedRequest =
+        ) -> Result<$crate::model::PendingRequest, $crate::store::StoreError> {
+            let mut req: $crate::model::PendingRequest =
                 $crate::store::rows::from_json(&row.try_get::<String, _>("data")?)?;
             req.expires_at = row.try_get("expires_at")?;
             Ok(req)

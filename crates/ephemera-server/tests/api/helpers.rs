@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ephemera_proto::DYNAMIC_CLIENT_ID;
+use ephemera_proto::PUSHED_CLIENT_URN;
 use ephemera_server::config::{Config, RawConfig};
 use ephemera_server::model::Stats;
 use ephemera_server::service::admin::{self, NewClient};
@@ -12,7 +12,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use url::Url;
 
-pub const URN: &str = DYNAMIC_CLIENT_ID;
+pub const URN: &str = PUSHED_CLIENT_URN;
 pub const REDIRECT: &str = "http://127.0.0.1:9999/cb";
 pub const PASSWORD: &str = "correct horse battery";
 /// The S256 pair of RFC 7636 Appendix B.

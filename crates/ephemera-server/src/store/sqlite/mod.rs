@@ -37,7 +37,7 @@ use threads::Threads;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, PendingBudget, PushedRequest, RegisteredClient, Session, SigningKey, Stats,
+    Code, Grant, PendingBudget, PendingRequest, Session, SigningKey, Stats, StoredClient,
     Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
@@ -138,7 +138,7 @@ impl SqliteStore {
 fn recount_pending(conn: &Connection, pending: &[AtomicU64; 2]) -> Result<(), StoreError> {
     let mut counts = [0u64; 2];
     let mut stmt = conn.prepare_cached(
-        "SELECT front_channel, COUNT(*) FROM pending.pushed_requests GROUP BY front_channel",
+        "SELECT front_channel, COUNT(*) FROM pending.requests GROUP BY front_channel",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
@@ -361,7 +361,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+    async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError> {
         let client = client.clone();
         self.write(move |conn| {
             let dynamic = client.dynamic.as_ref();
@@ -385,7 +385,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn update_client(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
+    async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError> {
         let client = client.clone();
         self.write(move |conn| {
             let dynamic = client.dynamic.as_ref();
@@ -420,7 +420,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_client(&self, client_id: &str) -> Result<Option<RegisteredClient>, StoreError> {
+    async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError> {
         let client_id = client_id.to_owned();
         self.lookup(move |conn| {
             conn.prepare_cached("SELECT * FROM clients WHERE client_id = ?")?
@@ -431,7 +431,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError> {
+    async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached("SELECT * FROM clients ORDER BY client_id")?;
             let mut rows = stmt.query([])?;
@@ -541,10 +541,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_pushed_request(
+    async fn insert_pending_request(
         &self,
         hash: &SecretHash,
-        request: &PushedRequest,
+        request: &PendingRequest,
         max_pending: u64,
     ) -> Result<(), StoreError> {
         let hash = hash.clone();
@@ -555,12 +555,12 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             if pending[budget].load(Ordering::Relaxed) >= max_pending {
                 // Expired ones wait for the sweep: drop them now, then recount.
-                conn.prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                conn.prepare_cached("DELETE FROM pending.requests WHERE expires_at <= ?")?
                     .execute([created_at])?;
                 recount_pending(conn, &pending)?;
                 let (count, oldest): (u64, Option<Timestamp>) = conn
                     .prepare_cached(
-                        "SELECT COUNT(*), MIN(expires_at) FROM pending.pushed_requests \
+                        "SELECT COUNT(*), MIN(expires_at) FROM pending.requests \
                          WHERE front_channel = ?",
                     )?
                     .query_row([budget], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -571,7 +571,7 @@ impl Store for SqliteStore {
                 }
             }
             conn.prepare_cached(
-                "INSERT INTO pending.pushed_requests (hash, data, expires_at, front_channel) \
+                "INSERT INTO pending.requests (hash, data, expires_at, front_channel) \
                  VALUES (?, ?, ?, ?)",
             )?
             .execute(params![hash.as_bytes(), data, expires_at, budget])
@@ -582,15 +582,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn find_pushed_request(
+    async fn find_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError> {
+    ) -> Result<Option<PendingRequest>, StoreError> {
         let hash = hash.clone();
         self.write(move |conn| {
             conn.prepare_cached(
-                "SELECT data, expires_at FROM pending.pushed_requests WHERE hash = ? AND expires_at > ?",
+                "SELECT data, expires_at FROM pending.requests WHERE hash = ? AND expires_at > ?",
             )?
             .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
             .optional()?
@@ -599,7 +599,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn open_pushed_request(
+    async fn open_pending_request(
         &self,
         hash: &SecretHash,
         until: Timestamp,
@@ -608,7 +608,7 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         self.write(move |conn| {
             conn.prepare_cached(
-                "UPDATE pending.pushed_requests SET expires_at = max(expires_at, ?1), opened = 1 \
+                "UPDATE pending.requests SET expires_at = max(expires_at, ?1), opened = 1 \
                  WHERE hash = ?2 AND expires_at > ?3 AND opened = 0",
             )?
             .execute(params![until, hash.as_bytes(), now])?;
@@ -617,17 +617,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn take_pushed_request(
+    async fn take_pending_request(
         &self,
         hash: &SecretHash,
         now: Timestamp,
-    ) -> Result<Option<PushedRequest>, StoreError> {
+    ) -> Result<Option<PendingRequest>, StoreError> {
         let hash = hash.clone();
         let pending = self.pending.clone();
         self.write(move |conn| {
             let taken = conn
                 .prepare_cached(
-                    "DELETE FROM pending.pushed_requests WHERE hash = ? AND expires_at > ? \
+                    "DELETE FROM pending.requests WHERE hash = ? AND expires_at > ? \
                      RETURNING data, expires_at",
                 )?
                 .query_row(params![hash.as_bytes(), now], |r| Ok(pushed_from(r)))
@@ -903,10 +903,10 @@ impl Store for SqliteStore {
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         let pending = self.pending.clone();
-        report.pushed_requests = self
+        report.pending_requests = self
             .write(move |conn| {
                 let n = conn
-                    .prepare_cached("DELETE FROM pending.pushed_requests WHERE expires_at <= ?")?
+                    .prepare_cached("DELETE FROM pending.requests WHERE expires_at <= ?")?
                     .execute([now])?;
                 recount_pending(conn, &pending)?;
                 Ok(n as u64)
@@ -1028,9 +1028,7 @@ impl Store for SqliteStore {
         let pending = self
             .write(move |conn| {
                 Ok(conn
-                    .prepare_cached(
-                        "SELECT COUNT(*) FROM pending.pushed_requests WHERE expires_at > ?",
-                    )?
+                    .prepare_cached("SELECT COUNT(*) FROM pending.requests WHERE expires_at > ?")?
                     .query_row([now], |r| r.get(0))?)
             })
             .await?;

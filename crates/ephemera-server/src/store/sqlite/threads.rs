@@ -125,10 +125,10 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
         "ATTACH DATABASE '' AS pending; \
          PRAGMA pending.cache_size = -2048; \
          PRAGMA pending.secure_delete = ON; \
-         CREATE TABLE pending.pushed_requests ( \
+         CREATE TABLE pending.requests ( \
              hash BLOB PRIMARY KEY, data TEXT NOT NULL, expires_at INTEGER NOT NULL, \
              opened INTEGER NOT NULL DEFAULT 0, front_channel INTEGER NOT NULL DEFAULT 0); \
-         CREATE INDEX pending.pushed_requests_expires_at ON pushed_requests (expires_at);",
+         CREATE INDEX pending.requests_expires_at ON requests (expires_at);",
     )?;
     Ok(conn)
 }

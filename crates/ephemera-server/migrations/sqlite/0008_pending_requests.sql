@@ -1,0 +1,4 @@
+-- Nothing changes in the database file: pending requests live in the
+-- writer's private temporary database (`pending.requests`, created at every
+-- start in store/sqlite/threads.rs). This file keeps the numbering the same
+-- as PostgreSQL's, whose 0008 renames its table to `pending_requests`.

@@ -7,11 +7,12 @@ use axum::response::Response;
 use ephemera_proto::redirect::RedirectUri;
 
 use super::extract::{cookie, QueryParams};
-use super::{error, session_cookie, App};
+use super::{error, respond, session_cookie, App};
 use crate::model::Trust;
 use crate::secret::Secret;
-use crate::service::authorize::{self, Pending, Step};
+use crate::service::authorize::{self, Step};
 use crate::service::login::csrf_token;
+use crate::service::pending::Pending;
 
 pub async fn get(
     State(app): State<App>,
@@ -21,13 +22,13 @@ pub async fn get(
     let cookie_value = cookie(&headers, app.cookie_name());
     let now = app.ctx.clock.now();
     match authorize::authorize(&app.ctx, &params, cookie_value.as_deref(), now).await {
-        Ok(Step::Redirect(location)) => error::redirect(&location, false, None),
+        Ok(Step::Redirect(location)) => respond::redirect(&location, false, None),
         Ok(Step::Login(pending)) => login_page(&app, &pending, cookie_value, None),
         Ok(Step::Consent(pending, _session)) => {
             let csrf = cookie_value.as_deref().map(csrf_token).unwrap_or_default();
-            error::page(StatusCode::OK, &ConsentPage::new(&pending, csrf), None)
+            respond::page(StatusCode::OK, &ConsentPage::new(&pending, csrf), None)
         }
-        Err(e) => error::error_page(e),
+        Err(e) => error::authorization(e, &app.ctx.issuer, false),
     }
 }
 
@@ -59,7 +60,7 @@ pub fn login_page(
     } else {
         StatusCode::OK
     };
-    error::page(status, &page, set)
+    respond::page(status, &page, set)
 }
 
 /// What the pages show about a client. Self-asserted text is cleaned of

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::extract::{cookie, PageForm};
-use super::{error, App};
+use super::{error, respond, App};
 use crate::service::consent;
 
 pub async fn post(
@@ -16,7 +16,7 @@ pub async fn post(
     let cookie_value = cookie(&headers, app.cookie_name());
     let now = app.ctx.clock.now();
     match consent::decide(&app.ctx, &form, cookie_value.as_deref(), now).await {
-        Ok(location) => error::redirect(&location, true, None),
-        Err(e) => error::error_page(e),
+        Ok(location) => respond::redirect(&location, true, None),
+        Err(e) => error::authorization(e, &app.ctx.issuer, true),
     }
 }

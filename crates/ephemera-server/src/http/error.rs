@@ -1,6 +1,7 @@
-//! ALL mapping of outcomes to HTTP: status codes, headers and bodies for the
-//! back channel (RFC 6749 §5.2 JSON), the front channel (redirects and error
-//! pages) and the pages themselves.
+//! ALL mapping of errors to HTTP: status codes, headers and bodies for the
+//! back channel (RFC 6749 §5.2 JSON) and the front channel (error responses
+//! at the client's redirect URI, and error pages). Successful answers are
+//! in [`super::respond`].
 
 use askama::Template;
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
@@ -8,13 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ephemera_proto::error::{ErrorCode, ErrorResponse};
 
+use ephemera_proto::redirect::RedirectUri;
+
+use super::respond::{self, NO_STORE};
+use crate::service::request::AuthorizeError;
 use crate::service::OAuthError;
 use crate::throttle::RetryAfter;
-
-const NO_STORE: [(HeaderName, HeaderValue); 2] = [
-    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-    (header::PRAGMA, HeaderValue::from_static("no-cache")),
-];
 
 fn status_for(code: ErrorCode) -> StatusCode {
     match code {
@@ -137,7 +137,7 @@ pub fn rate_limited_page(retry: RetryAfter, what: &str) -> Response {
         "Too many {what}. Wait {} seconds, then go back and try again.",
         retry.0.max(1)
     );
-    let mut res = page(
+    let mut res = respond::page(
         StatusCode::TOO_MANY_REQUESTS,
         &ErrorPage {
             error: ErrorCode::TemporarilyUnavailable.as_str(),
@@ -155,48 +155,6 @@ pub fn body_too_large(limit: usize) -> Response {
     json_error(StatusCode::PAYLOAD_TOO_LARGE, err, false)
 }
 
-/// A JSON success answer that must not be cached (RFC 6749 §5.1).
-pub fn no_store_json<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
-    (status, NO_STORE, Json(body)).into_response()
-}
-
-/// The headers every HTML page carries: nothing may frame it, load from
-/// elsewhere, or learn where the user came from.
-const PAGE_HEADERS: [(HeaderName, HeaderValue); 6] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
-        ),
-    ),
-    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-    (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-    (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-    (header::PRAGMA, HeaderValue::from_static("no-cache")),
-];
-
-/// Renders a page with the security headers.
-pub fn page(status: StatusCode, template: &impl Template, cookie: Option<String>) -> Response {
-    match template.render() {
-        Ok(html) => {
-            let set_cookie = cookie
-                .and_then(|c| HeaderValue::from_str(&c).ok())
-                .map(|c| [(header::SET_COOKIE, c)]);
-            (status, PAGE_HEADERS, set_cookie, axum::response::Html(html)).into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                PAGE_HEADERS,
-                "internal error",
-            )
-                .into_response()
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
@@ -206,6 +164,34 @@ struct ErrorPage<'a> {
 
 /// A front-channel error shown to the user: the redirect URI is not trusted,
 /// so nothing goes back to the client.
+/// A front-channel refusal: the authorization error response (RFC 6749
+/// §4.1.2.1) at the client's redirect URI, with `state` and `iss` (RFC
+/// 9207), once that URI is trusted; an error page otherwise. 303 after a
+/// form POST, 302 after a GET.
+pub fn authorization(err: AuthorizeError, issuer: &str, after_post: bool) -> Response {
+    let (error, redirect_uri, state) = match err {
+        AuthorizeError::Page(e) => return error_page(e),
+        AuthorizeError::Redirect {
+            error,
+            redirect_uri,
+            state,
+        } => (error, redirect_uri, state),
+    };
+    let Ok(uri) = RedirectUri::parse(&redirect_uri) else {
+        tracing::error!("a trusted redirect URI no longer parses");
+        return error_page(OAuthError::server_error());
+    };
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_ref()),
+    ];
+    if let Some(s) = state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    respond::redirect(&uri.with_params(params), after_post, None)
+}
+
 pub fn error_page(err: OAuthError) -> Response {
     let status = match err.code {
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -213,7 +199,7 @@ pub fn error_page(err: OAuthError) -> Response {
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let mut res = page(
+    let mut res = respond::page(
         status,
         &ErrorPage {
             error: err.code.as_str(),
@@ -227,33 +213,4 @@ pub fn error_page(err: OAuthError) -> Response {
         )));
     }
     res
-}
-
-/// A redirect: 303 See Other after a form POST, 302 Found after a GET.
-pub fn redirect(location: &str, after_post: bool, cookie: Option<String>) -> Response {
-    let status = if after_post {
-        StatusCode::SEE_OTHER
-    } else {
-        StatusCode::FOUND
-    };
-    let Ok(location) = HeaderValue::from_str(location) else {
-        return error_page(OAuthError::server_error());
-    };
-    let set_cookie = cookie
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-        .map(|c| [(header::SET_COOKIE, c)]);
-    (
-        status,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ),
-        ],
-        set_cookie,
-        (),
-    )
-        .into_response()
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 
 use super::authorize::login_page;
 use super::extract::{cookie, PageForm};
-use super::{error, session_cookie, App};
+use super::{error, respond, session_cookie, App};
 use crate::service::login::{self, LoginOutcome};
 
 pub async fn post(
@@ -27,7 +27,7 @@ pub async fn post(
     }
     match login::login(&app.ctx, &form, cookie_value.as_deref(), now).await {
         Ok(LoginOutcome::LoggedIn { session, next }) => {
-            error::redirect(&next, true, Some(session_cookie(&app, session.expose())))
+            respond::redirect(&next, true, Some(session_cookie(&app, session.expose())))
         }
         Ok(LoginOutcome::Retry(pending)) => {
             if let Some(l) = failures {

@@ -2,7 +2,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`error`] | ALL outcome -> HTTP mapping (status, headers, bodies, pages, redirects) |
+//! | [`error`] | ALL error -> HTTP mapping (back-channel JSON, front-channel error responses and pages) |
+//! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
 //! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
@@ -22,6 +23,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod par;
 pub mod register;
+pub mod respond;
 pub mod revoke;
 pub mod tls;
 pub mod token;

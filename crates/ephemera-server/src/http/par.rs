@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::extract::BackChannel;
-use super::{error, App};
+use super::{error, respond, App};
 use crate::service::par;
 
 pub async fn post(State(app): State<App>, call: BackChannel) -> Response {
@@ -18,7 +18,7 @@ pub async fn post(State(app): State<App>, call: BackChannel) -> Response {
     )
     .await
     {
-        Ok(body) => error::no_store_json(StatusCode::CREATED, body),
+        Ok(body) => respond::no_store_json(StatusCode::CREATED, body),
         Err(e) => error::back_channel(e, call.basic),
     }
 }

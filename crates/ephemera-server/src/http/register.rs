@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::{ClientAddress, BODY_LIMIT};
-use super::{error, App};
+use super::{error, respond, App};
 use crate::service::register::{self, RegisterError};
 use crate::service::OAuthError;
 
@@ -46,7 +46,7 @@ pub async fn create(
         Err(r) => return *r,
     };
     match register::register(&app.ctx, body, bearer(&headers), peer, app.ctx.clock.now()).await {
-        Ok(info) => error::no_store_json(StatusCode::CREATED, info),
+        Ok(info) => respond::no_store_json(StatusCode::CREATED, info),
         Err(e) => error::registration(e),
     }
 }
@@ -57,7 +57,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Response {
     match register::read(&app.ctx, &client_id, bearer(&headers)).await {
-        Ok(info) => error::no_store_json(StatusCode::OK, info),
+        Ok(info) => respond::no_store_json(StatusCode::OK, info),
         Err(e) => error::registration(e),
     }
 }
@@ -81,7 +81,7 @@ pub async fn update(
     )
     .await
     {
-        Ok(info) => error::no_store_json(StatusCode::OK, info),
+        Ok(info) => respond::no_store_json(StatusCode::OK, info),
         Err(e) => error::registration(e),
     }
 }

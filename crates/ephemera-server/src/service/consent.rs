@@ -2,44 +2,45 @@
 //! sends `access_denied`. Either way the pending request is consumed.
 
 use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
 use ephemera_proto::redirect::RedirectUri;
 
-use ephemera_proto::form::Params;
-
-use super::authorize::{error_location, find_pending, find_session};
 use super::login::{csrf_error, csrf_valid};
+use super::pending::{find_pending, find_session};
+use super::request::AuthorizeError;
 use super::{new_id, Context, OAuthError};
 use crate::model::{Code, Grant, PendingRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// Handles the consent form: CSRF check, the session, then the decision.
-/// Returns where to send the browser.
+/// Returns where to send the browser with the code; a denial is the
+/// `access_denied` error response at the client's redirect URI.
 pub async fn decide(
     ctx: &Context,
     form: &Params,
     cookie: Option<&str>,
     now: Timestamp,
-) -> Result<String, OAuthError> {
+) -> Result<String, AuthorizeError> {
     if !csrf_valid(cookie, form) {
-        return Err(csrf_error());
+        return Err(csrf_error().into());
     }
     let (Some(client_id), Some(request_uri)) = (form.get("client_id"), form.get("request_uri"))
     else {
         return Err(OAuthError::invalid_request(
             "the consent form lost its client_id or request_uri",
-        ));
+        )
+        .into());
     };
     let Some(session) = find_session(ctx, cookie, now).await? else {
         return Err(OAuthError::invalid_request(
             "your login session has ended; go back to the application and start again",
-        ));
+        )
+        .into());
     };
     match form.get("decision") {
-        Some("approve") => approve(ctx, client_id, request_uri, &session, now).await,
-        Some("deny") => deny(ctx, client_id, request_uri, now).await,
-        _ => Err(OAuthError::invalid_request(
-            "decision must be `approve` or `deny`",
-        )),
+        Some("approve") => Ok(approve(ctx, client_id, request_uri, &session, now).await?),
+        Some("deny") => Err(deny(ctx, client_id, request_uri, now).await),
+        _ => Err(OAuthError::invalid_request("decision must be `approve` or `deny`").into()),
     }
 }
 
@@ -108,20 +109,27 @@ pub async fn approve_found(
     Ok(uri.with_params(params))
 }
 
-/// Consumes the pending request and answers the client with `access_denied`.
+/// Consumes the pending request; the client is answered `access_denied`.
 pub async fn deny(
     ctx: &Context,
     client_id: &str,
     request_uri: &str,
     now: Timestamp,
-) -> Result<String, OAuthError> {
-    find_pending(ctx, client_id, request_uri, now).await?;
-    let request = take_found(ctx, request_uri, now).await?;
-    let error = OAuthError::new(
-        ErrorCode::AccessDenied,
-        "the resource owner denied the request",
-    );
-    error_location(ctx, &request.redirect_uri, &error, request.state.as_deref())
+) -> AuthorizeError {
+    if let Err(e) = find_pending(ctx, client_id, request_uri, now).await {
+        return e.into();
+    }
+    match take_found(ctx, request_uri, now).await {
+        Ok(request) => AuthorizeError::Redirect {
+            error: OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the resource owner denied the request",
+            ),
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+        },
+        Err(e) => e.into(),
+    }
 }
 
 /// Consumes a pending request whose ownership the caller checked.

@@ -1,8 +1,12 @@
-//! Minting tokens: opaque 256-bit values, stored only as hashes.
+//! Minting tokens: opaque 256-bit values, stored only as hashes; the
+//! audience a token request narrows them to; and what getting tokens renews.
 
+use ephemera_proto::error::ErrorCode;
+use ephemera_proto::form::Params;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
+use super::{Context, OAuthError};
 use crate::model::{Grant, Timestamp, Token, TokenKind};
 use crate::policy::Policy;
 use crate::secret::Secret;
@@ -80,4 +84,35 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
             scope: (!shape.scope.is_empty()).then(|| shape.scope.to_string()),
         },
     }
+}
+
+/// The `resource`s a token request asks for (RFC 8707 §2.2): a subset of the
+/// grant's, narrowing the access token's audience; `None` when none is asked.
+pub fn requested_audience(
+    grant: &Grant,
+    params: &Params,
+) -> Result<Option<Vec<String>>, OAuthError> {
+    let asked = params.get_all("resource");
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    if let Some(r) = asked.iter().find(|r| !grant.resources.contains(r)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("resource `{r}` was not part of the authorization; a token request may only narrow the resources"),
+        ));
+    }
+    Ok(Some(asked.to_vec()))
+}
+
+/// A self-registered client that gets tokens is in use: its time-to-live
+/// runs from now again (RFC 7591 abuse control deletes only idle clients).
+pub async fn keep_alive(ctx: &Context, grant: &Grant, now: Timestamp) -> Result<(), OAuthError> {
+    if super::resolve::caps(&ctx.policy, &grant.client).renew_on_use {
+        let until = now + ctx.policy.registration.idle_ttl;
+        ctx.store
+            .touch_client(&grant.client.client_id, until)
+            .await?;
+    }
+    Ok(())
 }

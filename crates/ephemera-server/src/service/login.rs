@@ -8,7 +8,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, Salt
 use argon2::Argon2;
 use ephemera_proto::form::Params;
 
-use super::authorize::{find_pending, Pending};
+use super::pending::{find_pending, Pending};
 use super::{Context, OAuthError};
 use crate::model::{Session, Timestamp};
 use crate::secret::{self, Secret};

@@ -10,6 +10,7 @@
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |
 //! | [`authorize`] | the authorization endpoint: which page, or the response |
+//! | [`pending`] | a pending request as the pages see it, and the login session |
 //! | [`login`] | checking a user's password and opening a session |
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
@@ -35,6 +36,7 @@ pub mod keys;
 pub mod login;
 pub mod metadata_document;
 pub mod par;
+pub mod pending;
 pub mod proof;
 pub mod refresh;
 pub mod register;

@@ -9,7 +9,6 @@ use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller};
 use super::proof::Presented;
-use super::token::requested_audience;
 use super::{issue, proof, Context, OAuthError};
 use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
@@ -42,7 +41,7 @@ pub async fn refresh(
         ));
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
-    super::token::grant_type_allowed(ctx, &grant.client, "refresh_token")?;
+    super::request::grant_type_allowed(ctx, &grant.client, "refresh_token")?;
     if token.used_at.is_some() {
         return Err(reused(ctx, &grant.id).await);
     }
@@ -75,7 +74,7 @@ pub async fn refresh(
             asked
         }
     };
-    let audience = requested_audience(&grant, params)?;
+    let audience = issue::requested_audience(&grant, params)?;
     let shape = issue::Shape {
         scope: &scope,
         refresh_scope: Some(&token.scope),
@@ -91,7 +90,7 @@ pub async fn refresh(
     {
         return Err(reused(ctx, &grant.id).await);
     }
-    super::token::keep_alive(ctx, &grant, now).await?;
+    issue::keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
 }
 

@@ -20,25 +20,41 @@ use crate::policy::Policy;
 /// The longest `state` accepted.
 pub const MAX_STATE_LEN: usize = 4096;
 
-/// Why a request was refused, and whether the refusal may go to the client's
-/// redirect URI.
+/// Why the front channel (the authorization endpoint and its forms) refused
+/// a request, and where the refusal goes; `http/error.rs` answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestError {
-    /// The redirect URI is missing, malformed or not the client's.
-    Untrusted(OAuthError),
-    /// The redirect URI is the client's: the error can be sent there.
-    Redirectable {
+pub enum AuthorizeError {
+    /// The redirect URI is missing, malformed or not the client's, or no
+    /// request is known yet: the user sees an error page.
+    Page(OAuthError),
+    /// The redirect URI is the client's: the authorization error response
+    /// goes there (RFC 6749 §4.1.2.1), with `state` and `iss` (RFC 9207).
+    Redirect {
         error: OAuthError,
         redirect_uri: String,
         state: Option<String>,
     },
 }
 
-impl RequestError {
+impl AuthorizeError {
+    /// The error itself, for a back channel (PAR) that answers every
+    /// refusal the same way.
     pub fn into_error(self) -> OAuthError {
         match self {
-            Self::Untrusted(e) | Self::Redirectable { error: e, .. } => e,
+            Self::Page(e) | Self::Redirect { error: e, .. } => e,
         }
+    }
+}
+
+impl From<OAuthError> for AuthorizeError {
+    fn from(e: OAuthError) -> Self {
+        Self::Page(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AuthorizeError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Page(e.into())
     }
 }
 
@@ -50,7 +66,7 @@ pub fn validate(
     params: &Params,
     now: Timestamp,
     ttl: i64,
-) -> Result<PendingRequest, RequestError> {
+) -> Result<PendingRequest, AuthorizeError> {
     let caps = resolve::caps(policy, &client).into_owned();
     // RFC 6749 §4.1.2.1: a client that did not register the code flow is
     // `unauthorized_client`, sent to its redirect URI only if that is trusted.
@@ -58,10 +74,10 @@ pub fn validate(
         code_flow_refusal(&client).map(|d| OAuthError::new(ErrorCode::UnauthorizedClient, d));
     let (redirect_uri, redirect_uri_sent) = match redirect_uri(policy, &client, &caps, params) {
         Ok(found) => found,
-        Err(e) => return Err(RequestError::Untrusted(refusal.unwrap_or(e))),
+        Err(e) => return Err(AuthorizeError::Page(refusal.unwrap_or(e))),
     };
     let state = params.get("state").map(str::to_owned);
-    let fail = |error: OAuthError| RequestError::Redirectable {
+    let fail = |error: OAuthError| AuthorizeError::Redirect {
         error,
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
@@ -322,5 +338,19 @@ pub fn requested_scope(
             }
             Ok(scope)
         }
+    }
+}
+
+/// RFC 6749 §5.2 `unauthorized_client`: the client registered no such grant
+/// type, or policy closes it to the client's model.
+pub fn grant_type_allowed(
+    ctx: &super::Context,
+    client: &ClientSnapshot,
+    grant_type: &str,
+) -> Result<(), OAuthError> {
+    let caps = resolve::caps(&ctx.policy, client);
+    match grant_type_refusal(client, &caps, grant_type) {
+        Some(d) => Err(OAuthError::new(ErrorCode::UnauthorizedClient, d)),
+        None => Ok(()),
     }
 }

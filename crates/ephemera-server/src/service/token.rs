@@ -42,7 +42,7 @@ pub async fn token(
     // A registered caller's registration is known now; a pushed caller's is
     // the one in its grant, checked once the code or token is found.
     if let Caller::Registered { client, .. } = &caller {
-        grant_type_allowed(ctx, &resolve::snapshot(&ctx.policy, client), grant_type)?;
+        request::grant_type_allowed(ctx, &resolve::snapshot(&ctx.policy, client), grant_type)?;
     }
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let presented = Presented {
@@ -85,7 +85,7 @@ async fn authorization_code(
         ));
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
-    grant_type_allowed(ctx, &grant.client, "authorization_code")?;
+    request::grant_type_allowed(ctx, &grant.client, "authorization_code")?;
     let caps = resolve::caps(&ctx.policy, &grant.client);
     let may_add = !caps.binding.fixed_at_par;
     let jkt = proof::dpop_binding(
@@ -144,7 +144,7 @@ async fn authorization_code(
         .client
         .may_use_grant("refresh_token")
         .then_some(&grant.scope);
-    let audience = requested_audience(&grant, params)?;
+    let audience = issue::requested_audience(&grant, params)?;
     let shape = issue::Shape {
         scope: &grant.scope,
         refresh_scope,
@@ -156,53 +156,8 @@ async fn authorization_code(
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
         return Err(replayed(ctx, &grant.id).await);
     }
-    keep_alive(ctx, &grant, now).await?;
+    issue::keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
-}
-
-/// The `resource`s a token request asks for (RFC 8707 §2.2): a subset of the
-/// grant's, narrowing the access token's audience; `None` when none is asked.
-pub fn requested_audience(
-    grant: &Grant,
-    params: &Params,
-) -> Result<Option<Vec<String>>, OAuthError> {
-    let asked = params.get_all("resource");
-    if asked.is_empty() {
-        return Ok(None);
-    }
-    if let Some(r) = asked.iter().find(|r| !grant.resources.contains(r)) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidTarget,
-            format!("resource `{r}` was not part of the authorization; a token request may only narrow the resources"),
-        ));
-    }
-    Ok(Some(asked.to_vec()))
-}
-
-/// RFC 6749 §5.2 `unauthorized_client`: the client registered no such grant
-/// type, or policy closes it to the client's model.
-pub fn grant_type_allowed(
-    ctx: &Context,
-    client: &crate::model::ClientSnapshot,
-    grant_type: &str,
-) -> Result<(), OAuthError> {
-    let caps = resolve::caps(&ctx.policy, client);
-    match request::grant_type_refusal(client, &caps, grant_type) {
-        Some(d) => Err(OAuthError::new(ErrorCode::UnauthorizedClient, d)),
-        None => Ok(()),
-    }
-}
-
-/// A self-registered client that gets tokens is in use: its time-to-live
-/// runs from now again (RFC 7591 abuse control deletes only idle clients).
-pub async fn keep_alive(ctx: &Context, grant: &Grant, now: Timestamp) -> Result<(), OAuthError> {
-    if resolve::caps(&ctx.policy, &grant.client).renew_on_use {
-        let until = now + ctx.policy.registration.idle_ttl;
-        ctx.store
-            .touch_client(&grant.client.client_id, until)
-            .await?;
-    }
-    Ok(())
 }
 
 /// RFC 6749 §10.5: a code used twice revokes what it produced.
@@ -263,6 +218,6 @@ async fn client_credentials(
     ctx.store
         .insert_grant_with_tokens(&grant, &minted.rows)
         .await?;
-    keep_alive(ctx, &grant, now).await?;
+    issue::keep_alive(ctx, &grant, now).await?;
     Ok(minted.response)
 }

@@ -102,7 +102,10 @@ pub trait Store: Send + Sync + 'static {
     async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError>;
     /// Moves a dynamically registered client's expiry to `until` if later.
     async fn touch_client(&self, client_id: &str, until: Timestamp) -> Result<(), StoreError>;
-    /// Deletes the client, its grants and their tokens; false if it did not exist.
+    /// Deletes the client, its grants and their tokens; false if it did not
+    /// exist. Its grants are those with its `client_id`: no grant of another
+    /// client model can carry an id of the clients table (the pushed URN and
+    /// URL client ids are never stored there).
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 
     async fn insert_signing_key(&self, key: &SigningKey) -> Result<(), StoreError>;

@@ -277,12 +277,10 @@ impl Store for PostgresStore {
             return Ok(false);
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "DELETE FROM grants WHERE client_id = $1 AND client_kind IN ('registered', 'dynamic')",
-        )
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM grants WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
@@ -806,7 +804,7 @@ impl Store for PostgresStore {
             .await?;
         // Self-registered clients nobody used in time go with their grants.
         sqlx::query(
-            "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
+            "DELETE FROM grants WHERE client_id IN \
              (SELECT client_id FROM clients WHERE expires_at <= $1)",
         )
         .bind(now)

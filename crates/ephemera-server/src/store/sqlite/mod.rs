@@ -447,10 +447,8 @@ impl Store for SqliteStore {
     async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
         let client_id = client_id.to_owned();
         self.write(move |conn| {
-            conn.prepare_cached(
-                "DELETE FROM grants WHERE client_id = ? AND client_kind IN ('registered', 'dynamic')",
-            )?
-            .execute([&client_id])?;
+            conn.prepare_cached("DELETE FROM grants WHERE client_id = ?")?
+                .execute([&client_id])?;
             let deleted = conn
                 .prepare_cached("DELETE FROM clients WHERE client_id = ?")?
                 .execute([&client_id])?;
@@ -967,7 +965,7 @@ impl Store for SqliteStore {
                     .execute([now - 60])?;
                 // Self-registered clients nobody used in time go with their grants.
                 conn.prepare_cached(
-                    "DELETE FROM grants WHERE client_kind = 'dynamic' AND client_id IN \
+                    "DELETE FROM grants WHERE client_id IN \
                      (SELECT client_id FROM clients WHERE expires_at <= ?)",
                 )?
                 .execute([now])?;

@@ -11,7 +11,7 @@ use ephemera_proto::metadata::{ClientMetadata, MetadataError};
 use serde_json::{Map, Value};
 
 use super::{new_id, resolve, Context, OAuthError};
-use crate::model::{AuthMethod, ClientKind, DynamicRegistration, StoredClient, Timestamp};
+use crate::model::{AuthMethod, StoredClient, Timestamp};
 use crate::secret::{self, Secret};
 use crate::store::StoreError;
 
@@ -40,14 +40,6 @@ fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> Reg
         description,
     ))
 }
-
-/// How a self-registered client may authenticate.
-const REGISTERED_METHODS: &[(&str, AuthMethod)] = &[
-    ("none", AuthMethod::None),
-    ("client_secret_basic", AuthMethod::ClientSecret),
-    ("client_secret_post", AuthMethod::ClientSecret),
-    ("private_key_jwt", AuthMethod::PrivateKeyJwt),
-];
 
 /// `POST /register`: validates the metadata and creates the client.
 pub async fn register(
@@ -227,85 +219,25 @@ fn build_client(
         )),
         other => metadata_error(other.to_string()),
     })?;
-    // RFC 7591 §2: the default method is client_secret_basic.
-    let auth_method = resolve::client_auth_method(&md, "client_secret_basic", REGISTERED_METHODS)
-        .map_err(metadata_error)?;
-    let method = md
-        .token_endpoint_auth_method
-        .as_deref()
-        .unwrap_or("client_secret_basic");
-    let grant_types = md.effective_grant_types();
-    if grant_types.iter().any(|g| g == "client_credentials") && auth_method == AuthMethod::None {
-        return Err(metadata_error(
-            "client_credentials needs a client that authenticates",
-        ));
-    }
-    let uses_code = grant_types.iter().any(|g| g == "authorization_code");
-    if uses_code && md.redirect_uris.is_empty() {
-        return Err(RegisterError::Invalid(OAuthError::new(
-            ErrorCode::InvalidRedirectUri,
-            "redirect_uris is required for the authorization_code grant",
-        )));
-    }
-    if let Some(uri) = md
-        .redirect_uris
-        .iter()
-        .find(|u| !policy.pushed.redirect_forms.contains(&u.form()))
-    {
-        return Err(RegisterError::Invalid(OAuthError::new(
-            ErrorCode::InvalidRedirectUri,
-            format!(
-                "redirect_uri `{}` is not allowed: use https, http on a loopback address, or a private-use scheme",
-                uri.as_str()
-            ),
-        )));
-    }
-    if let Some(t) = md
-        .scope
-        .as_ref()
-        .and_then(|s| s.difference(&policy.pushed_scopes).next())
-    {
-        return Err(metadata_error(format!(
-            "scope `{t}` is not available to self-registered clients"
-        )));
-    }
-    let secret = (auth_method == AuthMethod::ClientSecret).then(Secret::generate);
-    let mut metadata = md.to_json();
-    if let Value::Object(m) = &mut metadata {
-        m.insert("token_endpoint_auth_method".into(), Value::from(method));
-        m.insert(
-            "grant_types".into(),
-            grant_types
-                .iter()
-                .map(|g| Value::from(g.as_str()))
-                .collect(),
-        );
-    }
-    let client = StoredClient {
-        client_id: client_id.to_owned(),
-        name: md.client_name.clone(),
-        redirect_uris: md
-            .redirect_uris
-            .iter()
-            .map(|u| u.as_str().to_owned())
-            .collect(),
-        allowed_scope: md.scope.clone(),
-        confidential: auth_method != AuthMethod::None,
-        can_introspect: false,
+    let mut client = resolve::self_registered(
+        policy,
+        client_id,
+        &md,
         created_at,
-        jwks: md.jwks.clone(),
-        grant_types: None,
-        dynamic: Some(DynamicRegistration {
-            kind: ClientKind::SelfRegistered,
-            verified_origin: None,
-            metadata,
-            grant_types,
-            auth_method,
-            expires_at: created_at + policy.registration.unused_ttl,
-            registration_token_hash: None,
-        }),
-        secret_hash: secret.as_ref().map(Secret::hash),
-    };
+        created_at + policy.registration.unused_ttl,
+    )
+    .map_err(|e| match e {
+        resolve::Refusal::RedirectUri(m) => {
+            RegisterError::Invalid(OAuthError::new(ErrorCode::InvalidRedirectUri, m))
+        }
+        resolve::Refusal::Metadata(m) => metadata_error(m),
+    })?;
+    let secret = client
+        .dynamic
+        .as_ref()
+        .is_some_and(|d| d.auth_method == AuthMethod::ClientSecret)
+        .then(Secret::generate);
+    client.secret_hash = secret.as_ref().map(Secret::hash);
     Ok((client, secret))
 }
 

@@ -127,20 +127,159 @@ fn document_client(
     doc: FetchedDocument,
     now: Timestamp,
 ) -> Result<StoredClient, OAuthError> {
-    let md = doc.metadata;
-    let auth_method = client_auth_method(&md, "none", &PUSHED_METHODS[..2])
-        .map_err(|e| OAuthError::invalid_client(format!("the metadata document: {e}")))?;
+    let described =
+        describe(policy, &doc.metadata, ClientKind::MetadataDocument).map_err(|e| match e {
+            Refusal::Metadata(m) => {
+                OAuthError::invalid_client(format!("the metadata document: {m}"))
+            }
+            Refusal::RedirectUri(m) => OAuthError::invalid_client(m),
+        })?;
+    Ok(self_described(
+        client_id,
+        &doc.metadata,
+        described,
+        ClientKind::MetadataDocument,
+        Some(doc.host),
+        (now, now),
+    ))
+}
+
+/// Why a client's description of itself was refused: its redirect URIs
+/// (RFC 7591 `invalid_redirect_uri`), or the rest of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    RedirectUri(String),
+    Metadata(String),
+}
+
+/// A client's description of itself, checked for its model.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<String>,
+    /// The metadata as kept: what the client sent, with the method and the
+    /// grant types in force written out for a self-registered client.
+    pub metadata: serde_json::Value,
+}
+
+/// The one check from RFC 7591 metadata to a client, for every model that
+/// describes itself (pushed, self-registered, metadata document): which
+/// authentication methods it may use, which grant types, which redirect URI
+/// forms and which scopes. Each model's rules are here.
+pub fn describe(
+    policy: &Policy,
+    md: &ClientMetadata,
+    model: ClientKind,
+) -> Result<Described, Refusal> {
+    let (default_method, methods): (&str, &[(&str, AuthMethod)]) = match model {
+        ClientKind::Pushed => ("none", PUSHED_METHODS),
+        ClientKind::MetadataDocument => ("none", &PUSHED_METHODS[..2]),
+        // RFC 7591 §2: the default method is client_secret_basic.
+        ClientKind::SelfRegistered | ClientKind::Registered => {
+            ("client_secret_basic", SELF_REGISTERED_METHODS)
+        }
+    };
+    let auth_method = client_auth_method(md, default_method, methods).map_err(Refusal::Metadata)?;
+    let grant_types = md.effective_grant_types();
+    let grants = |g: &str| grant_types.iter().any(|x| x == g);
+    match model {
+        ClientKind::Pushed => {
+            if !grants("authorization_code") {
+                return Err(Refusal::Metadata(
+                    "a pushed client's grant_types must include authorization_code".into(),
+                ));
+            }
+            if grants("client_credentials") {
+                return Err(Refusal::Metadata(
+                    "client_credentials is not available to pushed clients".into(),
+                ));
+            }
+        }
+        ClientKind::SelfRegistered | ClientKind::Registered => {
+            if grants("client_credentials") && auth_method == AuthMethod::None {
+                return Err(Refusal::Metadata(
+                    "client_credentials needs a client that authenticates".into(),
+                ));
+            }
+            if grants("authorization_code") && md.redirect_uris.is_empty() {
+                return Err(Refusal::RedirectUri(
+                    "redirect_uris is required for the authorization_code grant".into(),
+                ));
+            }
+        }
+        ClientKind::MetadataDocument => {}
+    }
     if let Some(uri) = md
         .redirect_uris
         .iter()
         .find(|u| !policy.pushed.redirect_forms.contains(&u.form()))
     {
-        return Err(OAuthError::invalid_client(format!(
-            "the metadata document's redirect_uri `{}` is not allowed here",
-            uri.as_str()
+        let uri = uri.as_str();
+        return Err(Refusal::RedirectUri(match model {
+            ClientKind::Pushed => format!(
+                "redirect_uri `{uri}` is not allowed for pushed clients (https, http on loopback, or a private-use scheme)"
+            ),
+            ClientKind::MetadataDocument => {
+                format!("the metadata document's redirect_uri `{uri}` is not allowed here")
+            }
+            ClientKind::SelfRegistered | ClientKind::Registered => format!(
+                "redirect_uri `{uri}` is not allowed: use https, http on a loopback address, or a private-use scheme"
+            ),
+        }));
+    }
+    // Open-world clients may ask for the scopes policy gives strangers; a
+    // metadata document's scope only narrows what it is granted.
+    let who = match model {
+        ClientKind::Pushed => Some("pushed clients"),
+        ClientKind::SelfRegistered | ClientKind::Registered => Some("self-registered clients"),
+        ClientKind::MetadataDocument => None,
+    };
+    if let (Some(who), Some(t)) = (
+        who,
+        md.scope
+            .as_ref()
+            .and_then(|s| s.difference(&policy.pushed_scopes).next()),
+    ) {
+        return Err(Refusal::Metadata(format!(
+            "scope `{t}` is not available to {who}"
         )));
     }
-    Ok(StoredClient {
+    let mut metadata = md.to_json();
+    if matches!(model, ClientKind::SelfRegistered | ClientKind::Registered) {
+        if let serde_json::Value::Object(m) = &mut metadata {
+            let method = md
+                .token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or(default_method);
+            m.insert("token_endpoint_auth_method".into(), method.into());
+            m.insert(
+                "grant_types".into(),
+                grant_types
+                    .iter()
+                    .map(|g| serde_json::Value::from(g.as_str()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(Described {
+        auth_method,
+        grant_types,
+        metadata,
+    })
+}
+
+/// A stored client built from its own description at `now`: self-registered
+/// (kept until `expires_at` unless used) or a fetched metadata document
+/// (from `origin`, never stored).
+pub fn self_described(
+    client_id: &str,
+    md: &ClientMetadata,
+    described: Described,
+    model: ClientKind,
+    origin: Option<String>,
+    (now, expires_at): (Timestamp, Timestamp),
+) -> StoredClient {
+    StoredClient {
         client_id: client_id.to_owned(),
         name: md.client_name.clone(),
         redirect_uris: md
@@ -149,22 +288,42 @@ fn document_client(
             .map(|u| u.as_str().to_owned())
             .collect(),
         allowed_scope: md.scope.clone(),
-        confidential: auth_method != AuthMethod::None,
+        confidential: described.auth_method != AuthMethod::None,
         can_introspect: false,
         created_at: now,
         jwks: md.jwks.clone(),
         grant_types: None,
         dynamic: Some(DynamicRegistration {
-            kind: ClientKind::MetadataDocument,
-            verified_origin: Some(doc.host),
-            metadata: md.to_json(),
-            grant_types: md.effective_grant_types(),
-            auth_method,
-            expires_at: now,
+            kind: model,
+            verified_origin: origin,
+            metadata: described.metadata,
+            grant_types: described.grant_types,
+            auth_method: described.auth_method,
+            expires_at,
             registration_token_hash: None,
         }),
         secret_hash: None,
-    })
+    }
+}
+
+/// A client registered at the registration endpoint (RFC 7591), created
+/// at `now` and kept until `expires_at` unless it is used.
+pub fn self_registered(
+    policy: &Policy,
+    client_id: &str,
+    md: &ClientMetadata,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<StoredClient, Refusal> {
+    let described = describe(policy, md, ClientKind::SelfRegistered)?;
+    Ok(self_described(
+        client_id,
+        md,
+        described,
+        ClientKind::SelfRegistered,
+        None,
+        (now, expires_at),
+    ))
 }
 
 /// Builds a pushed client's snapshot from its `client_registration` (which
@@ -193,34 +352,10 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             })?
         }
     };
-    let auth_method =
-        client_auth_method(&metadata, "none", PUSHED_METHODS).map_err(metadata_error)?;
-    let grant_types = metadata.effective_grant_types();
-    if !grant_types.iter().any(|g| g == "authorization_code") {
-        return Err(metadata_error(
-            "a pushed client's grant_types must include authorization_code",
-        ));
-    }
-    if grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(metadata_error(
-            "client_credentials is not available to pushed clients",
-        ));
-    }
-    for uri in &metadata.redirect_uris {
-        if !policy.pushed.redirect_forms.contains(&uri.form()) {
-            return Err(metadata_error(format!(
-                "redirect_uri `{}` is not allowed for pushed clients (https, http on loopback, or a private-use scheme)",
-                uri.as_str()
-            )));
-        }
-    }
-    if let Some(scope) = &metadata.scope {
-        if let Some(unknown) = scope.difference(&policy.pushed_scopes).next() {
-            return Err(metadata_error(format!(
-                "scope `{unknown}` is not available to pushed clients"
-            )));
-        }
-    }
+    let described = describe(policy, &metadata, ClientKind::Pushed).map_err(|e| match e {
+        Refusal::Metadata(m) | Refusal::RedirectUri(m) => metadata_error(m),
+    })?;
+    let (auth_method, grant_types) = (described.auth_method, described.grant_types);
     Ok(with_capabilities(
         policy,
         ClientSnapshot {
@@ -237,12 +372,20 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             response_types: crate::model::response_types_for(&grant_types),
             grant_types,
             allowed_scope: metadata.scope.clone(),
-            metadata: metadata.to_json(),
+            metadata: described.metadata,
             jwks: metadata.jwks.clone(),
             verified_origin: None,
         },
     ))
 }
+
+/// How a self-registered client may authenticate.
+const SELF_REGISTERED_METHODS: &[(&str, AuthMethod)] = &[
+    ("none", AuthMethod::None),
+    ("client_secret_basic", AuthMethod::ClientSecret),
+    ("client_secret_post", AuthMethod::ClientSecret),
+    ("private_key_jwt", AuthMethod::PrivateKeyJwt),
+];
 
 /// How pushed clients may authenticate: never with a secret.
 const PUSHED_METHODS: &[(&str, AuthMethod)] = &[

@@ -39,7 +39,6 @@ pub const PUSHED_CLIENT_URN: &str = "urn:ietf:oauth:parameters:dynamic";
 /// The prefix of every `request_uri` the PAR endpoint issues (RFC 9126 §2.2).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 
-/// Whether `client_id` names a pushed (dynamic) client.
 /// The least clock skew a proof's `iat` (and an assertion's `nbf`) is
 /// allowed into the future, in seconds: the FAPI 2.0 Security Profile
 /// (§5.3.2.1) requires accepting 0 to 10 seconds.
@@ -51,6 +50,68 @@ pub fn future_skew(leeway: i64) -> i64 {
     leeway.max(MIN_FUTURE_SKEW)
 }
 
+/// Whether `client_id` names a pushed client.
 pub fn is_pushed_client_urn(client_id: &str) -> bool {
-    client_id == PUSHED_CLIENT_URN
+    ClientRef::parse(client_id) == ClientRef::PushedUrn
+}
+
+/// What a `client_id` names, read before anything is looked up: which
+/// client model resolves it. (OpenID Federation entity identifiers and
+/// SPIFFE IDs will be variants of their own.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientRef<'a> {
+    /// [`PUSHED_CLIENT_URN`]: the client describes itself in its pushed
+    /// request, and later requests find it in their grant.
+    PushedUrn,
+    /// A URL: the client's metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document). `http://` URLs land
+    /// here too, to be refused with a clear message.
+    Url(&'a str),
+    /// An identifier the server issued (RFC 7591) or its operator chose.
+    Id(&'a str),
+}
+
+impl<'a> ClientRef<'a> {
+    pub fn parse(client_id: &'a str) -> Self {
+        if client_id == PUSHED_CLIENT_URN {
+            Self::PushedUrn
+        } else if client_id.starts_with("https://") || client_id.starts_with("http://") {
+            Self::Url(client_id)
+        } else {
+            Self::Id(client_id)
+        }
+    }
+
+    /// The `client_id` as sent.
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Self::PushedUrn => PUSHED_CLIENT_URN,
+            Self::Url(s) | Self::Id(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_id_names_the_urn_a_url_or_an_id() {
+        assert_eq!(ClientRef::parse(PUSHED_CLIENT_URN), ClientRef::PushedUrn);
+        assert_eq!(
+            ClientRef::parse("https://app.example/client.json"),
+            ClientRef::Url("https://app.example/client.json")
+        );
+        assert_eq!(
+            ClientRef::parse("http://app.example/c"),
+            ClientRef::Url("http://app.example/c")
+        );
+        assert_eq!(ClientRef::parse("my-app"), ClientRef::Id("my-app"));
+        // Byte for byte: a near miss is somebody's id, not the URN.
+        assert_eq!(
+            ClientRef::parse("URN:ietf:oauth:parameters:dynamic"),
+            ClientRef::Id("URN:ietf:oauth:parameters:dynamic")
+        );
+        assert_eq!(ClientRef::parse("my-app").as_str(), "my-app");
+    }
 }

@@ -1,8 +1,8 @@
 //! Administration, for the CLI: users and registered clients.
 
-use ephemera_proto::is_pushed_client_urn;
 use ephemera_proto::redirect::RedirectUri;
 use ephemera_proto::scope::Scope;
+use ephemera_proto::ClientRef;
 
 use super::{login, new_id};
 use crate::model::{StoredClient, Timestamp, User};
@@ -108,15 +108,18 @@ pub async fn add_client(
     now: Timestamp,
 ) -> Result<(StoredClient, Option<Secret>), AdminError> {
     let id = new.client_id.as_str();
-    if is_pushed_client_urn(id) {
-        return Err(invalid(format!(
-            "`{id}` is reserved for pushed clients and can never be registered"
-        )));
-    }
-    if id.starts_with("https://") || id.starts_with("http://") {
-        return Err(invalid(
-            "URL client ids are reserved for client ID metadata documents",
-        ));
+    match ClientRef::parse(id) {
+        ClientRef::PushedUrn => {
+            return Err(invalid(format!(
+                "`{id}` is reserved for pushed clients and can never be registered"
+            )))
+        }
+        ClientRef::Url(_) => {
+            return Err(invalid(
+                "URL client ids are reserved for client ID metadata documents",
+            ))
+        }
+        ClientRef::Id(_) => {}
     }
     if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("a client id is 1 to 255 characters without spaces"));

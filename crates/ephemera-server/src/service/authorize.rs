@@ -6,7 +6,7 @@
 //! when the response is produced (consent), so reloading a page works.
 
 use ephemera_proto::form::Params;
-use ephemera_proto::{is_pushed_client_urn, REQUEST_URI_PREFIX};
+use ephemera_proto::{ClientRef, REQUEST_URI_PREFIX};
 
 use super::pending::{find_pending, find_session, Pending};
 use super::request::{self, AuthorizeError};
@@ -78,7 +78,7 @@ async fn front_channel(
     params: &Params,
     now: Timestamp,
 ) -> Result<Step, AuthorizeError> {
-    if is_pushed_client_urn(client_id) {
+    if ClientRef::parse(client_id) == ClientRef::PushedUrn {
         return Err(OAuthError::invalid_request(
             "a pushed client must start with a pushed authorization request (PAR) and send only client_id and request_uri here",
         ).into());

@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
-use ephemera_proto::{is_pushed_client_urn, PUSHED_CLIENT_URN};
+use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 use serde_json::Value;
 
 use super::{proof, resolve, Context, OAuthError};
@@ -116,7 +116,8 @@ pub async fn authenticate(
             )),
         },
     };
-    if is_pushed_client_urn(&client_id) {
+    let client_ref = ClientRef::parse(&client_id);
+    if client_ref == ClientRef::PushedUrn {
         if secret.is_some() {
             return Err(OAuthError::invalid_client(
                 "a pushed client has no client secret",
@@ -124,7 +125,7 @@ pub async fn authenticate(
         }
         return Ok(Caller::Pushed { assertion });
     }
-    let Some(client) = resolve::lookup(ctx, &client_id, now).await? else {
+    let Some(client) = resolve::lookup(ctx, client_ref, now).await? else {
         return Err(OAuthError::invalid_client("unknown client"));
     };
     if let Some(jwks) = &client.jwks {

@@ -156,12 +156,6 @@ pub enum DocumentError {
 /// What the client is told when the document could not be fetched.
 const UNREACHABLE: &str = "the client metadata document could not be fetched from the client_id URL: it must answer 200 OK with the document itself (no redirect), from a public address, in time";
 
-/// Whether `client_id` is meant as a metadata document URL, so a resolver can
-/// send it here (`http://` too, to be refused with a clear message).
-pub fn is_url_client_id(client_id: &str) -> bool {
-    client_id.starts_with("https://") || client_id.starts_with("http://")
-}
-
 /// Fetches, checks and caches client ID metadata documents. Share one per
 /// process: it holds the connection pool and the cache.
 pub struct DocumentFetcher {

@@ -5,9 +5,9 @@
 use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::metadata::{ClientMetadata, MetadataError};
-use ephemera_proto::PUSHED_CLIENT_URN;
+use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 
-use super::metadata_document::{is_url_client_id, FetchedDocument};
+use super::metadata_document::FetchedDocument;
 use super::{Context, OAuthError};
 use crate::model::{
     AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, DynamicRegistration,
@@ -22,7 +22,7 @@ pub async fn registered(
     client_id: &str,
     now: Timestamp,
 ) -> Result<Option<ClientSnapshot>, OAuthError> {
-    Ok(lookup(ctx, client_id, now)
+    Ok(lookup(ctx, ClientRef::parse(client_id), now)
         .await?
         .map(|c| snapshot(&ctx.policy, &c)))
 }
@@ -101,22 +101,27 @@ pub fn caps<'a>(policy: &Policy, client: &'a ClientSnapshot) -> std::borrow::Cow
     }
 }
 
-/// The client behind a `client_id` other than the URN, with what
-/// authenticates it.
+/// The stored client a `client_id` names, with what authenticates it: one
+/// registered here (by the operator or by itself), or the one a metadata
+/// document describes. `None` for an unknown id, and for the pushed URN,
+/// whose client is in its request or its grant.
 pub async fn lookup(
     ctx: &Context,
-    client_id: &str,
+    client: ClientRef<'_>,
     now: Timestamp,
 ) -> Result<Option<StoredClient>, OAuthError> {
-    if !is_url_client_id(client_id) {
-        return Ok(ctx.store.find_client(client_id).await?);
+    match client {
+        ClientRef::PushedUrn => Ok(None),
+        ClientRef::Id(id) => Ok(ctx.store.find_client(id).await?),
+        ClientRef::Url(url) => {
+            let doc = ctx
+                .documents
+                .fetch(url, now)
+                .await
+                .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
+            document_client(&ctx.policy, url, doc, now).map(Some)
+        }
     }
-    let doc = ctx
-        .documents
-        .fetch(client_id, now)
-        .await
-        .map_err(|e| OAuthError::invalid_client(e.to_string()))?;
-    document_client(&ctx.policy, client_id, doc, now).map(Some)
 }
 
 /// A fetched metadata document as a client: public (or `private_key_jwt`

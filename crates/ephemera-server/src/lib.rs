@@ -13,14 +13,14 @@
 //! | [`store`] | persistence behind one trait |
 //! | [`http`] | axum handlers and all HTTP mapping |
 //!
-//! Where a change goes:
+//! Where a change goes (the whole design is `docs/architecture.md`):
 //!
 //! | change | file |
 //! |---|---|
 //! | a parameter or syntax rule | `ephemera-proto/src/<topic>.rs` |
 //! | a business rule (lifetimes, who may do what) | `service/<flow>.rs` or `policy.rs` |
 //! | a new client model | `service/resolve.rs` (plus its storage) |
-//! | a column or query | `store/mod.rs`, `store/sqlite.rs`, `store/postgres.rs`, both `migrations/` folders, `store/conformance.rs` |
+//! | a column or query | `store/mod.rs`, `store/sqlite/mod.rs`, `store/postgres.rs`, both `migrations/` folders, `store/conformance.rs` |
 //! | a status code, header or error body | `http/error.rs` |
 //! | page markup | `templates/*.html` |
 //! | an admin command | `cli.rs`, calling `service/admin.rs` |

@@ -219,7 +219,7 @@ impl Metrics {
                 ),
                 (
                     "ephemera_pending_pushed_requests",
-                    "Pushed authorization requests not yet expired.",
+                    "Pending authorization requests (pushed, and stored from the front channel) not yet expired.",
                     s.pending_pushed_requests,
                 ),
                 (

@@ -6,7 +6,8 @@
 //! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
-//! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`jwks`] [`health`] | one endpoint each |
+//! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
+//! | [`tls`] | the rustls server configuration that asks for client certificates |
 //! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
 

@@ -357,6 +357,8 @@ impl Config {
                 "issuer",
                 "must be set when listening on all interfaces: clients must know the public URL",
             )),
+            // A listener that speaks TLS is reached over https.
+            None if raw.tls.cert.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
         let issuer = validate_issuer(&issuer)?;
@@ -745,6 +747,19 @@ mod tests {
         assert!(
             matches!(&c, Ok(c) if c.issuer == "http://127.0.0.1:8080" && c.database == "sqlite://data/ephemera.db")
         );
+    }
+
+    #[test]
+    fn a_tls_listener_defaults_to_an_https_issuer() {
+        let raw = RawConfig {
+            tls: RawTls {
+                cert: Some("cert.pem".into()),
+                key: Some("key.pem".into()),
+                ..RawTls::default()
+            },
+            ..RawConfig::default()
+        };
+        assert!(matches!(from(raw), Ok(c) if c.issuer == "https://127.0.0.1:8080"));
     }
 
     #[test]

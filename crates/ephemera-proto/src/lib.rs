@@ -16,10 +16,13 @@
 //! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
 //! | [`dpop`] | DPoP proofs (RFC 9449) |
 //! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
+//! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
+//! | [`token`] | the token request: its grant type and each grant type's parameters, typed |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
 pub mod assertion;
+pub mod client_document;
 pub mod dpop;
 pub mod error;
 pub mod form;
@@ -30,6 +33,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod resource;
 pub mod scope;
+pub mod token;
 pub mod wire;
 
 /// The `client_id` a client with no prior registration uses at PAR

@@ -14,8 +14,9 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::policy::{Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy};
-use crate::service::metadata_document::DocumentPolicy;
+use crate::policy::{
+    DocumentPolicy, Lifetimes, Policy, ProofPolicy, PushedPolicy, RegistrationPolicy,
+};
 
 pub mod clients;
 pub mod limits;

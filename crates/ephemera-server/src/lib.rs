@@ -11,6 +11,7 @@
 //! | [`throttle`] | in-memory per-node rate limiters (per address, per username) |
 //! | [`service`] | the OAuth logic, one module per flow |
 //! | [`store`] | persistence behind one trait |
+//! | [`documents`] | the fetcher of client ID metadata documents, behind `service::metadata_document::DocumentSource` |
 //! | [`http`] | axum handlers and all HTTP mapping |
 //!
 //! Where a change goes (the whole design is `docs/architecture.md`):
@@ -27,6 +28,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod http;
 pub mod model;
 pub mod policy;
@@ -42,7 +44,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::config::DatabaseKind;
-use crate::service::metadata_document::DocumentFetcher;
+use crate::documents::DocumentFetcher;
 use crate::service::{keys, sweep, Clock, Context};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;

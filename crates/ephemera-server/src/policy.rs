@@ -1,6 +1,8 @@
 //! What this deployment allows: which scopes exist and who may get them, what
 //! pushed clients may register, and how long each artifact lives.
 
+use std::time::Duration;
+
 use ephemera_proto::metadata::MetadataLimits;
 use ephemera_proto::redirect::RedirectForm;
 use ephemera_proto::scope::Scope;
@@ -193,6 +195,59 @@ impl Policy {
                 self.lifetimes.refresh_token
             }
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
+        }
+    }
+}
+
+/// What this deployment allows when fetching metadata documents.
+#[derive(Debug, Clone)]
+pub struct DocumentPolicy {
+    /// Whether URL `client_id`s are accepted at all; off by default, as it
+    /// makes the server fetch URLs that strangers choose.
+    pub enabled: bool,
+    /// Hosts (names or IP addresses) that may be fetched even though they
+    /// are, or resolve to, loopback or private addresses: for tests and
+    /// private deployments. Compared case-insensitively with the URL's host.
+    pub allow_hosts: Vec<String>,
+    /// Extra trusted CA certificates (PEM, one or more per entry), beside
+    /// the Web PKI roots; for tests and private PKIs.
+    pub extra_roots_pem: Vec<Vec<u8>>,
+    /// The largest document accepted, in bytes (the draft suggests 5 KB).
+    pub max_bytes: usize,
+    pub connect_timeout: Duration,
+    /// For the whole fetch: resolution, connection, headers and body.
+    pub total_timeout: Duration,
+    /// The shortest time a fetched document is reused, whatever its headers
+    /// say: this bounds how often a client (or an attacker naming someone
+    /// else's URL) can make the server fetch.
+    pub min_cache: Duration,
+    /// The longest time a fetched document is reused, whatever its headers
+    /// say: this bounds how long a changed document goes unnoticed.
+    pub max_cache: Duration,
+    /// How many documents the in-memory cache holds (and, apart, how many
+    /// failures).
+    pub max_cache_entries: usize,
+    /// How long a failed fetch is remembered: until then, the same URL
+    /// gets the same error without a new fetch.
+    pub failure_cache: Duration,
+    /// Fetches from one host per minute at most (per node); 0: no limit.
+    pub per_host_per_minute: u32,
+}
+
+impl Default for DocumentPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allow_hosts: Vec::new(),
+            extra_roots_pem: Vec::new(),
+            max_bytes: 5 * 1024,
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(5),
+            min_cache: Duration::from_secs(60),
+            max_cache: Duration::from_secs(24 * 60 * 60),
+            max_cache_entries: 10_000,
+            failure_cache: Duration::from_secs(30),
+            per_host_per_minute: 30,
         }
     }
 }

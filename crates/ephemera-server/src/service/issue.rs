@@ -2,7 +2,6 @@
 //! audience a token request narrows them to; and what getting tokens renews.
 
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::form::Params;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
@@ -90,9 +89,8 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
 /// grant's, narrowing the access token's audience; `None` when none is asked.
 pub fn requested_audience(
     grant: &Grant,
-    params: &Params,
+    asked: &[String],
 ) -> Result<Option<Vec<String>>, OAuthError> {
-    let asked = params.get_all("resource");
     if asked.is_empty() {
         return Ok(None);
     }

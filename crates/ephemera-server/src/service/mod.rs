@@ -5,7 +5,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model, and the `Capabilities` each model gets: the only place services tell client models apart |
-//! | [`metadata_document`] | fetching and checking client ID metadata documents (URL `client_id`s), SSRF-guarded |
+//! | [`metadata_document`] | what a URL `client_id` resolves to: the `DocumentSource` interface (the fetcher is `crate::documents`) |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |
@@ -65,7 +65,7 @@ pub struct Context {
     pub keys: Arc<keys::KeyRing>,
     pub clock: Arc<Clock>,
     /// Fetches and caches Client ID Metadata Documents.
-    pub documents: Arc<metadata_document::DocumentFetcher>,
+    pub documents: Arc<dyn metadata_document::DocumentSource>,
     /// The counts `/metrics` shows, as last recounted.
     pub gauges: Arc<gauges::Gauges>,
 }

@@ -3,7 +3,6 @@
 //! (RFC 9700 §4.14.2).
 
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::form::Params;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
@@ -13,17 +12,21 @@ use super::{issue, proof, Context, OAuthError};
 use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
+/// What a `refresh_token` token request asked.
+pub struct RefreshRequest<'a> {
+    pub refresh_token: &'a str,
+    pub scope: Option<&'a str>,
+    pub resources: &'a [String],
+}
+
 pub async fn refresh(
     ctx: &Context,
-    params: &Params,
+    asked: RefreshRequest<'_>,
     caller: &Caller,
     presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let Some(raw) = params.get("refresh_token") else {
-        return Err(OAuthError::invalid_request("refresh_token is required"));
-    };
-    let hash = SecretHash::of(raw);
+    let hash = SecretHash::of(asked.refresh_token);
     let Some(stored) = ctx.store.find_token(&hash).await? else {
         return Err(OAuthError::invalid_grant(
             "the refresh token is unknown, expired or revoked",
@@ -60,7 +63,7 @@ pub async fn refresh(
         .or(grant.key_binding.x5t_s256.as_deref());
     let x5t = proof::certificate_binding(required_x5t, presented.x5t().as_deref(), may_add)?;
     // RFC 6749 §6: the same rights or fewer, never more.
-    let scope = match params.get("scope") {
+    let scope = match asked.scope {
         None => token.scope.clone(),
         Some(raw) => {
             let asked = Scope::parse(raw)
@@ -74,7 +77,7 @@ pub async fn refresh(
             asked
         }
     };
-    let audience = issue::requested_audience(&grant, params)?;
+    let audience = issue::requested_audience(&grant, asked.resources)?;
     let shape = issue::Shape {
         scope: &scope,
         refresh_scope: Some(&token.scope),

@@ -5,6 +5,7 @@
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 use ephemera_proto::pkce::{CodeChallenge, CodeVerifier};
+use ephemera_proto::token::{self as token_request, TokenRequest, TokenRequestError};
 use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller, Credentials};
@@ -25,48 +26,79 @@ pub async fn token(
     dpop: Option<&str>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let Some(grant_type) = params.get("grant_type") else {
-        return Err(OAuthError::invalid_request("grant_type is required"));
-    };
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
-    ) {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            format!("grant_type `{grant_type}` is not supported"),
-        ));
-    }
+    let grant_type = token_request::grant_type(params).map_err(refused)?;
     let certificate = credentials.certificate.clone();
     let caller = client_auth::authenticate(ctx, credentials, now).await?;
     // A registered caller's registration is known now; a pushed caller's is
     // the one in its grant, checked once the code or token is found.
     if let Caller::Registered { client, .. } = &caller {
-        request::grant_type_allowed(ctx, &resolve::snapshot(&ctx.policy, client), grant_type)?;
+        let snapshot = resolve::snapshot(&ctx.policy, client);
+        request::grant_type_allowed(ctx, &snapshot, grant_type.as_str())?;
     }
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let presented = Presented {
         dpop: proof.as_ref(),
         certificate: certificate.as_deref(),
     };
-    match grant_type {
-        "authorization_code" => authorization_code(ctx, params, &caller, &presented, now).await,
-        "refresh_token" => refresh::refresh(ctx, params, &caller, &presented, now).await,
-        _ => client_credentials(ctx, params, &caller, &presented, now).await,
+    match TokenRequest::parse(grant_type, params).map_err(refused)? {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+            resources,
+        } => {
+            let asked = CodeRequest {
+                code,
+                redirect_uri,
+                code_verifier,
+                resources,
+            };
+            authorization_code(ctx, asked, &caller, &presented, now).await
+        }
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+            resources,
+        } => {
+            let asked = refresh::RefreshRequest {
+                refresh_token,
+                scope,
+                resources,
+            };
+            refresh::refresh(ctx, asked, &caller, &presented, now).await
+        }
+        TokenRequest::ClientCredentials { scope, resources } => {
+            client_credentials(ctx, scope, resources, &caller, &presented, now).await
+        }
     }
+}
+
+/// A token request refused before anything was looked up.
+fn refused(e: TokenRequestError) -> OAuthError {
+    match e {
+        TokenRequestError::Missing(_) => OAuthError::invalid_request(e.to_string()),
+        TokenRequestError::Unsupported(_) => {
+            OAuthError::new(ErrorCode::UnsupportedGrantType, e.to_string())
+        }
+    }
+}
+
+/// What an `authorization_code` token request asked.
+struct CodeRequest<'a> {
+    code: &'a str,
+    redirect_uri: Option<&'a str>,
+    code_verifier: Option<&'a str>,
+    resources: &'a [String],
 }
 
 async fn authorization_code(
     ctx: &Context,
-    params: &Params,
+    asked: CodeRequest<'_>,
     caller: &Caller,
     presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let Some(code) = params.get("code") else {
-        return Err(OAuthError::invalid_request("code is required"));
-    };
-    let hash = SecretHash::of(code);
+    let hash = SecretHash::of(asked.code);
     let Some(stored) = ctx.store.find_code(&hash).await? else {
         return Err(OAuthError::invalid_grant(
             "the code is unknown or has expired",
@@ -99,7 +131,7 @@ async fn authorization_code(
         may_add,
     )?;
     if let Some(expected) = &stored.code.redirect_uri {
-        match params.get("redirect_uri") {
+        match asked.redirect_uri {
             None => return Err(OAuthError::invalid_request(
                 "redirect_uri is required: the authorization request carried one (RFC 6749 §4.1.3)",
             )),
@@ -111,7 +143,7 @@ async fn authorization_code(
             Some(_) => {}
         }
     }
-    match (&stored.code.code_challenge, params.get("code_verifier")) {
+    match (&stored.code.code_challenge, asked.code_verifier) {
         (Some(challenge), Some(verifier)) => {
             let verifier = CodeVerifier::parse(verifier)
                 .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
@@ -144,7 +176,7 @@ async fn authorization_code(
         .client
         .may_use_grant("refresh_token")
         .then_some(&grant.scope);
-    let audience = issue::requested_audience(&grant, params)?;
+    let audience = issue::requested_audience(&grant, asked.resources)?;
     let shape = issue::Shape {
         scope: &grant.scope,
         refresh_scope,
@@ -173,7 +205,8 @@ async fn replayed(ctx: &Context, grant_id: &str) -> OAuthError {
 
 async fn client_credentials(
     ctx: &Context,
-    params: &Params,
+    scope: Option<&str>,
+    resources: &[String],
     caller: &Caller,
     presented: &Presented<'_>,
     now: Timestamp,
@@ -189,11 +222,8 @@ async fn client_credentials(
         ));
     };
     let snapshot = resolve::snapshot(&ctx.policy, client);
-    let scope = request::requested_scope(
-        &ctx.policy,
-        &resolve::caps(&ctx.policy, &snapshot),
-        params.get("scope"),
-    )?;
+    let scope =
+        request::requested_scope(&ctx.policy, &resolve::caps(&ctx.policy, &snapshot), scope)?;
     let grant = Grant {
         id: new_id(),
         client: snapshot,
@@ -204,7 +234,7 @@ async fn client_credentials(
         subject: None,
         username: None,
         scope: scope.clone(),
-        resources: request::resources(&ctx.policy, params.get_all("resource"))?,
+        resources: request::resources(&ctx.policy, resources)?,
         created_at: now,
     };
     let shape = issue::Shape {

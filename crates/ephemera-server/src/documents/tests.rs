@@ -19,6 +19,8 @@ use hyper::body::Frame;
 use serde_json::{json, Map};
 
 use super::*;
+use ephemera_proto::client_document::MAX_URL_LEN;
+use ephemera_proto::metadata::ClientMetadata;
 
 /// What the test server's `/doc` serves, changeable by the test.
 #[derive(Clone, Default)]
@@ -102,6 +104,54 @@ fn json_body(body: Body) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// A rustls server configuration for the test server's certificate.
+fn tls_config(cert_pem: &str, key_pem: &str) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Serves `router` over TLS until `stop` fires: the documents' host.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: Router,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::pin!(stop);
+    loop {
+        let tcp = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+        };
+        let (acceptor, router) = (acceptor.clone(), router.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(router))
+                .await;
+        });
+    }
+}
+
 struct TestServer {
     port: u16,
     cert_pem: Vec<u8>,
@@ -161,13 +211,11 @@ impl TestServer {
         let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert_path, cert.cert.pem()).unwrap();
         std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-        let config = crate::http::tls::server_config(&cert_path, &key_path).unwrap();
+        let config = tls_config(&cert.cert.pem(), &cert.key_pair.serialize_pem());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(crate::http::tls::serve(listener, config, router, async {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(serve_tls(listener, config, router, stopped));
         Self {
             port,
             cert_pem: cert.cert.pem().into_bytes(),

@@ -1,0 +1,389 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document):
+//! the rules a `client_id` URL and its document must follow, and which
+//! addresses a server fetching them must never connect to. No I/O: the
+//! server's fetcher applies these to what it fetched.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde_json::Value;
+use url::{Host, Url};
+
+use crate::metadata::{ClientMetadata, MetadataLimits};
+
+/// JWK members that carry private or symmetric key material (RFC 7518 §6).
+const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The longest `client_id` URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A `client_id` URL that follows the draft's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentUrl {
+    pub url: Url,
+    /// The host, with the port when it is not 443: the origin a consent
+    /// page shows as verified.
+    pub shown_host: String,
+}
+
+/// Why a `client_id` URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlRefusal {
+    /// It breaks the draft's "Client Identifier URL" rules.
+    Invalid(String),
+    /// Its host is an IP address the caller must not fetch from.
+    Forbidden(IpAddr),
+}
+
+/// Checks `client_id` against the draft's URL rules: https, a host, a path,
+/// no fragment, no userinfo, no dot segments, written in normalized form.
+/// An IP-literal host is refused when `forbidden` says so (a fetcher
+/// connects to one without resolving it, so it is judged here).
+pub fn check_url(
+    client_id: &str,
+    forbidden: impl Fn(IpAddr) -> bool,
+) -> Result<DocumentUrl, UrlRefusal> {
+    let invalid = |msg: &str| UrlRefusal::Invalid(msg.to_owned());
+    if client_id.len() > MAX_URL_LEN {
+        return Err(UrlRefusal::Invalid(format!(
+            "longer than {MAX_URL_LEN} characters"
+        )));
+    }
+    let url = Url::parse(client_id).map_err(|e| UrlRefusal::Invalid(format!("{e}")))?;
+    if url.scheme() != "https" {
+        return Err(invalid("the scheme must be https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("it must not contain a username or password"));
+    }
+    if url.fragment().is_some() || client_id.contains('#') {
+        return Err(invalid("it must not contain a fragment"));
+    }
+    if has_dot_segment(client_id) {
+        return Err(invalid("it must not contain `.` or `..` path segments"));
+    }
+    if !has_path(client_id) {
+        return Err(invalid("it must contain a path component"));
+    }
+    let literal = match url.host() {
+        Some(Host::Domain(_)) => None,
+        Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        None => return Err(invalid("it must have a host")),
+    };
+    if let Some(ip) = literal.filter(|ip| forbidden(*ip)) {
+        return Err(UrlRefusal::Forbidden(ip));
+    }
+    // The draft compares client_ids as plain strings (RFC 3986 §6.2.1), so
+    // `https://a.example:443/c` and `https://a.example/c` would be two
+    // clients sharing one document; only the normalized spelling is taken.
+    if url.as_str() != client_id {
+        return Err(UrlRefusal::Invalid(format!(
+            "it must be written in normalized form: `{url}`"
+        )));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let shown_host = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok(DocumentUrl { url, shown_host })
+}
+
+/// The path of a raw `https://` URL, if it has one (the URL parser would
+/// add `/` to a URL without).
+fn raw_path(raw: &str) -> Option<&str> {
+    let rest = raw.get("https://".len()..)?;
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let path = rest[authority_end..].split(['?', '#']).next()?;
+    (!path.is_empty()).then_some(path)
+}
+
+fn has_path(raw: &str) -> bool {
+    raw_path(raw).is_some()
+}
+
+/// Whether the raw URL's path has a `.` or `..` segment, plain or
+/// percent-encoded (the URL parser would silently remove them).
+fn has_dot_segment(raw: &str) -> bool {
+    raw_path(raw).unwrap_or_default().split('/').any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    })
+}
+
+/// Whether a `Content-Type` is JSON: `application/json` or a more specific
+/// `application/…+json` (the draft, "Client ID Metadata Document").
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The draft's rules for the document itself, on top of RFC 7591 parsing.
+pub fn check_document(client_id: &str, json: &Value) -> Result<ClientMetadata, String> {
+    let invalid = |msg: String| msg;
+    let Value::Object(map) = json else {
+        return Err(invalid("the document must be a JSON object".into()));
+    };
+    match map.get("client_id") {
+        Some(Value::String(id)) if id == client_id => {}
+        Some(Value::String(_)) => {
+            return Err(invalid(
+                "the document's client_id does not equal the URL it was fetched from".into(),
+            ))
+        }
+        _ => return Err(invalid("the document has no client_id string".into())),
+    }
+    // The draft ("Credential and Key Material Restrictions"): the document
+    // is public, so it holds no shared secret and no private key.
+    for field in ["client_secret", "client_secret_expires_at"] {
+        if map.contains_key(field) {
+            return Err(invalid(format!(
+                "{field} must not appear in a client metadata document: the document is public"
+            )));
+        }
+    }
+    let keys = map
+        .get("jwks")
+        .and_then(|jwks| jwks.get("keys"))
+        .and_then(Value::as_array);
+    if keys
+        .into_iter()
+        .flatten()
+        .any(|key| PRIVATE_JWK_MEMBERS.iter().any(|m| key.get(m).is_some()))
+    {
+        return Err(invalid(
+            "jwks must hold public keys only: a key has private key members".into(),
+        ));
+    }
+    if map.contains_key("jwks_uri") {
+        return Err(invalid(
+            "jwks_uri is not supported: put the public keys in jwks".into(),
+        ));
+    }
+    let metadata = ClientMetadata::from_object(map, &MetadataLimits::default())
+        .map_err(|e| invalid(e.to_string()))?;
+    if metadata.redirect_uris.is_empty() {
+        return Err(invalid(
+            "redirect_uris must list at least one redirect URI".into(),
+        ));
+    }
+    match metadata.token_endpoint_auth_method.as_deref() {
+        None | Some("none") => {}
+        Some("private_key_jwt") if metadata.jwks.is_some() => {}
+        Some("private_key_jwt") => {
+            return Err(invalid(
+                "private_key_jwt needs the client's public keys in jwks".into(),
+            ))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "token_endpoint_auth_method `{other}` is not allowed: a public document cannot hold a secret; use `none` or `private_key_jwt`"
+            )))
+        }
+    }
+    Ok(metadata)
+}
+
+/// How long to reuse a document, in seconds: `max-age` less `Age`, clamped to
+/// `min` and `max`. `no-store`, `no-cache` and an absent `max-age` all
+/// give the minimum: the document is public metadata, not a private response,
+/// and the floor is what bounds how often anyone can make the server fetch.
+/// `cache_control` holds the response's `Cache-Control` values, `age` its
+/// `Age`; `min` and `max` are seconds.
+pub fn cache_lifetime<'a>(
+    cache_control: impl IntoIterator<Item = &'a str>,
+    age: Option<&str>,
+    min: i64,
+    max: i64,
+) -> i64 {
+    let max = max.max(min);
+    let mut max_age = None;
+    let mut uncacheable = false;
+    for value in cache_control {
+        for directive in value.split(',') {
+            let (name, arg) = match directive.split_once('=') {
+                Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                None => (directive.trim(), None),
+            };
+            if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+                uncacheable = true;
+            } else if name.eq_ignore_ascii_case("max-age") {
+                max_age = arg.and_then(|a| a.parse::<u64>().ok());
+            }
+        }
+    }
+    let age = age.and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    match max_age {
+        Some(max_age) if !uncacheable => {
+            let fresh = i64::try_from(max_age.saturating_sub(age)).unwrap_or(i64::MAX);
+            fresh.clamp(min, max)
+        }
+        _ => min,
+    }
+}
+
+/// IPv4 ranges that are not globally reachable unicast (IANA special-purpose
+/// registry, RFC 6890 and successors).
+const FORBIDDEN_V4: &[([u8; 4], u32)] = &[
+    ([0, 0, 0, 0], 8),       // "this network", unspecified
+    ([10, 0, 0, 0], 8),      // private (RFC 1918)
+    ([100, 64, 0, 0], 10),   // shared address space, CGNAT (RFC 6598)
+    ([127, 0, 0, 0], 8),     // loopback
+    ([169, 254, 0, 0], 16),  // link-local, cloud metadata services
+    ([172, 16, 0, 0], 12),   // private (RFC 1918)
+    ([192, 0, 0, 0], 24),    // IETF protocol assignments
+    ([192, 0, 2, 0], 24),    // documentation (TEST-NET-1)
+    ([192, 88, 99, 0], 24),  // 6to4 relay anycast (deprecated)
+    ([192, 168, 0, 0], 16),  // private (RFC 1918)
+    ([198, 18, 0, 0], 15),   // benchmarking
+    ([198, 51, 100, 0], 24), // documentation (TEST-NET-2)
+    ([203, 0, 113, 0], 24),  // documentation (TEST-NET-3)
+    ([224, 0, 0, 0], 4),     // multicast
+    ([240, 0, 0, 0], 4),     // reserved, and the limited broadcast address
+];
+
+/// IPv6 ranges inside global unicast 2000::/3 that are not globally
+/// reachable; everything outside 2000::/3 is refused anyway (loopback,
+/// unspecified, ULA fc00::/7, link-local fe80::/10, multicast ff00::/8, …).
+const FORBIDDEN_V6: &[(u128, u32)] = &[
+    (0x2001_0000_u128 << 96, 23), // IETF protocol assignments: Teredo, benchmarking, ORCHID
+    (0x2001_0db8_u128 << 96, 32), // documentation
+    (0x3fff_u128 << 112, 20),     // documentation (RFC 9637)
+];
+
+/// Whether a server fetching documents must never connect to `ip`: loopback,
+/// private, link-local, multicast, CGNAT, documentation and other
+/// special-use addresses (RFC 6890; the draft's "SSRF Attacks" section).
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => forbidden_v4(ip),
+        IpAddr::V6(ip) => forbidden_v6(ip),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let bits = u32::from(ip);
+    FORBIDDEN_V4.iter().any(|(net, len)| {
+        let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+        bits & mask == u32::from_be_bytes(*net) & mask
+    })
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> bool {
+    // Forms that carry an IPv4 address are judged by that address.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4); // ::ffff:0:0/96
+    }
+    let bits = u128::from(ip);
+    if bits >> 32 == 0x0064_ff9b_u128 << 64 {
+        return forbidden_v4(Ipv4Addr::from(bits as u32)); // NAT64 64:ff9b::/96 (RFC 6052)
+    }
+    if bits >> 112 == 0x2002 {
+        return forbidden_v4(Ipv4Addr::from((bits >> 80) as u32)); // 6to4 2002::/16 (RFC 3056)
+    }
+    if bits >> 125 != 0b001 {
+        return true;
+    }
+    FORBIDDEN_V6.iter().any(|(net, len)| {
+        let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+        bits & mask == net & mask
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_addresses_cover_internal_ranges_and_nothing_public() {
+        let forbidden = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.31.255.255",
+            "192.168.0.1",
+            "169.254.1.1",
+            "100.127.255.255",
+            "0.0.0.0",
+            "255.255.255.255",
+            "239.1.1.1",
+            "198.18.0.1",
+            "203.0.113.9",
+            "::",
+            "::1",
+            "fc00::1",
+            "fdff::1",
+            "fe80::1",
+            "fec0::1",
+            "ff0e::1",
+            "::ffff:127.0.0.1",
+            "::ffff:192.168.1.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2001::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+        ];
+        let public = [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.63.255.255",
+            "100.128.0.0",
+            "172.32.0.1",
+            "2606:4700:4700::1111",
+            "2a00:1450::1",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ];
+        for ip in forbidden {
+            assert!(
+                is_forbidden(ip.parse().unwrap()),
+                "{ip} should be forbidden"
+            );
+        }
+        for ip in public {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+    }
+
+    #[test]
+    fn cache_lifetime_follows_max_age_less_age_within_the_bounds() {
+        assert_eq!(cache_lifetime(["max-age=300"], None, 60, 3600), 300);
+        assert_eq!(
+            cache_lifetime(["public, max-age=300"], Some("100"), 60, 3600),
+            200
+        );
+        assert_eq!(cache_lifetime(["max-age=5"], None, 60, 3600), 60);
+        assert_eq!(cache_lifetime(["max-age=99999"], None, 60, 3600), 3600);
+        assert_eq!(
+            cache_lifetime(["no-store, max-age=300"], None, 60, 3600),
+            60
+        );
+        assert_eq!(cache_lifetime([], None, 60, 3600), 60);
+    }
+
+    #[test]
+    fn an_ip_literal_is_judged_before_the_spelling() {
+        let refused = check_url("https://0x7f000001/x", is_forbidden);
+        assert_eq!(
+            refused,
+            Err(UrlRefusal::Forbidden("127.0.0.1".parse().unwrap()))
+        );
+        assert!(matches!(
+            check_url("https://A.example/c", is_forbidden),
+            Err(UrlRefusal::Invalid(m)) if m.contains("normalized")
+        ));
+        let ok = check_url("https://a.example:8443/c.json", is_forbidden).unwrap();
+        assert_eq!(ok.shown_host, "a.example:8443");
+    }
+}

@@ -14,13 +14,12 @@
 //! and passes, except on CI (`CI` set), where it fails: CI must run it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::mcp::{read_all, wait, Script};
+use crate::support::{self, node};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Generous: three logins and pages take a few seconds.
@@ -30,37 +29,18 @@ const SCREENSHOT_WIDTH: u32 = 720;
 /// What the hostile script and event handlers would set, were they run.
 const FLAG: &str = "__ephemeraPwned";
 const RLO: char = '\u{202E}';
+/// The test the skip message names.
+const CHECK: &str = "the headless Chromium check of the consent page";
 
-/// The script's folder, when Node, Chromium and playwright-core are there;
+/// The script's folder, when Chromium, Node and playwright-core are there;
 /// `None` (test skipped) when not, except on CI, where that fails the test.
 fn browser_folder() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let node = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output();
-    let missing = match node {
-        Err(e) => Some(format!("`node` cannot be run ({e})")),
-        Ok(out) if !out.status.success() => Some("`node --version` failed".to_owned()),
-        Ok(_) if !Path::new(CHROMIUM).exists() => Some(format!(
-            "{CHROMIUM} is missing (apt-get install chromium)"
-        )),
-        Ok(_) if !dir.join("node_modules/playwright-core").is_dir() => Some(format!(
-            "playwright-core is not installed in {}/node_modules (run `npm ci --prefix crates/ephemera-server/tests/browser`)",
-            dir.display()
-        )),
-        Ok(_) => None,
-    };
-    match missing {
-        None => Some(dir),
-        Some(why) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the headless Chromium check of the consent page, but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipping the headless Chromium check of the consent page: {why}");
-            None
-        }
+    if !Path::new(CHROMIUM).exists() {
+        let why = format!("{CHROMIUM} is missing (apt-get install chromium)");
+        support::skip(CHECK, &why);
+        return None;
     }
+    node::folder("browser", "playwright-core", CHECK)
 }
 
 /// A name with markup that would run script, show an image and fire a
@@ -277,8 +257,9 @@ async fn the_login_and_consent_pages_render_hostile_client_metadata_inert_in_chr
     ]);
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent-hostile-metadata.png");
     let _ = std::fs::remove_file(&screenshot);
-    let report = run_check(
+    let report = node::run(
         &dir,
+        "check.mjs",
         &[
             ("CHROMIUM", CHROMIUM),
             ("CLIENTS", &clients.to_string()),
@@ -287,6 +268,7 @@ async fn the_login_and_consent_pages_render_hostile_client_metadata_inert_in_chr
             ("SCREENSHOT", screenshot.to_str().unwrap()),
             ("SCREENSHOT_WIDTH", &SCREENSHOT_WIDTH.to_string()),
         ],
+        CHECK_TIMEOUT,
     )
     .await;
 
@@ -332,36 +314,4 @@ async fn the_login_and_consent_pages_render_hostile_client_metadata_inert_in_chr
         screenshot.display()
     );
     eprintln!("consent page screenshot: {}", screenshot.display());
-}
-
-/// Runs `check.mjs` in `dir` with `vars` and returns the JSON it prints
-/// last; fails with the script's output when it fails.
-async fn run_check(dir: &Path, vars: &[(&str, &str)]) -> Value {
-    let (stdout, stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-    let child = Command::new("node")
-        .arg("check.mjs")
-        .current_dir(dir)
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(stdout.try_clone().unwrap())
-        .stderr(stderr.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let mut script = Script(child);
-    let status = wait(&mut script.0, CHECK_TIMEOUT).await;
-    let (stdout, stderr) = (read_all(stdout), read_all(stderr));
-    let status = status.unwrap_or_else(|| {
-        panic!("check.mjs did not finish in {CHECK_TIMEOUT:?}:\n{stderr}\n{stdout}")
-    });
-    assert!(
-        status.success(),
-        "check.mjs failed ({status}):\n{stderr}\n{stdout}"
-    );
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| panic!("check.mjs printed nothing:\n{stderr}"));
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("check.mjs's last line is not JSON ({e}): {last}\n{stderr}"))
 }

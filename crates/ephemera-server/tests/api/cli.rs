@@ -1,35 +1,14 @@
 //! The `ephemera` command line, run as a process.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
 
 use serde_json::Value;
 
-fn ephemera(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ephemera"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("EPHEMERA_CONFIG")
-        .env_remove("EPHEMERA_DATABASE")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
+use crate::support::binary::{self, text};
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+fn ephemera(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    binary::run(binary::command(dir, args), stdin)
 }
 
 #[test]
@@ -230,9 +209,7 @@ fn bad_configuration_fails_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(text(&out).contains("does not exist"));
 
-    let out = Command::new(env!("CARGO_BIN_EXE_ephemera"))
-        .args(["migrate"])
-        .current_dir(d)
+    let out = binary::command(d, &["migrate"])
         .env("EPHEMERA_LIFETIMES__CODE", "9999")
         .output()
         .unwrap();
@@ -246,10 +223,7 @@ fn bad_configuration_fails_with_a_clear_message() {
 fn a_bad_log_filter_stops_the_start_up() {
     let dir = tempfile::tempdir().unwrap();
     for (var, other) in [("EPHEMERA_LOG", "RUST_LOG"), ("RUST_LOG", "EPHEMERA_LOG")] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ephemera"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(dir.path())
-            .env_remove("EPHEMERA_CONFIG")
+        let out = binary::command(dir.path(), &["serve", "--listen", "127.0.0.1:0"])
             .env_remove(other)
             .env(var, "ephemera=[")
             .output()

@@ -4,19 +4,14 @@
 //! command line to set up, HTTP to load and to check; nothing here reads the
 //! store, so the test holds for any SQLite store behind the same endpoints.
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::redirect::Policy;
 use serde_json::Value;
-use tempfile::TempDir;
-use tokio::sync::watch;
 
 use crate::helpers::RS_SECRET;
+use crate::support::binary::{Installation, Serve};
+use crate::support::load::{self, Cut, Load};
 
 /// The confidential client whose tokens the load issues and revokes.
 const SERVICE: &str = "svc";
@@ -28,23 +23,16 @@ const ACKS_BEFORE_KILL: usize = 150;
 /// The bound of each wait: start-up, the acknowledgements, the workers to
 /// stop after the kill, each request.
 const BOUND: Duration = Duration::from_secs(30);
+/// The log file of every start.
+const LOG: &str = "ephemera.log";
 
-/// One `ephemera serve` process at a time on one SQLite file; killed on drop.
+/// One `ephemera serve` process at a time on one SQLite file.
 struct Server {
-    dir: TempDir,
-    child: Option<Child>,
+    installation: Installation,
+    child: Option<Serve>,
     /// Where the running process listens, e.g. `http://127.0.0.1:40123`.
     base: String,
     http: reqwest::Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 impl Server {
@@ -52,7 +40,10 @@ impl Server {
     /// client of the load and the introspecting `rs`; does not start serving.
     fn new() -> Self {
         let server = Self {
-            dir: tempfile::tempdir().unwrap(),
+            installation: Installation::new(
+                |dir| format!("sqlite://{}", dir.join("crash.db").display()),
+                &[],
+            ),
             child: None,
             base: String::new(),
             http: reqwest::Client::builder()
@@ -61,12 +52,12 @@ impl Server {
                 .build()
                 .unwrap(),
         };
-        server.admin(&["migrate"], None);
-        server.admin(
+        server.installation.admin(&["migrate"], None);
+        server.installation.admin(
             &["client", "add", SERVICE, "--confidential", "--secret-stdin"],
             Some(SERVICE_SECRET),
         );
-        server.admin(
+        server.installation.admin(
             &[
                 "client",
                 "add",
@@ -80,54 +71,13 @@ impl Server {
         server
     }
 
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("ephemera.log")
-    }
-
     fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+        self.installation.log(LOG)
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let database = format!("sqlite://{}", self.dir.path().join("crash.db").display());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ephemera"));
-        command
-            .arg("--database")
-            .arg(database)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("EPHEMERA_CONFIG")
-            .env_remove("EPHEMERA_DATABASE")
-            .env("EPHEMERA_LOG", "warn");
-        command
-    }
-
-    /// Runs an administrative command; it must succeed.
-    fn admin(&self, args: &[&str], stdin: Option<&str>) {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "ephemera {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// Starts `ephemera serve` on a free port, its log appended to the log
-    /// file; returns once `/readyz` answers `200`, and fails if the process
-    /// exits or is not ready within [`BOUND`].
+    /// Starts `ephemera serve` on a free port; returns once `/readyz`
+    /// answers `200`, and fails if the process exits or is not ready within
+    /// [`BOUND`].
     async fn start(&mut self) {
         assert!(self.child.is_none(), "the server is already running");
         // A free port: bound by the OS, released for the server to take.
@@ -137,48 +87,18 @@ impl Server {
             .unwrap()
             .port();
         let listen = format!("127.0.0.1:{port}");
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap();
-        writeln!(log, "--- serve on {listen} ---").unwrap();
-        let child = self
-            .command(&["serve", "--listen", &listen])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        let child = self.installation.serve(&listen, &[], &[], LOG);
+        let child = self.child.insert(child);
         self.base = format!("http://{listen}");
-        self.wait_until_ready().await;
+        let readyz = format!("{}/readyz", self.base);
+        self.installation
+            .wait_until_answering(&self.http, &readyz, BOUND, LOG, || child.exited())
+            .await;
     }
 
-    /// Polls `/readyz` (the one thing polled: process start-up), bounded.
-    async fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + BOUND;
-        let mut last = String::from("no answer yet");
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("ephemera serve exited with {status}:\n{}", self.log());
-            }
-            match self.http.get(self.url("/readyz")).send().await {
-                Ok(res) if res.status() == 200 => return,
-                Ok(res) => last = format!("/readyz answered {}", res.status()),
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("not ready within {BOUND:?} ({last}):\n{}", self.log());
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix): no graceful shutdown;
-    /// requests in flight and open transactions are cut where they stand.
+    /// Kills the server with SIGKILL.
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("the server is running");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.child.take().expect("the server is running").kill();
     }
 
     fn url(&self, path: &str) -> String {
@@ -217,55 +137,31 @@ struct Issued {
     fate: Fate,
 }
 
-/// A request without a complete answer.
-struct Cut {
-    /// Sent before the kill: it was in flight when the server died.
-    sent_before_kill: bool,
-    error: String,
-}
-
 /// One task of the load: tokens by client_credentials, every other one
 /// revoked right away, until a request gets no answer.
 struct Worker {
     http: reqwest::Client,
     base: String,
-    killed: Arc<AtomicBool>,
-    /// Token responses acknowledged by all workers.
-    acks: Arc<watch::Sender<usize>>,
     issued: Vec<Issued>,
 }
 
-impl Worker {
-    /// Returns what was acknowledged, and whether the request that got no
-    /// answer was in flight at the kill.
-    async fn run(mut self) -> (Vec<Issued>, bool) {
-        for round in 0.. {
-            if let Err(cut) = self.round(round).await {
-                assert!(
-                    self.killed.load(Ordering::SeqCst),
-                    "a request failed before the kill: {}",
-                    cut.error
-                );
-                return (self.issued, cut.sent_before_kill);
-            }
-        }
-        unreachable!("the load runs until the kill")
-    }
+impl load::Worker for Worker {
+    type Issued = Issued;
 
-    async fn round(&mut self, round: usize) -> Result<(), Cut> {
+    async fn round(&mut self, load: &Load, round: usize) -> Result<(), Cut> {
         let issue = self
             .http
             .post(format!("{}/token", self.base))
             .basic_auth(SERVICE, Some(SERVICE_SECRET))
             .form(&[("grant_type", "client_credentials")]);
-        let body = self.call(issue).await?;
+        let (_, body) = load.call(issue, 200).await?;
         let tokens: Value = serde_json::from_str(&body).unwrap();
         let token = tokens["access_token"].as_str().unwrap().to_owned();
         self.issued.push(Issued {
             token: token.clone(),
             fate: Fate::Kept,
         });
-        self.acks.send_modify(|n| *n += 1);
+        load.acknowledged();
         if round.is_multiple_of(2) {
             return Ok(());
         }
@@ -276,24 +172,13 @@ impl Worker {
             .post(format!("{}/revoke", self.base))
             .basic_auth(SERVICE, Some(SERVICE_SECRET))
             .form(&[("token", token.as_str())]);
-        self.call(revoke).await?;
+        load.call(revoke, 200).await?;
         self.issued[last].fate = Fate::Revoked;
         Ok(())
     }
 
-    /// Sends `req` and reads the whole answer, which must be `200` (the
-    /// server answers in full, or, killed, not at all); returns the body.
-    async fn call(&self, req: reqwest::RequestBuilder) -> Result<String, Cut> {
-        let sent_before_kill = !self.killed.load(Ordering::SeqCst);
-        let cut = |e: reqwest::Error| Cut {
-            sent_before_kill,
-            error: e.to_string(),
-        };
-        let res = req.send().await.map_err(cut)?;
-        let status = res.status();
-        let body = res.text().await.map_err(cut)?;
-        assert_eq!(status, 200, "{body}");
-        Ok(body)
+    fn issued(self) -> Vec<Issued> {
+        self.issued
     }
 }
 
@@ -302,49 +187,14 @@ async fn a_server_killed_under_load_restarts_cleanly_and_keeps_every_acknowledge
 ) {
     let mut server = Server::new();
     server.start().await;
-    let killed = Arc::new(AtomicBool::new(false));
-    let acks = Arc::new(watch::Sender::new(0_usize));
-    let mut acked = acks.subscribe();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..WORKERS {
-        let worker = Worker {
+    let workers = (0..WORKERS)
+        .map(|_| Worker {
             http: reqwest::Client::builder().timeout(BOUND).build().unwrap(),
             base: server.base.clone(),
-            killed: killed.clone(),
-            acks: acks.clone(),
             issued: Vec::new(),
-        };
-        workers.spawn(worker.run());
-    }
-
-    tokio::select! {
-        reached = tokio::time::timeout(BOUND, acked.wait_for(|n| *n >= ACKS_BEFORE_KILL)) => {
-            assert!(
-                matches!(reached, Ok(Ok(_))),
-                "{ACKS_BEFORE_KILL} token responses not acknowledged within {BOUND:?}"
-            );
-        }
-        Some(stopped) = workers.join_next() => match stopped {
-            Ok(_) => panic!("a worker stopped before the kill"),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        },
-    }
-    // Flagged first: a request that fails from here on is the kill's doing.
-    killed.store(true, Ordering::SeqCst);
-    server.kill();
-    let stopped = tokio::time::timeout(BOUND, workers.join_all())
-        .await
-        .expect("workers still running after the kill");
-    let mut issued = Vec::new();
-    let mut in_flight = 0;
-    for (acknowledged, cut_in_flight) in stopped {
-        issued.extend(acknowledged);
-        in_flight += usize::from(cut_in_flight);
-    }
-    assert!(
-        in_flight > 0,
-        "no request was in flight at the kill: nothing was tested"
-    );
+        })
+        .collect();
+    let issued = load::kill_under_load(workers, ACKS_BEFORE_KILL, BOUND, || server.kill()).await;
     let count = |fate| issued.iter().filter(|t| t.fate == fate).count();
     assert!(count(Fate::Kept) > 0 && count(Fate::Revoked) > 0);
 

@@ -24,6 +24,20 @@
 //! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
 //! - the consent page in headless Chromium with hostile client metadata (Node, `tests/browser/`): `browser.rs`
 //! - rate limits and login throttling (`[limits]`): `limits.rs`
+//!
+//! What tests share, in no test file of their own:
+//! - a server in this process, and the steps of a flow: `helpers.rs`;
+//!   DPoP and client assertion keys: `keys.rs`
+//! - `support/` (`mod.rs` says when a test is skipped: without PostgreSQL,
+//!   Node or Chromium, except on CI), one copy each of:
+//!   - `support/binary.rs`: the `ephemera` binary as a process (a command, an
+//!     installation's admin commands, `ephemera serve` started, waited for, killed)
+//!   - `support/postgres.rs`: a PostgreSQL schema of a test's own at
+//!     `EPHEMERA_TEST_DATABASE_URL`, dropped when the test ends
+//!   - `support/load.rs`: load on a server, a SIGKILL in the middle of it, and
+//!     what was acknowledged before
+//!   - `support/node.rs`: a Node script's folder when its npm packages are
+//!     installed, and the script run to its end for the JSON it prints
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;
@@ -56,4 +70,5 @@ mod registered_flow;
 mod registration;
 mod resources;
 mod revocation;
+mod support;
 mod token_rules;

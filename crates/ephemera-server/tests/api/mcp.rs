@@ -10,17 +10,15 @@
 //! Without Node or the installed packages these tests say so and pass, except
 //! on CI (`CI` set), where they fail: CI must run them.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::support::node;
 
 /// Generous: the whole flow takes about a second.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
@@ -31,30 +29,11 @@ const MCP_REDIRECT: &str = "http://127.0.0.1:9999/callback";
 /// The script's folder, when Node and the SDK are installed; `None` (test
 /// skipped) when not, except on CI, where a missing SDK fails the test.
 fn sdk_folder() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
-    let node = Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output();
-    let missing = match node {
-        Err(e) => Some(format!("`node` cannot be run ({e})")),
-        Ok(out) if !out.status.success() => Some("`node --version` failed".to_owned()),
-        Ok(_) if !dir.join("node_modules/@modelcontextprotocol/sdk").is_dir() => Some(format!(
-            "the MCP SDK is not installed in {}/node_modules (run `npm ci --prefix crates/ephemera-server/tests/mcp`)",
-            dir.display()
-        )),
-        Ok(_) => None,
-    };
-    match missing {
-        None => Some(dir),
-        Some(why) if std::env::var_os("CI").is_some() => {
-            panic!("CI must run the MCP SDK end-to-end test, but {why}")
-        }
-        Some(why) => {
-            eprintln!("skipping the MCP SDK end-to-end test: {why}");
-            None
-        }
-    }
+    node::folder(
+        "mcp",
+        "@modelcontextprotocol/sdk",
+        "the MCP SDK end-to-end test",
+    )
 }
 
 /// The example resource server (`protected_api.rs`) for `app`; returns its
@@ -75,73 +54,6 @@ async fn example_resource_server(app: &TestApp) -> String {
     let (router, _) = crate::protected_api::build(env).await.unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     public
-}
-
-/// Kills the script if the test ends before it does.
-pub struct Script(pub Child);
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs `flow.mjs` in `dir` with `vars` and returns the JSON object it
-/// prints last; fails with the script's output when it fails.
-async fn run_flow(dir: &Path, vars: &[(&str, &str)]) -> Value {
-    // Files, not pipes: nothing has to drain them while the script runs.
-    let (stdout, stderr) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
-    let child = Command::new("node")
-        .arg("flow.mjs")
-        .current_dir(dir)
-        .envs(vars.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(stdout.try_clone().unwrap())
-        .stderr(stderr.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let mut script = Script(child);
-    let status = wait(&mut script.0, FLOW_TIMEOUT).await;
-    let (stdout, stderr) = (read_all(stdout), read_all(stderr));
-    let status = status.unwrap_or_else(|| {
-        panic!("flow.mjs did not finish in {FLOW_TIMEOUT:?}:\n{stderr}\n{stdout}")
-    });
-    assert!(
-        status.success(),
-        "flow.mjs failed ({status}):\n{stderr}\n{stdout}"
-    );
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_else(|| panic!("flow.mjs printed nothing:\n{stderr}"));
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("flow.mjs's last line is not JSON ({e}): {last}\n{stderr}"))
-}
-
-/// The child's exit status, or `None` after `timeout`. Polls: the test
-/// runtime has no process driver (tokio's `process` feature is off).
-pub async fn wait(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-pub fn read_all(mut file: File) -> String {
-    let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).unwrap();
-    file.read_to_string(&mut text).unwrap();
-    text
 }
 
 /// What every run shows, whichever way the client registered: discovery from
@@ -179,8 +91,9 @@ async fn the_mcp_sdk_discovers_registers_dynamically_and_calls_the_protected_res
     let app = TestApp::spawn().await;
     let resource = example_resource_server(&app).await;
 
-    let out = run_flow(
+    let out = node::run(
         &dir,
+        "flow.mjs",
         &[
             ("RESOURCE_URL", &format!("{resource}/api/whoami")),
             ("LOGIN_USERNAME", "alice"),
@@ -188,6 +101,7 @@ async fn the_mcp_sdk_discovers_registers_dynamically_and_calls_the_protected_res
             ("REGISTRATION", "dcr"),
             ("REDIRECT_URL", MCP_REDIRECT),
         ],
+        FLOW_TIMEOUT,
     )
     .await;
 
@@ -252,8 +166,9 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
     .await;
     let resource = example_resource_server(&app).await;
 
-    let out = run_flow(
+    let out = node::run(
         &dir,
+        "flow.mjs",
         &[
             ("RESOURCE_URL", &format!("{resource}/api/whoami")),
             ("LOGIN_USERNAME", "alice"),
@@ -262,6 +177,7 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
             ("CLIENT_METADATA_URL", &document_url),
             ("REDIRECT_URL", MCP_REDIRECT),
         ],
+        FLOW_TIMEOUT,
     )
     .await;
 

@@ -8,8 +8,7 @@
 //! tests say they are skipped and pass, except on CI (`CI` set), where they fail.
 
 use std::io::Write as _;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,17 +16,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
-use sqlx::{Connection as _, PgConnection};
-use tempfile::TempDir;
-use tokio::sync::{watch, Barrier};
+use tokio::sync::Barrier;
 use url::Url;
 
 use crate::helpers::{
     csrf, location, query, registration, CHALLENGE, PASSWORD, REDIRECT, RS_SECRET, URN, VERIFIER,
 };
 use crate::keys::TestKey;
+use crate::support::binary::{Installation, Serve};
+use crate::support::load::{self, Cut, Load};
+use crate::support::postgres::TestSchema;
 
-const POSTGRES_URL_VAR: &str = "EPHEMERA_TEST_DATABASE_URL";
 const NODES: usize = 3;
 /// Requests each node gets in a race: `NODES * PER_NODE` at once.
 const PER_NODE: usize = 2;
@@ -35,6 +34,8 @@ const PER_NODE: usize = 2;
 const ROUNDS: usize = 50;
 /// DPoP rounds, each with `NODES * PER_NODE` flows to race with one proof.
 const DPOP_ROUNDS: usize = 10;
+/// The bound of a node's start-up.
+const START_BOUND: Duration = Duration::from_secs(10);
 
 /// Three nodes on one schema; killed, and the schema dropped, on drop.
 struct Cluster {
@@ -42,20 +43,18 @@ struct Cluster {
     issuer: String,
     /// Where each node listens; requests go straight to a node.
     nodes: Vec<String>,
-    /// The `--database` URL of every node: the test database, this schema.
-    database: String,
+    /// Every node's folder and `--database` (the test schema), and
     /// `keys.encryption_key`: every node opens the signing keys in the database.
-    key_encryption_key: String,
-    admin_url: String,
-    schema: String,
+    installation: Installation,
     /// Extra environment of every node process (`start_with`).
     node_env: Vec<(String, String)>,
     /// The node processes, by node; a node can be killed and restarted
     /// while requests to the others are under way.
-    children: Mutex<Vec<Child>>,
+    children: Mutex<Vec<Serve>>,
     /// A back-channel client: follows no redirects.
     http: reqwest::Client,
-    dir: TempDir,
+    /// Dropped after the nodes are killed (see [`Drop`]).
+    _schema: TestSchema,
 }
 
 impl Cluster {
@@ -68,18 +67,7 @@ impl Cluster {
     /// [`Cluster::start`], every node with the extra environment `node_env`
     /// (settings as `EPHEMERA_*` variables).
     async fn start_with(node_env: &[(&str, &str)]) -> Option<Self> {
-        let admin_url = test_database_url()?;
-        let schema = format!("ephemera_multinode_{:016x}", rand::random::<u64>());
-        let mut admin = PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::query(&format!(r#"CREATE SCHEMA "{schema}""#))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        admin.close().await.unwrap();
-        let separator = if admin_url.contains('?') { '&' } else { '?' };
-        let database = format!(
-            "{admin_url}{separator}options=-c%20search_path%3D{schema}&application_name={schema}"
-        );
+        let schema = TestSchema::create("the multi-node tests").await?;
         // Free ports: bound by the OS, released for the nodes to take.
         let ports: Vec<u16> = (0..NODES)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -87,16 +75,17 @@ impl Cluster {
             .iter()
             .map(|l| l.local_addr().unwrap().port())
             .collect();
+        let key_encryption_key = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let cluster = Self {
             issuer: format!("http://127.0.0.1:{}", ports[0]),
             nodes: ports
                 .iter()
                 .map(|p| format!("http://127.0.0.1:{p}"))
                 .collect(),
-            database,
-            key_encryption_key: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()),
-            admin_url,
-            schema,
+            installation: Installation::new(
+                |_| schema.url(),
+                &[("EPHEMERA_KEYS__ENCRYPTION_KEY", &key_encryption_key)],
+            ),
             node_env: node_env
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -106,7 +95,7 @@ impl Cluster {
                 .redirect(Policy::none())
                 .build()
                 .unwrap(),
-            dir: tempfile::tempdir().unwrap(),
+            _schema: schema,
         };
         cluster.admin(&["migrate"], None);
         cluster.admin(
@@ -134,29 +123,20 @@ impl Cluster {
 
     /// Starts the process of `node` on its address, its log appended to the
     /// node's log file.
-    fn spawn(&self, node: usize) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(node))
-            .unwrap();
+    fn spawn(&self, node: usize) -> Serve {
         let listen = self.nodes[node].trim_start_matches("http://");
-        self.command(&["serve", "--listen", listen, "--issuer", &self.issuer])
-            .envs(self.node_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+        self.installation.serve(
+            listen,
+            &["--issuer", &self.issuer],
+            &self.node_env,
+            &log_name(node),
+        )
     }
 
-    /// Kills `node` with SIGKILL (what `Child::kill` sends on Unix): no
-    /// graceful shutdown; its requests in flight and its database
+    /// Kills `node` with SIGKILL: its requests in flight and its database
     /// connections are cut where they stand.
     fn kill(&self, node: usize) {
-        let mut children = self.children.lock().unwrap();
-        children[node].kill().unwrap();
-        children[node].wait().unwrap();
+        self.children.lock().unwrap()[node].kill();
     }
 
     /// Starts a killed `node` again on its address; returns once it is healthy.
@@ -164,59 +144,17 @@ impl Cluster {
         {
             let mut children = self.children.lock().unwrap();
             assert!(
-                children[node].try_wait().unwrap().is_some(),
+                children[node].exited().is_some(),
                 "node {node} is still running"
             );
-            let mut log = std::fs::OpenOptions::new()
-                .append(true)
-                .open(self.log_path(node))
-                .unwrap();
-            writeln!(log, "--- restarted ---").unwrap();
             children[node] = self.spawn(node);
         }
         self.wait_until_healthy(node).await;
     }
 
-    fn log_path(&self, node: usize) -> std::path::PathBuf {
-        self.dir.path().join(format!("node{node}.log"))
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ephemera"));
-        command
-            .arg("--database")
-            .arg(&self.database)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("EPHEMERA_CONFIG")
-            .env_remove("EPHEMERA_DATABASE")
-            .env("EPHEMERA_KEYS__ENCRYPTION_KEY", &self.key_encryption_key)
-            .env("EPHEMERA_LOG", "warn");
-        command
-    }
-
     /// Runs an administrative command on the shared database; it must succeed.
     fn admin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            input.write_all(s.as_bytes()).unwrap();
-        }
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "ephemera {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.installation.admin(args, stdin)
     }
 
     /// `ephemera stats --json`.
@@ -224,24 +162,16 @@ impl Cluster {
         serde_json::from_slice(&self.admin(&["stats", "--json"], None).stdout).unwrap()
     }
 
-    /// Process start-up is the one thing polled: bounded, with short sleeps.
     async fn wait_until_healthy(&self, node: usize) {
-        for _ in 0..200 {
-            let exited = self.children.lock().unwrap()[node].try_wait().unwrap();
-            if let Some(status) = exited {
-                panic!(
-                    "node {node} exited with {status}: {}",
-                    std::fs::read_to_string(self.log_path(node)).unwrap_or_default()
-                );
-            }
-            if let Ok(res) = self.http.get(self.url(node, "/healthz")).send().await {
-                if res.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node {node} did not become healthy within 10 s");
+        self.installation
+            .wait_until_answering(
+                &self.http,
+                &self.url(node, "/healthz"),
+                START_BOUND,
+                &log_name(node),
+                || self.children.lock().unwrap()[node].exited(),
+            )
+            .await;
     }
 
     fn url(&self, node: usize, path: &str) -> String {
@@ -509,74 +439,22 @@ impl Drop for Cluster {
             Ok(children) => children,
             Err(poisoned) => poisoned.into_inner(),
         };
-        for child in children.iter_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
         let nodes = children.len();
+        // Killed (on drop) before the logs are read, so that each is whole,
+        // and before the schema goes, so that no node holds it.
+        children.clear();
         if std::thread::panicking() {
             for i in 0..nodes {
-                let log = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();
+                let log = self.installation.log(&log_name(i));
                 let _ = writeln!(std::io::stderr(), "--- node {i} log ---\n{log}");
             }
-        }
-        let (url, name) = (self.admin_url.clone(), self.schema.clone());
-        // `drop` cannot await, and the test's runtime may be blocked here:
-        // clean up with a runtime of its own on a thread of its own.
-        let done = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(async {
-                    let mut conn = PgConnection::connect(&url).await?;
-                    // The nodes' connections carry the schema's name; ending any
-                    // left behind releases their locks for DROP SCHEMA.
-                    sqlx::query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE application_name = $1 AND pid <> pg_backend_pid()",
-                    )
-                    .bind(&name)
-                    .execute(&mut conn)
-                    .await?;
-                    sqlx::query(&format!(r#"DROP SCHEMA IF EXISTS "{name}" CASCADE"#))
-                        .execute(&mut conn)
-                        .await?;
-                    conn.close().await
-                })
-                .map_err(std::io::Error::other)
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "could not drop the test schema {}: {done:?}",
-                self.schema
-            );
         }
     }
 }
 
-/// `EPHEMERA_TEST_DATABASE_URL`, or `None` after saying the test is skipped
-/// (a failure on CI, which must run these tests).
-fn test_database_url() -> Option<String> {
-    let url = std::env::var(POSTGRES_URL_VAR)
-        .ok()
-        .filter(|u| !u.is_empty());
-    if url.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the multi-node tests, but {POSTGRES_URL_VAR} is not set"
-        );
-        // libtest names the thread after the test. Written to stderr itself,
-        // past the harness's capture of `eprintln!`, so a skip is seen.
-        let test = std::thread::current().name().unwrap_or("?").to_owned();
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipping: {POSTGRES_URL_VAR} is not set ({test})"
-        );
-    }
-    url
+/// The log file of `node`, across its restarts.
+fn log_name(node: usize) -> String {
+    format!("node{node}.log")
 }
 
 fn unix_now() -> i64 {
@@ -925,31 +803,16 @@ struct Issued {
     fate: Fate,
 }
 
-/// A request that got no complete answer.
-struct Cut {
-    /// Sent before the kill: it was in flight when the node died.
-    sent_before_kill: bool,
-    error: String,
-}
-
 /// One worker of the load: flows at one node, in a browser of its own.
 struct LoadWorker {
     cluster: Arc<Cluster>,
     node: usize,
     browser: reqwest::Client,
-    killed: Arc<AtomicBool>,
-    /// Token responses acknowledged by all workers.
-    acks: Arc<watch::Sender<usize>>,
     issued: Vec<Issued>,
 }
 
 impl LoadWorker {
-    fn new(
-        cluster: &Arc<Cluster>,
-        node: usize,
-        killed: &Arc<AtomicBool>,
-        acks: &Arc<watch::Sender<usize>>,
-    ) -> Self {
+    fn new(cluster: &Arc<Cluster>, node: usize) -> Self {
         Self {
             cluster: cluster.clone(),
             node,
@@ -959,54 +822,37 @@ impl LoadWorker {
                 .timeout(LOAD_BOUND)
                 .build()
                 .unwrap(),
-            killed: killed.clone(),
-            acks: acks.clone(),
             issued: Vec::new(),
         }
     }
+}
 
-    /// Runs flows until a request gets no answer, which must be the kill's
-    /// doing; returns what was acknowledged, and whether that last request
-    /// was in flight at the kill.
-    async fn run(mut self) -> (Vec<Issued>, bool) {
-        let mut round = 0;
-        loop {
-            if let Err(cut) = self.flow(round).await {
-                assert!(
-                    self.killed.load(Ordering::SeqCst),
-                    "node {} failed before the kill: {}",
-                    self.node,
-                    cut.error
-                );
-                return (self.issued, cut.sent_before_kill);
-            }
-            round += 1;
-        }
-    }
+impl load::Worker for LoadWorker {
+    type Issued = Issued;
 
     /// PAR, login (the first time) and consent, token; then a third of the
     /// grants keep their tokens, a third revoke the access token, a third
     /// the refresh token.
-    async fn flow(&mut self, round: usize) -> Result<(), Cut> {
+    async fn round(&mut self, load: &Load, round: usize) -> Result<(), Cut> {
         let (cluster, node, browser) = (self.cluster.clone(), self.node, self.browser.clone());
-        let (_, body) = self.call(cluster.par(&browser, node, None), 201).await?;
+        let (_, body) = load.call(cluster.par(&browser, node, None), 201).await?;
         let pushed: Value = serde_json::from_str(&body).unwrap();
         let request_uri = pushed["request_uri"].as_str().unwrap();
         let authorize = cluster.authorize_url(node, request_uri);
-        let (_, mut page) = self.call(browser.get(&authorize), 200).await?;
+        let (_, mut page) = load.call(browser.get(&authorize), 200).await?;
         if page.contains("name=\"username\"") {
             let login = cluster.login_form(&browser, node, request_uri, &page);
-            self.call(login, 303).await?;
-            page = self.call(browser.get(&authorize), 200).await?.1;
+            load.call(login, 303).await?;
+            page = load.call(browser.get(&authorize), 200).await?.1;
         }
         assert!(
             page.contains("name=\"decision\""),
             "not a consent page: {page}"
         );
         let consent = cluster.consent_form(&browser, node, request_uri, &page);
-        let (to, _) = self.call(consent, 303).await?;
+        let (to, _) = load.call(consent, 303).await?;
         let code = query(&to.unwrap(), "code").unwrap();
-        let (_, body) = self
+        let (_, body) = load
             .call(cluster.redeem(&browser, node, &code, None), 200)
             .await?;
         let tokens: Value = serde_json::from_str(&body).unwrap();
@@ -1016,7 +862,7 @@ impl LoadWorker {
             refresh: token("refresh_token"),
             fate: Fate::Kept,
         });
-        self.acks.send_modify(|n| *n += 1);
+        load.acknowledged();
 
         let (revoked, fate) = match round % 3 {
             0 => return Ok(()),
@@ -1025,35 +871,14 @@ impl LoadWorker {
         };
         let last = self.issued.len() - 1;
         self.issued[last].fate = Fate::Unanswered;
-        self.call(cluster.revocation(&browser, node, &revoked), 200)
+        load.call(cluster.revocation(&browser, node, &revoked), 200)
             .await?;
         self.issued[last].fate = fate;
         Ok(())
     }
 
-    /// Sends `req` and reads the whole answer, whose status must be `want`
-    /// (a node answers in full, or, killed, not at all); returns its
-    /// `Location` and its body.
-    async fn call(
-        &self,
-        req: reqwest::RequestBuilder,
-        want: u16,
-    ) -> Result<(Option<Url>, String), Cut> {
-        let sent_before_kill = !self.killed.load(Ordering::SeqCst);
-        let cut = |e: reqwest::Error| Cut {
-            sent_before_kill,
-            error: e.to_string(),
-        };
-        let res = req.send().await.map_err(cut)?;
-        let status = res.status();
-        let to = res
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .and_then(|l| Url::parse(l).ok());
-        let body = res.text().await.map_err(cut)?;
-        assert_eq!(status, want, "node {}: {body}", self.node);
-        Ok((to, body))
+    fn issued(self) -> Vec<Issued> {
+        self.issued
     }
 }
 
@@ -1085,43 +910,13 @@ async fn a_node_killed_under_load_loses_nothing_it_acknowledged() {
         return;
     };
     let cluster = Arc::new(cluster);
-    let killed = Arc::new(AtomicBool::new(false));
-    let acks = Arc::new(watch::Sender::new(0_usize));
-    let mut acked = acks.subscribe();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..LOAD_WORKERS {
-        workers.spawn(LoadWorker::new(&cluster, KILLED, &killed, &acks).run());
-    }
-
-    tokio::select! {
-        reached = tokio::time::timeout(LOAD_BOUND, acked.wait_for(|n| *n >= ACKS_BEFORE_KILL)) => {
-            assert!(
-                matches!(reached, Ok(Ok(_))),
-                "{ACKS_BEFORE_KILL} token responses not acknowledged within {LOAD_BOUND:?}"
-            );
-        }
-        Some(stopped) = workers.join_next() => match stopped {
-            Ok(_) => panic!("a worker stopped before the kill"),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        },
-    }
-    // Flagged first: a request that fails from here on is the kill's doing.
-    killed.store(true, Ordering::SeqCst);
-    cluster.kill(KILLED);
-
-    let stopped = tokio::time::timeout(LOAD_BOUND, workers.join_all())
-        .await
-        .expect("workers still running after the kill");
-    let mut issued = Vec::new();
-    let mut in_flight = 0;
-    for (acknowledged, cut_in_flight) in stopped {
-        issued.extend(acknowledged);
-        in_flight += usize::from(cut_in_flight);
-    }
-    assert!(
-        in_flight > 0,
-        "no request was in flight at the kill: nothing was tested"
-    );
+    let workers = (0..LOAD_WORKERS)
+        .map(|_| LoadWorker::new(&cluster, KILLED))
+        .collect();
+    let issued = load::kill_under_load(workers, ACKS_BEFORE_KILL, LOAD_BOUND, || {
+        cluster.kill(KILLED)
+    })
+    .await;
     let count = |fate| issued.iter().filter(|t| t.fate == fate).count();
     for fate in [Fate::Kept, Fate::AccessRevoked, Fate::GrantRevoked] {
         assert!(count(fate) > 0, "no {fate:?} token response");

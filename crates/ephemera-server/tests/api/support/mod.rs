@@ -2,6 +2,7 @@
 //! the test process) and `keys.rs`: the harness of the tests that run other
 //! processes. One copy of each, for every test that needs it:
 //! - `binary`: the `ephemera` binary run as an operator runs it
+//! - `cluster`: several nodes on one PostgreSQL schema, and a flow's steps aimed at one node each
 //! - `postgres`: a PostgreSQL schema of a test's own
 //! - `load`: load on a server, a SIGKILL in the middle of it, what was acknowledged
 //! - `node`: Node scripts and the npm packages they need
@@ -13,6 +14,7 @@
 use std::io::Write as _;
 
 pub mod binary;
+pub mod cluster;
 pub mod load;
 pub mod node;
 pub mod postgres;

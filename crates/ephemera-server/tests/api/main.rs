@@ -38,6 +38,8 @@
 //!     what was acknowledged before
 //!   - `support/node.rs`: a Node script's folder when its npm packages are
 //!     installed, and the script run to its end for the JSON it prints
+//!   - `support/cluster.rs`: several `ephemera serve` nodes on one schema
+//!     (started, restarted, killed) and a flow's steps aimed at one node each
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize_rules;

@@ -240,9 +240,11 @@ pub struct StoredClient {
     /// `refresh_token`, and `client_credentials` for a confidential client).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
-    /// Set for a client that registered itself (RFC 7591).
-    #[serde(default)]
-    pub dynamic: Option<DynamicRegistration>,
+    /// Set for a client that described itself: registered at the
+    /// registration endpoint (RFC 7591), or a fetched metadata document.
+    /// Stored as `dynamic`, its name before metadata documents existed.
+    #[serde(default, rename = "dynamic")]
+    pub self_described: Option<SelfDescription>,
     #[serde(skip)]
     pub secret_hash: Option<SecretHash>,
 }
@@ -251,10 +253,10 @@ fn dynamic_kind() -> ClientKind {
     ClientKind::SelfRegistered
 }
 
-/// What a dynamically registered client sent (or its metadata document
-/// said), and how long it may stay.
+/// What a client said of itself (at the registration endpoint, or in its
+/// metadata document), and how long it may stay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DynamicRegistration {
+pub struct SelfDescription {
     /// `Dynamic` (registered here) or `MetadataDocument` (fetched).
     #[serde(default = "dynamic_kind")]
     pub kind: ClientKind,
@@ -285,7 +287,7 @@ impl StoredClient {
     /// The client as data, its capabilities not yet decided: the resolver
     /// (`service::resolve::snapshot`) adds them.
     pub fn snapshot(&self) -> ClientSnapshot {
-        if let Some(d) = &self.dynamic {
+        if let Some(d) = &self.self_described {
             return ClientSnapshot {
                 caps: None,
                 client_id: self.client_id.clone(),

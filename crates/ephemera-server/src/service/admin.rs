@@ -179,7 +179,7 @@ pub async fn add_client(
         created_at: now,
         jwks: new.jwks,
         grant_types,
-        dynamic: None,
+        self_described: None,
         secret_hash,
     };
     match store.insert_client(&client).await {

@@ -78,12 +78,13 @@ async fn front_channel(
     params: &Params,
     now: Timestamp,
 ) -> Result<Step, AuthorizeError> {
-    if ClientRef::parse(client_id) == ClientRef::PushedUrn {
+    let client_ref = ClientRef::parse(client_id);
+    if client_ref == ClientRef::PushedUrn {
         return Err(OAuthError::invalid_request(
             "a pushed client must start with a pushed authorization request (PAR) and send only client_id and request_uri here",
         ).into());
     }
-    let Some(client) = resolve::registered(ctx, client_id, now).await? else {
+    let Some(client) = resolve::resolve(ctx, client_ref, None, now).await? else {
         return Err(OAuthError::invalid_request("unknown client_id").into());
     };
     // The browser is sent straight on to the stored request, whose first

@@ -7,7 +7,7 @@
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 use ephemera_proto::wire::PushedAuthorizationResponse;
-use ephemera_proto::REQUEST_URI_PREFIX;
+use ephemera_proto::{ClientRef, REQUEST_URI_PREFIX};
 
 use super::client_auth::{self, Caller, Credentials};
 use super::{proof, request, resolve, Context, OAuthError};
@@ -33,7 +33,12 @@ pub async fn push(
     let caller = client_auth::authenticate(ctx, credentials, now).await?;
     let client = match &caller {
         Caller::Pushed { .. } => {
-            let client = resolve::pushed(&ctx.policy, params.get("client_registration"))?;
+            let registration = params.get("client_registration");
+            let Some(client) =
+                resolve::resolve(ctx, ClientRef::PushedUrn, registration, now).await?
+            else {
+                return Err(OAuthError::server_error());
+            };
             // Possession of the pushed keys is proven here, once, before
             // anything is stored.
             client_auth::verify_pushed(ctx, &caller, &client, certificate, now).await?;

@@ -83,7 +83,7 @@ pub async fn register(
     let registration_token = Secret::generate();
     let (client, client_secret) = build_client(ctx, &client_id, &request, now)?;
     let mut client = client;
-    if let Some(d) = &mut client.dynamic {
+    if let Some(d) = &mut client.self_described {
         d.registration_token_hash = Some(registration_token.hash());
     }
     ctx.store.insert_client(&client).await?;
@@ -138,7 +138,7 @@ pub async fn update(
         }
         _ => new_secret,
     };
-    if let (Some(d), Some(old)) = (&mut client.dynamic, &current.dynamic) {
+    if let (Some(d), Some(old)) = (&mut client.self_described, &current.self_described) {
         d.registration_token_hash = old.registration_token_hash.clone();
         d.expires_at = old.expires_at.max(now + ctx.policy.registration.unused_ttl);
     }
@@ -174,7 +174,7 @@ async fn authorize(
         return Err(refused);
     };
     match client
-        .dynamic
+        .self_described
         .as_ref()
         .and_then(|d| d.registration_token_hash.as_ref())
     {
@@ -233,7 +233,7 @@ fn build_client(
         resolve::Refusal::Metadata(m) => metadata_error(m),
     })?;
     let secret = client
-        .dynamic
+        .self_described
         .as_ref()
         .is_some_and(|d| d.auth_method == AuthMethod::ClientSecret)
         .then(Secret::generate);
@@ -249,7 +249,7 @@ fn response(
     token: Option<&Secret>,
 ) -> Value {
     let mut body = client
-        .dynamic
+        .self_described
         .as_ref()
         .map(|d| d.metadata.clone())
         .unwrap_or_else(|| Value::Object(Map::new()));

@@ -10,21 +10,28 @@ use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 use super::metadata_document::FetchedDocument;
 use super::{Context, OAuthError};
 use crate::model::{
-    AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, DynamicRegistration,
-    RedirectRule, StoredClient, Timestamp, Trust,
+    AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, RedirectRule,
+    SelfDescription, StoredClient, Timestamp, Trust,
 };
 use crate::policy::Policy;
 
-/// Resolves a `client_id` other than the URN: a client registered here (by
-/// the operator or by itself), or the https URL of a metadata document.
-pub async fn registered(
+/// Resolves the client a `client_id` names into its snapshot: the one way
+/// in for every client model. A pushed client is built from the
+/// `registration` it pushed (RFC 7591 metadata, or none); a stored one (the
+/// operator's or self-registered) is read, and a metadata document fetched.
+/// `None`: no client has that id.
+pub async fn resolve(
     ctx: &Context,
-    client_id: &str,
+    client: ClientRef<'_>,
+    registration: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<ClientSnapshot>, OAuthError> {
-    Ok(lookup(ctx, ClientRef::parse(client_id), now)
-        .await?
-        .map(|c| snapshot(&ctx.policy, &c)))
+    match client {
+        ClientRef::PushedUrn => pushed(&ctx.policy, registration).map(Some),
+        stored => Ok(lookup(ctx, stored, now)
+            .await?
+            .map(|c| snapshot(&ctx.policy, &c))),
+    }
 }
 
 /// A stored client (the operator's, self-registered, or a fetched metadata
@@ -298,7 +305,7 @@ pub fn self_described(
         created_at: now,
         jwks: md.jwks.clone(),
         grant_types: None,
-        dynamic: Some(DynamicRegistration {
+        self_described: Some(SelfDescription {
             kind: model,
             verified_origin: origin,
             metadata: described.metadata,
@@ -516,7 +523,7 @@ mod tests {
             created_at: 0,
             jwks: None,
             grant_types: None,
-            dynamic: dynamic.map(|kind| DynamicRegistration {
+            self_described: dynamic.map(|kind| SelfDescription {
                 kind,
                 verified_origin: None,
                 metadata: serde_json::json!({}),

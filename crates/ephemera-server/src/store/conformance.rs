@@ -36,8 +36,8 @@ use tokio::sync::Barrier;
 
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, Code, DynamicRegistration, Grant, KeyBinding,
-    PendingRequest, Session, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind, User,
+    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, KeyBinding, PendingRequest,
+    SelfDescription, Session, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind, User,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::postgres::PostgresStore;
@@ -329,7 +329,7 @@ fn registered_client(client_id: &str) -> StoredClient {
         created_at: NOW,
         jwks: None,
         grant_types: None,
-        dynamic: None,
+        self_described: None,
         secret_hash: Some(new_hash()),
     }
 }
@@ -1671,7 +1671,7 @@ async fn a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly(store: 
 async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store: &dyn Store) {
     let token = Secret::generate().hash();
     let client = StoredClient {
-        dynamic: Some(DynamicRegistration {
+        self_described: Some(SelfDescription {
             kind: ClientKind::SelfRegistered,
             verified_origin: None,
             metadata: json!({"client_name": "self"}),
@@ -1695,7 +1695,7 @@ async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store
             .await
             .unwrap()
             .unwrap()
-            .dynamic
+            .self_described
             .unwrap()
             .expires_at,
         NOW + 100,

@@ -201,7 +201,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError> {
-        let dynamic = client.dynamic.as_ref();
+        let dynamic = client.self_described.as_ref();
         sqlx::query(
             "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -222,7 +222,7 @@ impl Store for PostgresStore {
         if !storable(&client.client_id) {
             return Ok(false);
         }
-        let dynamic = client.dynamic.as_ref();
+        let dynamic = client.self_described.as_ref();
         let n = sqlx::query(
             "UPDATE clients SET secret_hash = $1, data = $2, registration_token_hash = $3, expires_at = $4 \
              WHERE client_id = $5",

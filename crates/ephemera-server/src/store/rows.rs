@@ -64,7 +64,7 @@ macro_rules! row_readers {
             let mut client: $crate::model::StoredClient =
                 $crate::store::rows::from_json(&row.try_get::<String, _>("data")?)?;
             client.secret_hash = optional_hash(row, "secret_hash")?;
-            if let Some(d) = &mut client.dynamic {
+            if let Some(d) = &mut client.self_described {
                 d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
                 d.expires_at = row
                     .try_get::<Option<i64>, _>("expires_at")?

@@ -364,7 +364,7 @@ impl Store for SqliteStore {
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError> {
         let client = client.clone();
         self.write(move |conn| {
-            let dynamic = client.dynamic.as_ref();
+            let dynamic = client.self_described.as_ref();
             conn.prepare_cached(
                 "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
                  VALUES (?, ?, ?, ?, ?, ?)",
@@ -388,7 +388,7 @@ impl Store for SqliteStore {
     async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError> {
         let client = client.clone();
         self.write(move |conn| {
-            let dynamic = client.dynamic.as_ref();
+            let dynamic = client.self_described.as_ref();
             let n = conn
                 .prepare_cached(
                     "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ? \

@@ -20,7 +20,7 @@
 //! |---|---|
 //! | a parameter or syntax rule | `ephemera-proto/src/<topic>.rs` |
 //! | a business rule (lifetimes, who may do what) | `service/<flow>.rs` or `policy.rs` |
-//! | a new client model | `service/resolve.rs` (plus its storage) |
+//! | a new client model | a `ClientRef` variant in `ephemera-proto`, then `service/resolve.rs` (plus its storage) |
 //! | a column or query | `store/mod.rs`, `store/sqlite/mod.rs`, `store/postgres.rs`, both `migrations/` folders, `store/conformance.rs` |
 //! | a status code, header or error body | `http/error.rs` |
 //! | page markup | `templates/*.html` |

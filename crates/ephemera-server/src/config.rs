@@ -283,10 +283,18 @@ pub struct Overrides {
 /// Environment variables under the prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["config", "test_database_url", "log"];
 
+/// The prefix (after `EPHEMERA_`) of the resource-server example's variables
+/// (`EPHEMERA_RS_ISSUER`, …): exported in the same shell, they must not stop
+/// the server as unknown settings.
+const RESOURCE_EXAMPLE_PREFIX: &str = "rs_";
+
 /// Whether `EPHEMERA_<key>` is a setting. Keys reach the filter as written in
 /// the environment (`TEST_DATABASE_URL`), before figment lowercases them.
 fn is_setting(key: &str) -> bool {
     !NOT_SETTINGS.iter().any(|n| key.eq_ignore_ascii_case(n))
+        && !key
+            .get(..RESOURCE_EXAMPLE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(RESOURCE_EXAMPLE_PREFIX))
 }
 
 impl RawConfig {
@@ -748,6 +756,13 @@ mod tests {
         assert!(
             matches!(&c, Ok(c) if c.issuer == "http://127.0.0.1:8080" && c.database == "sqlite://data/ephemera.db")
         );
+    }
+
+    #[test]
+    fn the_resource_examples_variables_are_not_settings_and_unknown_ones_are_refused() {
+        assert!(!is_setting("RS_CLIENT_SECRET") && !is_setting("rs_issuer"));
+        assert!(!is_setting("TEST_DATABASE_URL") && !is_setting("LOG"));
+        assert!(is_setting("LIFETIMES__CODE") && is_setting("RSA_KEY"));
     }
 
     #[test]

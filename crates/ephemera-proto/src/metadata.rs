@@ -129,9 +129,12 @@ impl ClientMetadata {
         limits: &MetadataLimits,
     ) -> Result<Self, MetadataError> {
         let mut md = ClientMetadata::default();
+        // An empty string for an optional field means the field is absent:
+        // real clients send `"scope": ""` and `"client_uri": ""`.
         let string = |name: &str| -> Result<Option<String>, MetadataError> {
             match map.get(name) {
                 None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.is_empty() => Ok(None),
                 Some(Value::String(s)) if s.chars().count() > limits.max_string_len => {
                     Err(invalid(format!(
                         "{name} is longer than {} characters",
@@ -430,6 +433,22 @@ mod tests {
             parse(r#"{"jwks":[1]}"#),
             Err(MetadataError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn an_empty_string_means_the_field_is_absent_and_unknown_fields_are_dropped() {
+        let parsed = parse(
+            r#"{"scope":"","client_uri":"","client_name":"","token_endpoint_auth_method":"",
+                "application_type":"native","code_challenge_methods_used":["S256"]}"#,
+        );
+        let Ok(md) = parsed else {
+            return assert!(parsed.is_ok(), "{parsed:?}");
+        };
+        assert_eq!(md.scope, None);
+        assert_eq!(md.client_uri, None);
+        assert_eq!(md.client_name, None);
+        assert_eq!(md.token_endpoint_auth_method, None);
+        assert_eq!(md.to_json(), serde_json::json!({}));
     }
 
     #[test]

@@ -118,7 +118,9 @@ pub struct AuthorizationServerMetadata {
     pub jwks_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
-    #[serde(default)]
+    /// Left out when the server defines no scopes: an empty list (RFC 8414
+    /// §2 leaves it optional) makes clients register with `"scope": ""`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
     #[serde(default)]
     pub response_types_supported: Vec<String>,

@@ -60,6 +60,11 @@ async fn example_resource_server(app: &TestApp) -> String {
 /// the resource, PKCE and `resource` in the authorization request, both
 /// pages filled in, and the resource accepting the token for itself.
 fn assert_flow(app: &TestApp, resource: &str, out: &Value) {
+    assert_flow_with_scopes(app, resource, out, json!(["read"]));
+}
+
+/// [`assert_flow`], the token carrying `scopes`.
+fn assert_flow_with_scopes(app: &TestApp, resource: &str, out: &Value, scopes: Value) {
     assert_eq!(out["authorization_server"], app.base.as_str(), "{out}");
     assert_eq!(out["resource_metadata"]["resource"], resource, "{out}");
     let request = &out["authorization_request"];
@@ -76,7 +81,7 @@ fn assert_flow(app: &TestApp, resource: &str, out: &Value) {
     assert_eq!(out["resource_status"], 200);
     let whoami = &out["whoami"];
     assert_eq!(whoami["client_id"], out["client_id"], "{out}");
-    assert_eq!(whoami["scopes"], json!(["read"]), "{out}");
+    assert_eq!(whoami["scopes"], scopes, "{out}");
     assert!(
         whoami["audiences"]
             .as_array()
@@ -189,4 +194,45 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
         0,
         "the SDK registered instead of using its URL"
     );
+}
+
+#[tokio::test]
+async fn the_mcp_sdk_completes_the_flow_against_a_server_with_no_scopes_configured() {
+    // As a new user meets Ephemera: no scopes, so discovery advertises none
+    // and the client registers with `"scope": ""` (as the MCP SDKs do then).
+    let Some(dir) = sdk_folder() else { return };
+    let app = TestApp::spawn_with(|c| {
+        c.scopes.supported = Vec::new();
+        c.scopes.pushed = None;
+    })
+    .await;
+    let metadata: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(metadata.get("scopes_supported").is_none(), "{metadata}");
+    let resource = example_resource_server(&app).await;
+
+    let out = node::run(
+        &dir,
+        "flow.mjs",
+        &[
+            ("RESOURCE_URL", &format!("{resource}/api/whoami")),
+            ("LOGIN_USERNAME", "alice"),
+            ("LOGIN_PASSWORD", PASSWORD),
+            ("REGISTRATION", "dcr"),
+            ("REDIRECT_URL", MCP_REDIRECT),
+            ("CLIENT_SCOPE", "none"),
+        ],
+        FLOW_TIMEOUT,
+    )
+    .await;
+
+    assert_flow_with_scopes(&app, &resource, &out, json!([]));
+    assert_eq!(out["whoami"]["client_kind"], "dynamic", "{out}");
 }

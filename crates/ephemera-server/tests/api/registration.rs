@@ -396,3 +396,34 @@ async fn a_registration_body_nested_too_deeply_is_refused_and_stores_nothing() {
     assert!(d.contains("deeper than 32"), "{d}");
     assert_eq!(app.stats().await.dynamic_clients, 0, "nothing stored");
 }
+
+#[tokio::test]
+async fn a_registration_as_real_clients_send_it_is_accepted_on_a_server_with_no_scopes() {
+    // Empty strings for optional fields, and fields this server does not know.
+    let app = TestApp::spawn_with(|c| {
+        c.scopes.supported = Vec::new();
+        c.scopes.pushed = None;
+    })
+    .await;
+    let res = register(
+        &app,
+        json!({
+            "client_name": "Python MCP client",
+            "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "",
+            "client_uri": "",
+            "logo_uri": "",
+            "application_type": "native",
+            "code_challenge_methods_used": ["S256"],
+        }),
+    )
+    .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let info: Value = res.json().await.unwrap();
+    assert!(info.get("scope").is_none(), "{info}");
+    assert!(info.get("client_uri").is_none(), "{info}");
+    assert_eq!(info["client_name"], "Python MCP client");
+}

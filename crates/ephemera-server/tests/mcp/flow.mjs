@@ -16,6 +16,9 @@
 //   CLIENT_METADATA_URL   the https URL of the client's metadata document (cimd)
 //   REDIRECT_URL          the redirect_uri; nothing needs to listen there
 //                         (default http://127.0.0.1:9999/callback)
+//   CLIENT_SCOPE          the `scope` of the client's metadata (default `read`;
+//                         `none` sends `"scope": ""`, as clients do when the
+//                         server advertises no scopes)
 
 import { randomBytes } from 'node:crypto';
 import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -37,6 +40,7 @@ if (MODE !== 'dcr' && MODE !== 'cimd') {
     throw new Error(`REGISTRATION must be dcr or cimd, not ${MODE}`);
 }
 const CLIENT_METADATA_URL = MODE === 'cimd' ? env('CLIENT_METADATA_URL') : undefined;
+const CLIENT_SCOPE = env('CLIENT_SCOPE', 'read');
 
 const log = (...args) => console.error('[mcp-flow]', ...args);
 
@@ -67,7 +71,7 @@ class MemoryProvider {
             grant_types: ['authorization_code', 'refresh_token'],
             response_types: ['code'],
             token_endpoint_auth_method: 'none',
-            scope: 'read',
+            scope: CLIENT_SCOPE === 'none' ? '' : CLIENT_SCOPE,
         };
     }
 

@@ -5,6 +5,7 @@
 //! - a whole flow that succeeds: `pushed_flow.rs` or `registered_flow.rs`
 //! - the flow as `ephemera-client` and `ephemera-resource` users run it: `libraries.rs`
 //! - the flow as the official MCP TypeScript SDK runs it (Node, `tests/mcp/`): `mcp.rs`
+//! - the flow as the official MCP Python SDK runs it (a venv, `tests/mcp-python/`): `mcp_python.rs`
 //! - a PAR rule or bad PAR input: `par_rules.rs`
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
@@ -29,7 +30,7 @@
 //! - a server in this process, and the steps of a flow: `helpers.rs`;
 //!   DPoP and client assertion keys: `keys.rs`
 //! - `support/` (`mod.rs` says when a test is skipped: without PostgreSQL,
-//!   Node or Chromium, except on CI), one copy each of:
+//!   Node, Chromium or a Python venv, except on CI), one copy each of:
 //!   - `support/binary.rs`: the `ephemera` binary as a process (a command, an
 //!     installation's admin commands, `ephemera serve` started, waited for, killed)
 //!   - `support/postgres.rs`: a PostgreSQL schema of a test's own at
@@ -38,6 +39,10 @@
 //!     what was acknowledged before
 //!   - `support/node.rs`: a Node script's folder when its npm packages are
 //!     installed, and the script run to its end for the JSON it prints
+//!   - `support/python.rs`: a Python script's folder when its venv has the
+//!     pinned PyPI packages, and the script run to its end for the JSON it prints
+//!   - `support/script.rs`: a script (Node or Python) run to its end within
+//!     a bound, killed if the test ends first, for the JSON it prints last
 //!   - `support/cluster.rs`: several `ephemera serve` nodes on one schema
 //!     (started, restarted, killed) and a flow's steps aimed at one node each
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -56,13 +61,14 @@ mod keys;
 mod libraries;
 mod limits;
 mod mcp;
+mod mcp_python;
 mod metadata_document;
 pub mod mtls;
 mod multinode;
 mod operability;
 mod par_rules;
 mod private_key_jwt;
-// The example resource server of ephemera-resource, run by `libraries.rs` and `mcp.rs`.
+// The example resource server of ephemera-resource, run by `libraries.rs`, `mcp.rs` and `mcp_python.rs`.
 #[allow(dead_code)]
 #[path = "../../../ephemera-resource/examples/protected_api.rs"]
 mod protected_api;

@@ -9,6 +9,9 @@
 //!
 //! Without Node or the installed packages these tests say so and pass, except
 //! on CI (`CI` set), where they fail: CI must run them.
+//!
+//! The example resource server, the metadata document's host and the
+//! assertions on a flow are shared with `mcp_python.rs` (the Python SDK).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,10 +24,10 @@ use crate::helpers::*;
 use crate::support::node;
 
 /// Generous: the whole flow takes about a second.
-const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const FLOW_TIMEOUT: Duration = Duration::from_secs(60);
 /// The redirect_uri the script uses. Nothing listens there: the script reads
 /// the code from the redirect's Location.
-const MCP_REDIRECT: &str = "http://127.0.0.1:9999/callback";
+pub(crate) const MCP_REDIRECT: &str = "http://127.0.0.1:9999/callback";
 
 /// The script's folder, when Node and the SDK are installed; `None` (test
 /// skipped) when not, except on CI, where a missing SDK fails the test.
@@ -38,7 +41,7 @@ fn sdk_folder() -> Option<PathBuf> {
 
 /// The example resource server (`protected_api.rs`) for `app`; returns its
 /// base URL, which is also its RFC 9728 `resource`.
-async fn example_resource_server(app: &TestApp) -> String {
+pub(crate) async fn example_resource_server(app: &TestApp) -> String {
     app.introspect("create the rs client").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = format!("http://{}", listener.local_addr().unwrap());
@@ -56,6 +59,57 @@ async fn example_resource_server(app: &TestApp) -> String {
     public
 }
 
+/// A client's metadata document served over https by a certificate the
+/// authorization server is told to trust: its URL is the client_id.
+pub(crate) struct MetadataDocument {
+    pub url: String,
+    /// The certificate to add to `metadata_documents.extra_roots`.
+    pub cert_path: PathBuf,
+    _certs: tempfile::TempDir,
+}
+
+/// Serves the metadata document of a public client named `client_name`
+/// whose redirect_uri is [`MCP_REDIRECT`], for the rest of the test.
+pub(crate) async fn client_metadata_document(client_name: &str) -> MetadataDocument {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/client.json",
+        listener.local_addr().unwrap().port()
+    );
+    let certs = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let document = json!({
+        "client_id": url,
+        "client_name": client_name,
+        "redirect_uris": [MCP_REDIRECT],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let host = Router::new().route(
+        "/client.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document) }
+        }),
+    );
+    let tls = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
+    tokio::spawn(ephemera_server::http::tls::serve(
+        listener,
+        tls,
+        host,
+        std::future::pending(),
+    ));
+    MetadataDocument {
+        url,
+        cert_path,
+        _certs: certs,
+    }
+}
+
 /// What every run shows, whichever way the client registered: discovery from
 /// the resource, PKCE and `resource` in the authorization request, both
 /// pages filled in, and the resource accepting the token for itself.
@@ -64,7 +118,7 @@ fn assert_flow(app: &TestApp, resource: &str, out: &Value) {
 }
 
 /// [`assert_flow`], the token carrying `scopes`.
-fn assert_flow_with_scopes(app: &TestApp, resource: &str, out: &Value, scopes: Value) {
+pub(crate) fn assert_flow_with_scopes(app: &TestApp, resource: &str, out: &Value, scopes: Value) {
     assert_eq!(out["authorization_server"], app.base.as_str(), "{out}");
     assert_eq!(out["resource_metadata"]["resource"], resource, "{out}");
     let request = &out["authorization_request"];
@@ -130,43 +184,11 @@ async fn the_mcp_sdk_discovers_registers_dynamically_and_calls_the_protected_res
 async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_protected_resource()
 {
     let Some(dir) = sdk_folder() else { return };
-    // The client's metadata document, on https with a certificate the AS trusts.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let document_url = format!(
-        "https://127.0.0.1:{}/client.json",
-        listener.local_addr().unwrap().port()
-    );
-    let certs = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let document = json!({
-        "client_id": document_url,
-        "client_name": "MCP SDK end-to-end test",
-        "redirect_uris": [MCP_REDIRECT],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    });
-    let host = Router::new().route(
-        "/client.json",
-        get(move || {
-            let document = document.clone();
-            async move { Json(document) }
-        }),
-    );
-    let tls = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
-    tokio::spawn(ephemera_server::http::tls::serve(
-        listener,
-        tls,
-        host,
-        std::future::pending(),
-    ));
+    let document = client_metadata_document("MCP SDK end-to-end test").await;
     let app = TestApp::spawn_with(|c| {
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
-        c.metadata_documents.extra_roots = vec![cert_path.clone()];
+        c.metadata_documents.extra_roots = vec![document.cert_path.clone()];
     })
     .await;
     let resource = example_resource_server(&app).await;
@@ -179,7 +201,7 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
             ("LOGIN_USERNAME", "alice"),
             ("LOGIN_PASSWORD", PASSWORD),
             ("REGISTRATION", "cimd"),
-            ("CLIENT_METADATA_URL", &document_url),
+            ("CLIENT_METADATA_URL", &document.url),
             ("REDIRECT_URL", MCP_REDIRECT),
         ],
         FLOW_TIMEOUT,
@@ -187,7 +209,7 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
     .await;
 
     assert_flow(&app, &resource, &out);
-    assert_eq!(out["client_id"], document_url.as_str(), "{out}");
+    assert_eq!(out["client_id"], document.url.as_str(), "{out}");
     assert_eq!(out["whoami"]["client_kind"], "metadata_document", "{out}");
     assert_eq!(
         app.stats().await.dynamic_clients,

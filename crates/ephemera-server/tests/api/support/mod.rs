@@ -6,10 +6,12 @@
 //! - `postgres`: a PostgreSQL schema of a test's own
 //! - `load`: load on a server, a SIGKILL in the middle of it, what was acknowledged
 //! - `node`: Node scripts and the npm packages they need
+//! - `python`: Python scripts and the venv with the PyPI packages they need
+//! - `script`: a Node or Python script run to its end for the JSON it prints last
 //!
 //! And here, the one rule for a test that needs what Cargo does not install
-//! (PostgreSQL, Node, Chromium): without it the test says it is skipped and
-//! passes, except on CI, which must run every test.
+//! (PostgreSQL, Node, Chromium, a Python venv): without it the test says it
+//! is skipped and passes, except on CI, which must run every test.
 
 use std::io::Write as _;
 
@@ -18,6 +20,8 @@ pub mod cluster;
 pub mod load;
 pub mod node;
 pub mod postgres;
+pub mod python;
+pub mod script;
 
 /// Says that `what` is skipped because `why`, or, on CI (`CI` set), fails:
 /// CI is where a missing dependency must not hide a test.

@@ -321,22 +321,39 @@ pub fn requested_scope(
                 .map(str::to_owned),
         )
         .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string())),
+        // RFC 6749 §3.3: the server may grant fewer scopes than asked (the
+        // token response then says which). Clients that ask for every scope
+        // a server publishes get those they may have; a request for none
+        // of them is refused, naming one.
         Some(raw) => {
             let scope = Scope::parse(raw)
                 .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            let granted = Scope::from_tokens(
+                scope
+                    .iter()
+                    .filter(|t| policy.scopes_supported.contains(t) && allowed(t))
+                    .map(str::to_owned),
+            )
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if !granted.is_empty() {
+                return Ok(granted);
+            }
             if let Some(t) = scope.iter().find(|t| !policy.scopes_supported.contains(t)) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
                     format!("scope `{t}` does not exist here"),
                 ));
             }
-            if let Some(t) = scope.iter().find(|t| !allowed(t)) {
-                return Err(OAuthError::new(
+            let refused = scope.iter().next().map(|t| {
+                OAuthError::new(
                     ErrorCode::InvalidScope,
                     format!("scope `{t}` is not available to this client"),
-                ));
+                )
+            });
+            match refused {
+                Some(e) => Err(e),
+                None => Ok(granted),
             }
-            Ok(scope)
         }
     }
 }

@@ -169,6 +169,8 @@ pub enum Refusal {
 pub struct Described {
     pub auth_method: AuthMethod,
     pub grant_types: Vec<String>,
+    /// The scopes it may be granted at most, as registered.
+    pub scope: Option<ephemera_proto::scope::Scope>,
     /// The metadata as kept: what the client sent, with the method and the
     /// grant types in force written out for a self-registered client.
     pub metadata: serde_json::Value,
@@ -240,23 +242,46 @@ pub fn describe(
         }));
     }
     // Open-world clients may ask for the scopes policy gives strangers; a
-    // metadata document's scope only narrows what it is granted.
-    let who = match model {
-        ClientKind::Pushed => Some("pushed clients"),
-        ClientKind::SelfRegistered | ClientKind::Registered => Some("self-registered clients"),
-        ClientKind::MetadataDocument => None,
-    };
-    if let (Some(who), Some(t)) = (
-        who,
-        md.scope
-            .as_ref()
-            .and_then(|s| s.difference(&policy.pushed_scopes).next()),
-    ) {
-        return Err(Refusal::Metadata(format!(
-            "scope `{t}` is not available to {who}"
-        )));
+    // metadata document's scope only narrows what it is granted. A pushed
+    // client's registration is part of its one request: a scope it may not
+    // have is refused. A self-registered client gets the scopes it asked for
+    // that it may have (RFC 7591 §3.2.1 lets the server replace a value; the
+    // answer shows the scope registered); none of them is a refusal.
+    let mut scope = md.scope.clone();
+    let withheld = md
+        .scope
+        .as_ref()
+        .and_then(|s| s.difference(&policy.pushed_scopes).next());
+    match (model, withheld) {
+        (_, None) | (ClientKind::MetadataDocument, _) => {}
+        (ClientKind::Pushed, Some(t)) => {
+            return Err(Refusal::Metadata(format!(
+                "scope `{t}` is not available to pushed clients"
+            )))
+        }
+        (ClientKind::SelfRegistered | ClientKind::Registered, Some(t)) => {
+            let kept = md.scope.as_ref().map(|s| {
+                ephemera_proto::scope::Scope::from_tokens(
+                    s.iter()
+                        .filter(|t| policy.pushed_scopes.contains(t))
+                        .map(str::to_owned),
+                )
+                .unwrap_or_default()
+            });
+            if kept.as_ref().is_none_or(|k| k.is_empty()) {
+                return Err(Refusal::Metadata(format!(
+                    "scope `{t}` is not available to self-registered clients"
+                )));
+            }
+            scope = kept;
+        }
     }
     let mut metadata = md.to_json();
+    if let (Some(s), serde_json::Value::Object(m)) = (&scope, &mut metadata) {
+        if m.contains_key("scope") {
+            m.insert("scope".into(), s.to_string().into());
+        }
+    }
     if matches!(model, ClientKind::SelfRegistered | ClientKind::Registered) {
         if let serde_json::Value::Object(m) = &mut metadata {
             let method = md
@@ -276,6 +301,7 @@ pub fn describe(
     Ok(Described {
         auth_method,
         grant_types,
+        scope,
         metadata,
     })
 }
@@ -299,7 +325,7 @@ pub fn self_described(
             .iter()
             .map(|u| u.as_str().to_owned())
             .collect(),
-        allowed_scope: md.scope.clone(),
+        allowed_scope: described.scope.clone(),
         confidential: described.auth_method != AuthMethod::None,
         can_introspect: false,
         created_at: now,

@@ -59,19 +59,6 @@ fn requests(out: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The test server's scopes (`read`, `write`, `admin`), every one of them
-/// open to clients that register themselves or bring a metadata document.
-/// The SDK asks for every scope in this server's `scopes_supported` (its
-/// fallback when neither the 401 nor the resource's metadata names a scope,
-/// as the example resource server's do not), and its client metadata cannot
-/// narrow that; with `admin` closed to them (the test server's default
-/// `scopes.pushed`) this server refuses the registration
-/// (`invalid_client_metadata`) or, for a metadata document, the
-/// authorization request (`invalid_scope`).
-fn every_scope_open_to_strangers(c: &mut ephemera_server::config::RawConfig) {
-    c.scopes.pushed = None;
-}
-
 /// The SDK's own requests, in order: the 401, the resource's metadata at
 /// the URL of the 401's `resource_metadata` (RFC 9728), this server's
 /// metadata at its RFC 8414 URL, registration when it `registers`, the code
@@ -150,10 +137,14 @@ async fn the_mcp_python_sdk_registers_dynamically_and_completes_the_flow_against
 }
 
 #[tokio::test]
-async fn the_mcp_python_sdk_registers_dynamically_for_every_published_scope_and_calls_the_protected_resource(
-) {
+async fn the_mcp_python_sdk_asks_for_every_published_scope_and_gets_those_open_to_it() {
+    // The SDK asks for every scope in scopes_supported (its fallback when
+    // neither the 401 nor the resource's metadata names one); `admin` is
+    // closed to self-registered clients here (`scopes.pushed` is read and
+    // write), so it registers and is granted the other two (RFC 7591
+    // §3.2.1, RFC 6749 §3.3) instead of being refused.
     let Some(dir) = sdk_folder() else { return };
-    let app = TestApp::spawn_with(every_scope_open_to_strangers).await;
+    let app = TestApp::spawn().await;
     let resource = example_resource_server(&app).await;
 
     let out = run_flow(&dir, &resource, &[("REGISTRATION", "dcr")]).await;
@@ -162,7 +153,11 @@ async fn the_mcp_python_sdk_registers_dynamically_for_every_published_scope_and_
         out["authorization_request"]["scope"], "admin read write",
         "{out}"
     );
-    assert_flow_with_scopes(&app, &resource, &out, json!(["admin", "read", "write"]));
+    assert_eq!(
+        out["whoami"]["client_metadata"]["scope"], "read write",
+        "{out}"
+    );
+    assert_flow_with_scopes(&app, &resource, &out, json!(["read", "write"]));
     assert_sdk_steps(&app, &resource, &out, true);
     assert_registered_dynamically(&app, &out).await;
     assert_eq!(out["has_refresh_token"], true, "{out}");
@@ -174,7 +169,6 @@ async fn the_mcp_python_sdk_uses_its_metadata_document_url_as_client_id_and_call
     let Some(dir) = sdk_folder() else { return };
     let document = client_metadata_document("MCP Python SDK end-to-end test").await;
     let app = TestApp::spawn_with(|c| {
-        every_scope_open_to_strangers(c);
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
         c.metadata_documents.extra_roots = vec![document.cert_path.clone()];
@@ -192,7 +186,8 @@ async fn the_mcp_python_sdk_uses_its_metadata_document_url_as_client_id_and_call
     )
     .await;
 
-    assert_flow_with_scopes(&app, &resource, &out, json!(["admin", "read", "write"]));
+    // It asked for every published scope; `admin` is closed to documents.
+    assert_flow_with_scopes(&app, &resource, &out, json!(["read", "write"]));
     assert_sdk_steps(&app, &resource, &out, false);
     assert_eq!(out["client_id"], document.url.as_str(), "{out}");
     assert_eq!(out["whoami"]["client_kind"], "metadata_document", "{out}");

@@ -145,6 +145,21 @@ async fn a_scope_the_pushed_policy_withholds_is_refused() {
 }
 
 #[tokio::test]
+async fn a_request_for_scopes_partly_withheld_is_granted_those_the_client_may_have() {
+    // RFC 6749 §3.3: fewer scopes than asked, and the token response says so.
+    let app = TestApp::spawn().await;
+    let request_uri = app
+        .push_ok(
+            Some(&registration()),
+            &[("scope", "admin read nonexistent")],
+        )
+        .await;
+    let code = app.authorize(URN, &request_uri).await;
+    let tokens: serde_json::Value = app.redeem(&code, &[]).await.json().await.unwrap();
+    assert_eq!(tokens["scope"], "read", "{tokens}");
+}
+
+#[tokio::test]
 async fn a_malformed_resource_is_refused_with_invalid_target() {
     let app = TestApp::spawn().await;
     let res = app

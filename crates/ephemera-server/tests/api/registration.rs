@@ -427,3 +427,16 @@ async fn a_registration_as_real_clients_send_it_is_accepted_on_a_server_with_no_
     assert!(info.get("client_uri").is_none(), "{info}");
     assert_eq!(info["client_name"], "Python MCP client");
 }
+
+#[tokio::test]
+async fn a_registration_asking_for_scopes_partly_closed_to_it_gets_those_open_to_it() {
+    // `admin` exists but is closed to self-registered clients; asking only
+    // for it is still refused (see the bad-metadata cases).
+    let app = TestApp::spawn().await;
+    let mut body = native_app();
+    body["scope"] = json!("admin read");
+    let res = register(&app, body).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let info: Value = res.json().await.unwrap();
+    assert_eq!(info["scope"], "read", "{info}");
+}

@@ -80,6 +80,8 @@ struct Shared {
     cache: Cache,
     /// `None` when DPoP is off.
     dpop: Option<DpopCheck>,
+    /// The required scopes as a 401 challenge names them (`None`: none).
+    scope: Option<String>,
     config: IntrospectionConfig,
 }
 
@@ -96,6 +98,7 @@ impl IntrospectionLayer {
             introspector: Introspector::new(http, &config),
             cache: Cache::new(config.cache_ttl, CACHE_CAPACITY),
             dpop: DpopCheck::new(&config, Instant::now()),
+            scope: (!config.required_scopes.is_empty()).then(|| config.required_scopes.join(" ")),
             config,
         };
         Self {
@@ -175,6 +178,7 @@ where
                     dpop: shared.dpop.is_some(),
                     dpop_request,
                     resource_metadata: shared.config.resource_metadata.as_deref(),
+                    scope: shared.scope.as_deref(),
                 }),
             };
             // RFC 9449 §9: every answer to a DPoP request carries the

@@ -54,6 +54,11 @@ pub struct Challenges<'a> {
     pub dpop_request: bool,
     /// The RFC 9728 metadata URL, sent as `resource_metadata="…"` (§5.1).
     pub resource_metadata: Option<&'a str>,
+    /// The scopes the resource requires: a 401's challenges name them
+    /// (`scope="…"`, RFC 6750 §3), so a client knows what to ask for
+    /// before it has a token (the MCP authorization specification's scope
+    /// selection); a 403 names what is missing.
+    pub scope: Option<&'a str>,
 }
 
 impl Rejection {
@@ -105,6 +110,12 @@ impl Rejection {
             }
         };
         let dpop_first = dpop_error || (challenges.dpop && challenges.dpop_request);
+        let mut error = error;
+        if status == StatusCode::UNAUTHORIZED {
+            if let Some(scope) = challenges.scope {
+                error.push(("scope", scope.to_owned()));
+            }
+        }
         let mut values = vec![challenge(dpop_first, error, challenges)];
         // A 401 names every scheme the resource takes (RFC 9110 §11.6.1),
         // so a client holding a DPoP-bound token learns it must use DPoP.
@@ -188,6 +199,33 @@ mod tests {
     }
 
     #[test]
+    fn a_401_names_the_scopes_the_resource_requires_and_its_metadata() {
+        let response = Rejection::MissingToken.into_response_with(&Challenges {
+            realm: "api",
+            resource_metadata: Some("https://rs.example/.well-known/oauth-protected-resource"),
+            scope: Some("read write"),
+            ..Challenges::default()
+        });
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            challenges(&response),
+            ["Bearer realm=\"api\", scope=\"read write\", resource_metadata=\"https://rs.example/.well-known/oauth-protected-resource\""]
+        );
+        let response =
+            Rejection::InsufficientScope("write".into()).into_response_with(&Challenges {
+                realm: "api",
+                resource_metadata: Some("https://rs.example/.well-known/oauth-protected-resource"),
+                scope: Some("read write"),
+                ..Challenges::default()
+            });
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            challenges(&response),
+            ["Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"write\", resource_metadata=\"https://rs.example/.well-known/oauth-protected-resource\""]
+        );
+    }
+
+    #[test]
     fn insufficient_scope_names_the_required_scope() {
         let response = Rejection::InsufficientScope("read write".into()).into_response("api");
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -217,6 +255,7 @@ mod tests {
             dpop: true,
             dpop_request: false,
             resource_metadata: Some("https://api.example/.well-known/oauth-protected-resource"),
+            scope: None,
         };
         let response = Rejection::MissingToken.into_response_with(&params);
         assert_eq!(
@@ -235,6 +274,7 @@ mod tests {
             dpop: true,
             dpop_request: true,
             resource_metadata: None,
+            scope: None,
         };
         let response =
             Rejection::InvalidToken("the token is not active").into_response_with(&params);
@@ -254,6 +294,7 @@ mod tests {
             dpop: true,
             dpop_request: true,
             resource_metadata: None,
+            scope: None,
         };
         let response = Rejection::UseDpopNonce("n-1".into()).into_response_with(&params);
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

@@ -16,6 +16,33 @@ async fn a_request_without_a_token_gets_a_bare_challenge() {
 }
 
 #[tokio::test]
+async fn a_request_without_a_token_learns_the_scopes_the_resource_requires() {
+    // The MCP authorization specification: a client picks the scope to ask
+    // for from the 401's `scope`.
+    let fake = FakeIntrospection::new(&[]);
+    let app = app(config(fake.clone().serve().await)
+        .require_scope("read")
+        .require_scope("write"));
+
+    let answer = call(&app, None).await;
+
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some("Bearer realm=\"test\", scope=\"read write\"")
+    );
+    let answer = call(&app, Some("Bearer unknown")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        answer.challenge.as_deref().is_some_and(
+            |c| c.contains("error=\"invalid_token\"") && c.contains("scope=\"read write\"")
+        ),
+        "{:?}",
+        answer.challenge
+    );
+}
+
+#[tokio::test]
 async fn a_request_with_another_scheme_gets_a_bare_challenge() {
     let fake = FakeIntrospection::new(&[]);
     let app = app(config(fake.clone().serve().await));

@@ -187,15 +187,28 @@ impl ClientMetadata {
             }
         }
 
-        md.grant_types = string_array("grant_types", 8)?;
-        if let Some(grants) = &md.grant_types {
-            if let Some(g) = grants
-                .iter()
-                .find(|g| !KNOWN_GRANT_TYPES.contains(&g.as_str()))
-            {
-                return Err(invalid(format!("grant type `{g}` is not supported")));
+        // Grant types this server does not serve (a JWT bearer grant, say)
+        // are left out, as unknown fields are: the client gets what it may
+        // use. A list naming none of them is refused.
+        md.grant_types = match string_array("grant_types", 8)? {
+            None => None,
+            Some(listed) => {
+                let mut known: Vec<String> = Vec::new();
+                for g in &listed {
+                    if KNOWN_GRANT_TYPES.contains(&g.as_str()) && !known.contains(g) {
+                        known.push(g.clone());
+                    }
+                }
+                if known.is_empty() && !listed.is_empty() {
+                    return Err(invalid(format!(
+                        "none of grant_types ({}) is supported here: use {}",
+                        listed.join(", "),
+                        KNOWN_GRANT_TYPES.join(", ")
+                    )));
+                }
+                Some(known)
             }
-        }
+        };
         md.response_types = string_array("response_types", 8)?;
         if let Some(types) = &md.response_types {
             if let Some(t) = types.iter().find(|t| t.as_str() != "code") {
@@ -449,6 +462,20 @@ mod tests {
         assert_eq!(md.client_name, None);
         assert_eq!(md.token_endpoint_auth_method, None);
         assert_eq!(md.to_json(), serde_json::json!({}));
+    }
+
+    #[test]
+    fn grant_types_this_server_does_not_serve_are_left_out() {
+        let parsed = parse(
+            r#"{"grant_types":["authorization_code","urn:ietf:params:oauth:grant-type:jwt-bearer","refresh_token","refresh_token"]}"#,
+        );
+        let Ok(md) = parsed else {
+            return assert!(parsed.is_ok(), "{parsed:?}");
+        };
+        assert_eq!(
+            md.grant_types.as_deref(),
+            Some(&["authorization_code".to_owned(), "refresh_token".to_owned()][..])
+        );
     }
 
     #[test]

@@ -194,7 +194,15 @@ pub fn describe(
         }
     };
     let auth_method = client_auth_method(md, default_method, methods).map_err(Refusal::Metadata)?;
-    let grant_types = md.effective_grant_types();
+    let mut grant_types = md.effective_grant_types();
+    // A client that does not authenticate cannot use client_credentials:
+    // it is registered with the grant types it can use, and refused only
+    // when none is left.
+    // A pushed client, which exists only inside a user's grant, never can.
+    let never_machine = auth_method == AuthMethod::None || model == ClientKind::Pushed;
+    if never_machine && grant_types.iter().any(|g| g != "client_credentials") {
+        grant_types.retain(|g| g != "client_credentials");
+    }
     let grants = |g: &str| grant_types.iter().any(|x| x == g);
     match model {
         ClientKind::Pushed => {
@@ -277,9 +285,19 @@ pub fn describe(
         }
     }
     let mut metadata = md.to_json();
-    if let (Some(s), serde_json::Value::Object(m)) = (&scope, &mut metadata) {
-        if m.contains_key("scope") {
+    if let serde_json::Value::Object(m) = &mut metadata {
+        if let Some(s) = scope.as_ref().filter(|_| m.contains_key("scope")) {
             m.insert("scope".into(), s.to_string().into());
+        }
+        // The grant types in force, when the client listed some.
+        if m.contains_key("grant_types") {
+            m.insert(
+                "grant_types".into(),
+                grant_types
+                    .iter()
+                    .map(|g| serde_json::Value::from(g.as_str()))
+                    .collect(),
+            );
         }
     }
     if matches!(model, ClientKind::SelfRegistered | ClientKind::Registered) {

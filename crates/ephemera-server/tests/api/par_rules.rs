@@ -160,6 +160,27 @@ async fn a_request_for_scopes_partly_withheld_is_granted_those_the_client_may_ha
 }
 
 #[tokio::test]
+async fn a_pushed_registration_listing_grant_types_it_cannot_use_keeps_those_it_can() {
+    let app = TestApp::spawn().await;
+    let registration = serde_json::json!({
+        "redirect_uris": [REDIRECT],
+        "grant_types": ["authorization_code", "client_credentials", "urn:example:custom"],
+    })
+    .to_string();
+    let request_uri = app.push_ok(Some(&registration), &[]).await;
+    let code = app.authorize(URN, &request_uri).await;
+    let tokens: serde_json::Value = app.redeem(&code, &[]).await.json().await.unwrap();
+    let info = app
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        info["client_metadata"]["grant_types"],
+        serde_json::json!(["authorization_code"]),
+        "{info}"
+    );
+}
+
+#[tokio::test]
 async fn a_malformed_resource_is_refused_with_invalid_target() {
     let app = TestApp::spawn().await;
     let res = app

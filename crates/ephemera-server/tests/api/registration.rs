@@ -440,3 +440,28 @@ async fn a_registration_asking_for_scopes_partly_closed_to_it_gets_those_open_to
     let info: Value = res.json().await.unwrap();
     assert_eq!(info["scope"], "read", "{info}");
 }
+
+#[tokio::test]
+async fn a_public_client_listing_grant_types_it_cannot_use_is_registered_with_those_it_can() {
+    let app = TestApp::spawn().await;
+    let mut body = native_app();
+    body["grant_types"] = json!([
+        "authorization_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "client_credentials",
+        "refresh_token",
+    ]);
+    let res = register(&app, body).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let info: Value = res.json().await.unwrap();
+    assert_eq!(
+        info["grant_types"],
+        json!(["authorization_code", "refresh_token"]),
+        "{info}"
+    );
+    // Nothing usable left: refused, naming what this server serves.
+    let mut body = native_app();
+    body["grant_types"] = json!(["urn:ietf:params:oauth:grant-type:jwt-bearer"]);
+    let d = assert_error(register(&app, body).await, 400, "invalid_client_metadata").await;
+    assert!(d.contains("authorization_code"), "{d}");
+}

@@ -166,6 +166,16 @@ pub fn check_document(client_id: &str, json: &Value) -> Result<ClientMetadata, S
             "jwks_uri is not supported: put the public keys in jwks".into(),
         ));
     }
+    let chosen;
+    let map = match chosen_auth_method(map)? {
+        Some(method) => {
+            let mut with = map.clone();
+            with.insert("token_endpoint_auth_method".into(), method.into());
+            chosen = with;
+            &chosen
+        }
+        None => map,
+    };
     let metadata = ClientMetadata::from_object(map, &MetadataLimits::default())
         .map_err(|e| invalid(e.to_string()))?;
     if metadata.redirect_uris.is_empty() {
@@ -188,6 +198,36 @@ pub fn check_document(client_id: &str, json: &Value) -> Result<ClientMetadata, S
         }
     }
     Ok(metadata)
+}
+
+/// The method a document that lists `token_endpoint_auth_methods_supported`
+/// (OpenID Federation's relying-party metadata) instead of naming one
+/// `token_endpoint_auth_method` authenticates with: the strongest both sides
+/// support (`private_key_jwt` with keys in `jwks`, then `none`). `None` when
+/// the document names its method, or lists none.
+fn chosen_auth_method(
+    map: &serde_json::Map<String, Value>,
+) -> Result<Option<&'static str>, String> {
+    if map.contains_key("token_endpoint_auth_method") {
+        return Ok(None);
+    }
+    let Some(listed) = map.get("token_endpoint_auth_methods_supported") else {
+        return Ok(None);
+    };
+    let Some(listed) = listed.as_array() else {
+        return Err("token_endpoint_auth_methods_supported must be an array of strings".into());
+    };
+    let offers = |m: &str| listed.iter().any(|v| v.as_str() == Some(m));
+    if offers("private_key_jwt") && map.get("jwks").is_some() {
+        return Ok(Some("private_key_jwt"));
+    }
+    if offers("none") {
+        return Ok(Some("none"));
+    }
+    Err(
+        "none of token_endpoint_auth_methods_supported is available to a metadata document here: it may use `none`, or `private_key_jwt` with its keys in jwks"
+            .into(),
+    )
 }
 
 /// How long to reuse a document, in seconds: `max-age` less `Age`, clamped to
@@ -370,6 +410,52 @@ mod tests {
             60
         );
         assert_eq!(cache_lifetime([], None, 60, 3600), 60);
+    }
+
+    #[test]
+    fn a_list_of_methods_gets_the_strongest_both_sides_support() {
+        let url = "https://app.example/client.json";
+        let doc = |extra: Value| {
+            let mut d =
+                serde_json::json!({"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"]});
+            for (k, v) in extra.as_object().unwrap() {
+                d[k] = v.clone();
+            }
+            d
+        };
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
+        let method = |d: Value| check_document(url, &d).map(|m| m.token_endpoint_auth_method);
+        assert_eq!(
+            method(doc(
+                serde_json::json!({"token_endpoint_auth_methods_supported": ["private_key_jwt", "none"], "jwks": jwks})
+            )),
+            Ok(Some("private_key_jwt".into()))
+        );
+        assert_eq!(
+            method(doc(
+                serde_json::json!({"token_endpoint_auth_methods_supported": ["private_key_jwt", "none"]})
+            )),
+            Ok(Some("none".into()))
+        );
+        assert_eq!(
+            method(doc(
+                serde_json::json!({"token_endpoint_auth_methods_supported": ["client_secret_basic", "none"]})
+            )),
+            Ok(Some("none".into()))
+        );
+        assert!(method(doc(
+            serde_json::json!({"token_endpoint_auth_methods_supported": ["client_secret_basic"]})
+        ))
+        .is_err());
+        // A named method wins over a list.
+        assert_eq!(
+            method(doc(
+                serde_json::json!({"token_endpoint_auth_method": "none", "token_endpoint_auth_methods_supported": ["private_key_jwt"]})
+            )),
+            Ok(Some("none".into()))
+        );
     }
 
     #[test]

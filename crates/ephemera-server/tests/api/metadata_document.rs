@@ -409,3 +409,40 @@ async fn a_document_with_a_key_mints_no_machine_tokens_unless_the_operator_allow
     let res = machine_token(&allowing, &client_id, &key).await;
     assert_eq!(res.status(), 200, "{:?}", res.text().await);
 }
+
+#[tokio::test]
+async fn a_document_listing_methods_instead_of_naming_one_gets_the_strongest_it_can_use() {
+    // Shaped like OpenID Federation relying-party metadata: a list of
+    // methods, no token_endpoint_auth_method, no keys: it is public.
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    let mut document = json!({
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
+        "application_type": "native",
+    });
+    docs.serve(&client_id, document.clone());
+    // `serve` sets token_endpoint_auth_method; the shape under test has none.
+    docs.document
+        .lock()
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("token_endpoint_auth_method");
+    let app = app_trusting(&docs).await;
+
+    let res = push_for(&app, &client_id).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+
+    // A list offering nothing a document may use here is refused.
+    document["token_endpoint_auth_methods_supported"] = json!(["client_secret_basic"]);
+    docs.serve(&client_id, document);
+    docs.document
+        .lock()
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove("token_endpoint_auth_method");
+    let app = app_trusting(&docs).await;
+    let d = assert_error(push_for(&app, &client_id).await, 401, "invalid_client").await;
+    assert!(d.contains("token_endpoint_auth_methods_supported"), "{d}");
+}

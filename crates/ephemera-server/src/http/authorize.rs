@@ -4,7 +4,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use ephemera_proto::redirect::RedirectUri;
+use ephemera_proto::redirect::{RedirectForm, RedirectUri};
 
 use super::extract::{cookie, QueryParams};
 use super::{error, respond, session_cookie, App};
@@ -74,6 +74,11 @@ pub struct ClientView {
     pub scopes: Vec<String>,
     /// The host a metadata document was fetched from.
     pub verified_origin: Option<String>,
+    /// A client that describes itself and returns only to this device
+    /// (every redirect URI on loopback): the page warns that any program on
+    /// the device could be the one listening (the MCP authorization
+    /// specification asks for it with metadata documents).
+    pub loopback_only: bool,
 }
 
 impl ClientView {
@@ -100,7 +105,14 @@ impl ClientView {
             .get("client_uri")
             .and_then(|v| v.as_str())
             .map(|u| display_text(u, 120));
+        let loopback = |uri: &str| {
+            RedirectUri::parse(uri).is_ok_and(|u| u.form() == RedirectForm::LoopbackHttp)
+        };
+        let loopback_only = pushed
+            && loopback(&r.redirect_uri)
+            && r.client.redirect_uris.iter().all(|u| loopback(u));
         Self {
+            loopback_only,
             name,
             pushed,
             redirect_host: RedirectUri::parse(&r.redirect_uri)

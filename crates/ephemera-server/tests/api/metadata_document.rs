@@ -446,3 +446,76 @@ async fn a_document_listing_methods_instead_of_naming_one_gets_the_strongest_it_
     let d = assert_error(push_for(&app, &client_id).await, 401, "invalid_client").await;
     assert!(d.contains("token_endpoint_auth_methods_supported"), "{d}");
 }
+
+#[tokio::test]
+async fn the_consent_page_warns_when_a_document_returns_only_to_this_device() {
+    // Anyone can publish a document naming a loopback redirect URI: the user
+    // must know that access goes back to whatever listens on this computer.
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    docs.serve(&client_id, json!({}));
+    let app = app_trusting(&docs).await;
+    let res = push_for(&app, &client_id).await;
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = app.browser();
+    app.login(&browser, &client_id, &request_uri).await;
+    let consent = app.consent_page(&browser, &client_id, &request_uri).await;
+    assert!(consent.contains("id=\"loopback-warning\""), "{consent}");
+    assert!(consent.contains("id=\"verified-origin\""), "{consent}");
+    assert!(consent.contains("id=\"redirect-host\""), "{consent}");
+}
+
+#[tokio::test]
+async fn the_consent_page_does_not_warn_for_an_https_redirect_or_an_operators_client() {
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    let https = "https://agent.example/callback";
+    docs.serve(&client_id, json!({"redirect_uris": [https]}));
+    let app = app_trusting(&docs).await;
+    let res = app
+        .post_form(
+            "/par",
+            &[
+                ("client_id", client_id.as_str()),
+                ("response_type", "code"),
+                ("redirect_uri", https),
+                ("state", "s"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = app.browser();
+    app.login(&browser, &client_id, &request_uri).await;
+    let consent = app.consent_page(&browser, &client_id, &request_uri).await;
+    assert!(!consent.contains("loopback-warning"), "{consent}");
+
+    // The operator vouches for its own clients, loopback or not.
+    app.add_public_client("cli", &[REDIRECT]).await;
+    let res = app
+        .post_form(
+            "/par",
+            &[
+                ("client_id", "cli"),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let consent = app.consent_page(&browser, "cli", &request_uri).await;
+    assert!(!consent.contains("loopback-warning"), "{consent}");
+}

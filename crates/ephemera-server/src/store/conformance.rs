@@ -1710,11 +1710,14 @@ async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store
 
     let report = store.sweep(NOW + 200).await.unwrap();
     assert_eq!(report.clients, 0, "touched: still alive");
+    // Idle past its time-to-live, but its tokens live until NOW + 3600.
     let report = store.sweep(NOW + 501).await.unwrap();
+    assert_eq!(report.clients, 0, "a client holding a live token is kept");
+    let report = store.sweep(NOW + 3601).await.unwrap();
     assert_eq!(report.clients, 1);
     assert!(store.find_client("dyn").await.unwrap().is_none());
     assert_eq!(
-        store.stats(NOW + 501).await.unwrap().grants,
+        store.stats(NOW + 3601).await.unwrap().grants,
         0,
         "its grants went with it"
     );

@@ -151,6 +151,10 @@ const GRANT_ENDED: &str = "NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id =
      AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.id \
        AND c.used_at IS NULL AND c.expires_at > $1)";
 
+/// A stored client with no live token in any of its grants (`$1` is now).
+const IDLE_CLIENT: &str = "NOT EXISTS (SELECT 1 FROM grants g JOIN tokens t ON t.grant_id = g.id \
+     WHERE g.client_id = clients.client_id AND t.used_at IS NULL AND t.expires_at > $1)";
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -802,19 +806,23 @@ impl Store for PostgresStore {
             .bind(now - 60)
             .execute(&mut *tx)
             .await?;
-        // Self-registered clients nobody used in time go with their grants.
-        sqlx::query(
+        // Self-registered clients idle past their time-to-live go with their
+        // grants, but never while a token of theirs is live (a refresh token
+        // may outlive the idle time).
+        sqlx::query(&format!(
             "DELETE FROM grants WHERE client_id IN \
-             (SELECT client_id FROM clients WHERE expires_at <= $1)",
-        )
+             (SELECT client_id FROM clients WHERE expires_at <= $1 AND {IDLE_CLIENT})"
+        ))
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        report.clients = sqlx::query("DELETE FROM clients WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        report.clients = sqlx::query(&format!(
+            "DELETE FROM clients WHERE expires_at <= $1 AND {IDLE_CLIENT}"
+        ))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let counts: Vec<(bool, i64)> = sqlx::query_as(
             "SELECT front_channel, COUNT(*) FROM pending_requests GROUP BY front_channel",
         )

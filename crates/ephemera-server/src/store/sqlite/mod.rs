@@ -134,6 +134,10 @@ impl SqliteStore {
     }
 }
 
+/// A stored client with no live token in any of its grants (`?1` is now).
+const IDLE_CLIENT: &str = "NOT EXISTS (SELECT 1 FROM grants g JOIN tokens t ON t.grant_id = g.id \
+     WHERE g.client_id = clients.client_id AND t.used_at IS NULL AND t.expires_at > ?1)";
+
 /// Sets the per-budget counts of pending requests to the rows there are.
 fn recount_pending(conn: &Connection, pending: &[AtomicU64; 2]) -> Result<(), StoreError> {
     let mut counts = [0u64; 2];
@@ -963,14 +967,18 @@ impl Store for SqliteStore {
                 // Rate-limit windows that have ended.
                 conn.prepare_cached("DELETE FROM rate_limits WHERE window_start <= ?")?
                     .execute([now - 60])?;
-                // Self-registered clients nobody used in time go with their grants.
-                conn.prepare_cached(
+                // Self-registered clients idle past their time-to-live go with
+                // their grants, but never while a token of theirs is live
+                // (a refresh token may outlive the idle time).
+                conn.prepare_cached(&format!(
                     "DELETE FROM grants WHERE client_id IN \
-                     (SELECT client_id FROM clients WHERE expires_at <= ?)",
-                )?
+                     (SELECT client_id FROM clients WHERE expires_at <= ?1 AND {IDLE_CLIENT})"
+                ))?
                 .execute([now])?;
                 let clients = conn
-                    .prepare_cached("DELETE FROM clients WHERE expires_at <= ?")?
+                    .prepare_cached(&format!(
+                        "DELETE FROM clients WHERE expires_at <= ?1 AND {IDLE_CLIENT}"
+                    ))?
                     .execute([now])?;
                 Ok(clients as u64)
             })

@@ -272,6 +272,11 @@ pub struct SelfDescription {
     pub expires_at: Timestamp,
     #[serde(skip)]
     pub registration_token_hash: Option<SecretHash>,
+    /// What identifies an identical registration of a public client (its
+    /// metadata and the address it came from), so a client registering on
+    /// every connect stays one client; `None` for the rest.
+    #[serde(skip)]
+    pub fingerprint: Option<SecretHash>,
 }
 
 /// The grant types of a pre-registered client the operator named none for.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::{new_id, resolve, Context, OAuthError};
 use crate::model::{AuthMethod, StoredClient, Timestamp};
-use crate::secret::{self, Secret};
+use crate::secret::{self, Secret, SecretHash};
 use crate::store::StoreError;
 
 /// A refusal of the registration endpoint, as RFC 7591 §3.2.2 and RFC 7592 §2 shape it.
@@ -81,12 +81,30 @@ pub async fn register(
     let request = parse_body(body)?;
     let client_id = new_id();
     let registration_token = Secret::generate();
-    let (client, client_secret) = build_client(ctx, &client_id, &request, now)?;
-    let mut client = client;
+    let (mut client, client_secret) = build_client(ctx, &client_id, &request, now)?;
+    let fingerprint = peer.and_then(|ip| fingerprint(&client, ip));
+    if let Some(fingerprint) = &fingerprint {
+        if let Some(shared) = coalesce(ctx, fingerprint, now).await? {
+            return Ok(response(ctx, &shared, None, None));
+        }
+    }
     if let Some(d) = &mut client.self_described {
         d.registration_token_hash = Some(registration_token.hash());
+        d.fingerprint = fingerprint.clone();
     }
-    ctx.store.insert_client(&client).await?;
+    match ctx.store.insert_client(&client).await {
+        Ok(()) => {}
+        // An identical registration from the same address won the race.
+        Err(StoreError::Conflict) => {
+            if let Some(fingerprint) = &fingerprint {
+                if let Some(shared) = coalesce(ctx, fingerprint, now).await? {
+                    return Ok(response(ctx, &shared, None, None));
+                }
+            }
+            return Err(StoreError::Conflict.into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     tracing::info!(client_id = %client.client_id, "client registered (RFC 7591)");
     Ok(response(
         ctx,
@@ -94,6 +112,45 @@ pub async fn register(
         client_secret.as_ref(),
         Some(&registration_token),
     ))
+}
+
+/// What makes two registrations the same client: a public client's validated
+/// metadata (its `software_id` and `software_version` among it) and the
+/// address it registered from. Confidential clients are never shared: each
+/// registration gets its own secret.
+fn fingerprint(client: &StoredClient, peer: IpAddr) -> Option<SecretHash> {
+    let d = client.self_described.as_ref()?;
+    if d.auth_method != AuthMethod::None {
+        return None;
+    }
+    let metadata = serde_json::to_string(&d.metadata).ok()?;
+    Some(SecretHash::of(&format!(
+        "ephemera-registration\0{metadata}\0{peer}"
+    )))
+}
+
+/// An identical earlier registration, now shared: it lives on as if just
+/// registered, and nobody manages it any more (RFC 7592 needs one owner;
+/// a shared row has several), so its registration access token ends and the
+/// response carries none (RFC 7591 §3.2.1 makes it optional).
+async fn coalesce(
+    ctx: &Context,
+    fingerprint: &SecretHash,
+    now: Timestamp,
+) -> Result<Option<StoredClient>, RegisterError> {
+    let Some(mut shared) = ctx.store.find_client_by_fingerprint(fingerprint).await? else {
+        return Ok(None);
+    };
+    if let Some(d) = &mut shared.self_described {
+        d.registration_token_hash = None;
+        d.expires_at = d.expires_at.max(now + ctx.policy.registration.unused_ttl);
+    }
+    if !ctx.store.update_client(&shared).await? {
+        // Reaped in between: register afresh.
+        return Ok(None);
+    }
+    tracing::info!(client_id = %shared.client_id, "identical registration coalesced (RFC 7591)");
+    Ok(Some(shared))
 }
 
 /// `GET /register/{client_id}` (RFC 7592 §2.1).
@@ -138,6 +195,8 @@ pub async fn update(
         }
         _ => new_secret,
     };
+    // The fingerprint of the old metadata no longer describes the client:
+    // an identical registration of it is a new client.
     if let (Some(d), Some(old)) = (&mut client.self_described, &current.self_described) {
         d.registration_token_hash = old.registration_token_hash.clone();
         d.expires_at = old.expires_at.max(now + ctx.policy.registration.unused_ttl);
@@ -263,10 +322,17 @@ fn response(
         if let Some(t) = token {
             m.insert("registration_access_token".into(), Value::from(t.expose()));
         }
-        m.insert(
-            "registration_client_uri".into(),
-            Value::from(format!("{}/register/{}", ctx.issuer, client.client_id)),
-        );
+        // A shared (coalesced) client has no owner to manage it.
+        let managed = client
+            .self_described
+            .as_ref()
+            .is_some_and(|d| d.registration_token_hash.is_some());
+        if managed {
+            m.insert(
+                "registration_client_uri".into(),
+                Value::from(format!("{}/register/{}", ctx.issuer, client.client_id)),
+            );
+        }
     }
     body
 }

@@ -357,6 +357,7 @@ pub fn self_described(
             auth_method: described.auth_method,
             expires_at,
             registration_token_hash: None,
+            fingerprint: None,
         }),
         secret_hash: None,
     }
@@ -579,6 +580,7 @@ mod tests {
                 },
                 expires_at: 0,
                 registration_token_hash: None,
+                fingerprint: None,
             }),
             secret_hash: None,
         }

@@ -90,6 +90,7 @@ macro_rules! conformance_suite {
                 a_jti_is_accepted_once_until_its_window_ends,
                 a_token_keeps_its_key_binding,
                 a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires,
+                a_client_is_found_by_its_fingerprint_which_is_unique_and_cleared_by_an_update,
                 sweep_forgets_expired_jtis,
                 a_name_with_a_nul_character_is_not_found,
                 a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly,
@@ -1679,6 +1680,7 @@ async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store
             auth_method: AuthMethod::None,
             expires_at: NOW + 100,
             registration_token_hash: Some(token.clone()),
+            fingerprint: None,
         }),
         secret_hash: None,
         ..registered_client("dyn")
@@ -1721,4 +1723,68 @@ async fn a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires(store
         0,
         "its grants went with it"
     );
+}
+
+async fn a_client_is_found_by_its_fingerprint_which_is_unique_and_cleared_by_an_update(
+    store: &dyn Store,
+) {
+    let fingerprint = SecretHash::of("same metadata, same address");
+    let client = StoredClient {
+        self_described: Some(SelfDescription {
+            kind: ClientKind::SelfRegistered,
+            verified_origin: None,
+            metadata: json!({"client_name": "reconnects"}),
+            grant_types: vec!["authorization_code".to_owned()],
+            auth_method: AuthMethod::None,
+            expires_at: NOW + 100,
+            registration_token_hash: None,
+            fingerprint: Some(fingerprint.clone()),
+        }),
+        secret_hash: None,
+        ..registered_client("shared")
+    };
+    assert!(store
+        .find_client_by_fingerprint(&fingerprint)
+        .await
+        .unwrap()
+        .is_none());
+    store.insert_client(&client).await.unwrap();
+    assert_eq!(
+        store
+            .find_client_by_fingerprint(&fingerprint)
+            .await
+            .unwrap(),
+        Some(client.clone())
+    );
+    assert!(store
+        .find_client_by_fingerprint(&SecretHash::of("other"))
+        .await
+        .unwrap()
+        .is_none());
+
+    let twin = StoredClient {
+        client_id: "twin".to_owned(),
+        ..client.clone()
+    };
+    assert!(
+        matches!(store.insert_client(&twin).await, Err(StoreError::Conflict)),
+        "a fingerprint names one client"
+    );
+    // Clients without one do not collide.
+    let mut plain = twin.clone();
+    plain.self_described.as_mut().unwrap().fingerprint = None;
+    store.insert_client(&plain).await.unwrap();
+    let mut plain2 = plain.clone();
+    plain2.client_id = "plain2".to_owned();
+    store.insert_client(&plain2).await.unwrap();
+
+    let mut updated = client.clone();
+    updated.self_described.as_mut().unwrap().fingerprint = None;
+    assert!(store.update_client(&updated).await.unwrap());
+    assert!(store
+        .find_client_by_fingerprint(&fingerprint)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.find_client("shared").await.unwrap(), Some(updated));
 }

@@ -97,6 +97,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError>;
     async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError>;
+    /// The client registered with this fingerprint (an identical earlier
+    /// registration of a public client), if it still exists.
+    async fn find_client_by_fingerprint(
+        &self,
+        fingerprint: &SecretHash,
+    ) -> Result<Option<StoredClient>, StoreError>;
     async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError>;
     /// Replaces a client's data (RFC 7592 update); false if it does not exist.
     async fn update_client(&self, client: &StoredClient) -> Result<bool, StoreError>;

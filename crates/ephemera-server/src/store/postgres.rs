@@ -207,8 +207,8 @@ impl Store for PostgresStore {
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError> {
         let dynamic = client.self_described.as_ref();
         sqlx::query(
-            "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at, fingerprint) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&client.client_id)
         .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
@@ -216,6 +216,7 @@ impl Store for PostgresStore {
         .bind(client.created_at)
         .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
         .bind(dynamic.map(|d| d.expires_at))
+        .bind(dynamic.and_then(|d| d.fingerprint.as_ref()).map(|h| h.as_bytes().to_vec()))
         .execute(&self.pool)
         .await
         .map_err(conflict_or)?;
@@ -228,13 +229,14 @@ impl Store for PostgresStore {
         }
         let dynamic = client.self_described.as_ref();
         let n = sqlx::query(
-            "UPDATE clients SET secret_hash = $1, data = $2, registration_token_hash = $3, expires_at = $4 \
-             WHERE client_id = $5",
+            "UPDATE clients SET secret_hash = $1, data = $2, registration_token_hash = $3, expires_at = $4, \
+             fingerprint = $5 WHERE client_id = $6",
         )
         .bind(client.secret_hash.as_ref().map(|h| h.as_bytes().to_vec()))
         .bind(to_json(client)?)
         .bind(dynamic.and_then(|d| d.registration_token_hash.as_ref()).map(|h| h.as_bytes().to_vec()))
         .bind(dynamic.map(|d| d.expires_at))
+        .bind(dynamic.and_then(|d| d.fingerprint.as_ref()).map(|h| h.as_bytes().to_vec()))
         .bind(&client.client_id)
         .execute(&self.pool)
         .await?
@@ -265,6 +267,17 @@ impl Store for PostgresStore {
             .as_ref()
             .map(client_from)
             .transpose()
+    }
+
+    async fn find_client_by_fingerprint(
+        &self,
+        fingerprint: &SecretHash,
+    ) -> Result<Option<StoredClient>, StoreError> {
+        let row = sqlx::query("SELECT * FROM clients WHERE fingerprint = $1")
+            .bind(fingerprint.as_bytes())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(client_from).transpose()
     }
 
     async fn list_clients(&self) -> Result<Vec<StoredClient>, StoreError> {

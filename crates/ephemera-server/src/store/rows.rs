@@ -66,6 +66,7 @@ macro_rules! row_readers {
             client.secret_hash = optional_hash(row, "secret_hash")?;
             if let Some(d) = &mut client.self_described {
                 d.registration_token_hash = optional_hash(row, "registration_token_hash")?;
+                d.fingerprint = optional_hash(row, "fingerprint")?;
                 d.expires_at = row
                     .try_get::<Option<i64>, _>("expires_at")?
                     .unwrap_or_default();

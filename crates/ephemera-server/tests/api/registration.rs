@@ -1,6 +1,6 @@
 //! Dynamic Client Registration (RFC 7591) and management (RFC 7592): the
-//! happy path through a whole flow, bad metadata, the rate limit and the
-//! time-to-live of unused clients.
+//! happy path through a whole flow, bad metadata, the rate limit, identical
+//! registrations coalescing and the time-to-live of unused clients.
 
 use serde_json::{json, Value};
 
@@ -250,10 +250,17 @@ async fn bad_metadata_is_refused_with_the_rfc_7591_error() {
 #[tokio::test]
 async fn registrations_beyond_the_per_address_limit_get_429() {
     let app = TestApp::spawn_with(|c| c.registration.per_minute = 3).await;
-    for _ in 0..3 {
-        assert_eq!(register(&app, native_app()).await.status(), 201);
+    // Distinct clients: identical ones would coalesce into one.
+    let named = |i: usize| {
+        let mut body = native_app();
+        body["client_name"] = json!(format!("Agent {i}"));
+        body
+    };
+    for i in 0..3 {
+        assert_eq!(register(&app, named(i)).await.status(), 201);
     }
-    let res = register(&app, native_app()).await;
+    // Coalescing does not lift the limit.
+    let res = register(&app, named(0)).await;
     assert_eq!(res.status(), 429);
     let retry: i64 = res.headers()["retry-after"]
         .to_str()
@@ -464,4 +471,153 @@ async fn a_public_client_listing_grant_types_it_cannot_use_is_registered_with_th
     body["grant_types"] = json!(["urn:ietf:params:oauth:grant-type:jwt-bearer"]);
     let d = assert_error(register(&app, body).await, 400, "invalid_client_metadata").await;
     assert!(d.contains("authorization_code"), "{d}");
+}
+
+#[tokio::test]
+async fn identical_public_registrations_from_one_address_coalesce_into_one_client() {
+    let app = TestApp::spawn().await;
+    let first: Value = register(&app, native_app()).await.json().await.unwrap();
+    let id = first["client_id"].as_str().unwrap();
+    let uri = first["registration_client_uri"].as_str().unwrap();
+    let token = first["registration_access_token"].as_str().unwrap();
+
+    // The same metadata in another key order, from the same address.
+    let reordered = format!(
+        r#"{{"scope":"read","token_endpoint_auth_method":"none",
+        "response_types":["code"],"grant_types":["authorization_code","refresh_token"],
+        "redirect_uris":["{REDIRECT}"],"client_name":"Registered Agent"}}"#
+    );
+    let res = app
+        .http
+        .post(app.url("/register"))
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let again: Value = res.json().await.unwrap();
+    assert_eq!(
+        again["client_id"], id,
+        "one client, not one row per connect"
+    );
+    assert_eq!(again["client_id_issued_at"], first["client_id_issued_at"]);
+    assert_eq!(again["client_name"], "Registered Agent");
+    assert!(
+        again.get("registration_access_token").is_none()
+            && again.get("registration_client_uri").is_none(),
+        "a shared client has no single owner to manage it: {again}"
+    );
+    assert_eq!(app.stats().await.dynamic_clients, 1);
+    // The first registrant's management ended with the sharing.
+    let res = app.http.get(uri).bearer_auth(token).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+
+    // The shared client works.
+    let res = app
+        .post_form(
+            "/par",
+            &[
+                ("client_id", id),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT),
+                ("scope", "read"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+
+    // Different metadata is a different client.
+    let mut other = native_app();
+    other["client_name"] = json!("Another Agent");
+    let other: Value = register(&app, other).await.json().await.unwrap();
+    assert_ne!(other["client_id"], id);
+    assert!(other["registration_access_token"].is_string());
+    assert_eq!(app.stats().await.dynamic_clients, 2);
+}
+
+#[tokio::test]
+async fn a_coalesced_registration_renews_the_unused_time_to_live() {
+    let app = TestApp::spawn().await;
+    let first: Value = register(&app, native_app()).await.json().await.unwrap();
+    app.advance(24 * 3600 - 10);
+    let again: Value = register(&app, native_app()).await.json().await.unwrap();
+    assert_eq!(again["client_id"], first["client_id"]);
+    app.advance(20);
+    let report = ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    assert_eq!(report.clients, 0, "registered again ten seconds ago");
+    assert_eq!(app.stats().await.dynamic_clients, 1);
+    app.advance(24 * 3600);
+    let report = ephemera_server::service::sweep::sweep(app.ctx.store.as_ref(), app.now())
+        .await
+        .unwrap();
+    assert_eq!(report.clients, 1);
+    // Reaped: the next identical registration is a new client.
+    let after: Value = register(&app, native_app()).await.json().await.unwrap();
+    assert_ne!(after["client_id"], first["client_id"]);
+    assert!(after["registration_access_token"].is_string());
+}
+
+#[tokio::test]
+async fn confidential_registrations_are_never_shared() {
+    let app = TestApp::spawn().await;
+    let mut body = native_app();
+    body["token_endpoint_auth_method"] = json!("client_secret_basic");
+    let a: Value = register(&app, body.clone()).await.json().await.unwrap();
+    let b: Value = register(&app, body).await.json().await.unwrap();
+    assert_ne!(a["client_id"], b["client_id"], "each has its own secret");
+    assert!(a["client_secret"].is_string() && b["client_secret"].is_string());
+    assert_ne!(a["client_secret"], b["client_secret"]);
+    assert_eq!(app.stats().await.dynamic_clients, 2);
+}
+
+#[tokio::test]
+async fn a_client_changed_through_rfc_7592_no_longer_coalesces() {
+    let app = TestApp::spawn().await;
+    let first: Value = register(&app, native_app()).await.json().await.unwrap();
+    let id = first["client_id"].as_str().unwrap();
+    let mut changed = native_app();
+    changed["client_id"] = json!(id);
+    changed["client_name"] = json!("Renamed Agent");
+    let res = app
+        .http
+        .put(first["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(first["registration_access_token"].as_str().unwrap())
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let again: Value = register(&app, native_app()).await.json().await.unwrap();
+    assert_ne!(
+        again["client_id"], id,
+        "the renamed client is not what was registered"
+    );
+    assert_eq!(app.stats().await.dynamic_clients, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_registrations_end_as_one_client() {
+    let app = TestApp::spawn().await;
+    let mut handles = Vec::new();
+    for _ in 0..8 {
+        let http = app.http.clone();
+        let url = app.url("/register");
+        handles.push(tokio::spawn(async move {
+            let res = http.post(url).json(&native_app()).send().await.unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()["client_id"].clone()
+        }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.push(h.await.unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(app.stats().await.dynamic_clients, 1);
 }

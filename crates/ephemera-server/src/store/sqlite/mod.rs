@@ -370,8 +370,8 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let dynamic = client.self_described.as_ref();
             conn.prepare_cached(
-                "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clients (client_id, secret_hash, data, created_at, registration_token_hash, expires_at, fingerprint) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 client.client_id,
@@ -382,6 +382,9 @@ impl Store for SqliteStore {
                     .and_then(|d| d.registration_token_hash.as_ref())
                     .map(|h| h.as_bytes()),
                 dynamic.map(|d| d.expires_at),
+                dynamic
+                    .and_then(|d| d.fingerprint.as_ref())
+                    .map(|h| h.as_bytes()),
             ])
             .map_err(conflict_or)?;
             Ok(())
@@ -395,8 +398,8 @@ impl Store for SqliteStore {
             let dynamic = client.self_described.as_ref();
             let n = conn
                 .prepare_cached(
-                    "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ? \
-                     WHERE client_id = ?",
+                    "UPDATE clients SET secret_hash = ?, data = ?, registration_token_hash = ?, expires_at = ?, \
+                     fingerprint = ? WHERE client_id = ?",
                 )?
                 .execute(params![
                     client.secret_hash.as_ref().map(|h| h.as_bytes()),
@@ -405,6 +408,9 @@ impl Store for SqliteStore {
                         .and_then(|d| d.registration_token_hash.as_ref())
                         .map(|h| h.as_bytes()),
                     dynamic.map(|d| d.expires_at),
+                    dynamic
+                        .and_then(|d| d.fingerprint.as_ref())
+                        .map(|h| h.as_bytes()),
                     client.client_id,
                 ])?;
             Ok(n > 0)
@@ -429,6 +435,20 @@ impl Store for SqliteStore {
         self.lookup(move |conn| {
             conn.prepare_cached("SELECT * FROM clients WHERE client_id = ?")?
                 .query_row([client_id], |r| Ok(client_from(r)))
+                .optional()?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn find_client_by_fingerprint(
+        &self,
+        fingerprint: &SecretHash,
+    ) -> Result<Option<StoredClient>, StoreError> {
+        let fingerprint = fingerprint.clone();
+        self.lookup(move |conn| {
+            conn.prepare_cached("SELECT * FROM clients WHERE fingerprint = ?")?
+                .query_row([fingerprint.as_bytes()], |r| Ok(client_from(r)))
                 .optional()?
                 .transpose()
         })

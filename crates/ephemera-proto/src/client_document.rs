@@ -148,23 +148,24 @@ pub fn check_document(client_id: &str, json: &Value) -> Result<ClientMetadata, S
             )));
         }
     }
-    let keys = map
-        .get("jwks")
-        .and_then(|jwks| jwks.get("keys"))
-        .and_then(Value::as_array);
-    if keys
-        .into_iter()
-        .flatten()
-        .any(|key| PRIVATE_JWK_MEMBERS.iter().any(|m| key.get(m).is_some()))
-    {
-        return Err(invalid(
-            "jwks must hold public keys only: a key has private key members".into(),
-        ));
+    if let Some(jwks) = map.get("jwks") {
+        if has_private_members(jwks) {
+            return Err(invalid(
+                "jwks must hold public keys only: a key has private key members".into(),
+            ));
+        }
     }
-    if map.contains_key("jwks_uri") {
-        return Err(invalid(
-            "jwks_uri is not supported: put the public keys in jwks".into(),
-        ));
+    if let Some(uri) = map.get("jwks_uri") {
+        // Fetched by the server like the document itself: the same URL
+        // rules, and the same guard on the addresses it connects to.
+        let uri = uri
+            .as_str()
+            .ok_or_else(|| invalid("jwks_uri must be a string".into()))?;
+        if let Err(UrlRefusal::Invalid(m)) = check_url(uri, |_| false) {
+            return Err(invalid(format!(
+                "jwks_uri is not a URL this server fetches: {m}"
+            )));
+        }
     }
     let chosen;
     let map = match chosen_auth_method(map)? {
@@ -185,10 +186,10 @@ pub fn check_document(client_id: &str, json: &Value) -> Result<ClientMetadata, S
     }
     match metadata.token_endpoint_auth_method.as_deref() {
         None | Some("none") => {}
-        Some("private_key_jwt") if metadata.jwks.is_some() => {}
+        Some("private_key_jwt") if metadata.jwks.is_some() || metadata.jwks_uri.is_some() => {}
         Some("private_key_jwt") => {
             return Err(invalid(
-                "private_key_jwt needs the client's public keys in jwks".into(),
+                "private_key_jwt needs the client's public keys, in jwks or at jwks_uri".into(),
             ))
         }
         Some(other) => {
@@ -218,16 +219,37 @@ fn chosen_auth_method(
         return Err("token_endpoint_auth_methods_supported must be an array of strings".into());
     };
     let offers = |m: &str| listed.iter().any(|v| v.as_str() == Some(m));
-    if offers("private_key_jwt") && map.get("jwks").is_some() {
+    if offers("private_key_jwt") && (map.contains_key("jwks") || map.contains_key("jwks_uri")) {
         return Ok(Some("private_key_jwt"));
     }
     if offers("none") {
         return Ok(Some("none"));
     }
     Err(
-        "none of token_endpoint_auth_methods_supported is available to a metadata document here: it may use `none`, or `private_key_jwt` with its keys in jwks"
+        "none of token_endpoint_auth_methods_supported is available to a metadata document here: it may use `none`, or `private_key_jwt` with its keys in jwks or at jwks_uri"
             .into(),
     )
+}
+
+/// Whether a JWK Set holds a key with private or symmetric key material.
+fn has_private_members(jwks: &Value) -> bool {
+    jwks.get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|key| PRIVATE_JWK_MEMBERS.iter().any(|m| key.get(m).is_some()))
+}
+
+/// The rules for the JWK Set a document's `jwks_uri` serves: a JSON object
+/// with 1 to 10 public keys this server can use (`assertion::parse_jwks`),
+/// none with private or symmetric key material.
+pub fn check_jwks(json: &Value) -> Result<(), String> {
+    if has_private_members(json) {
+        return Err("the JWK Set must hold public keys only: a key has private key members".into());
+    }
+    crate::assertion::parse_jwks(json)
+        .map(|_| ())
+        .map_err(|e| format!("not a usable JWK Set: {e}"))
 }
 
 /// How long to reuse a document, in seconds: `max-age` less `Age`, clamped to
@@ -410,6 +432,77 @@ mod tests {
             60
         );
         assert_eq!(cache_lifetime([], None, 60, 3600), 60);
+    }
+
+    #[test]
+    fn private_key_jwt_may_name_its_keys_by_jwks_uri_under_the_url_rules() {
+        let url = "https://app.example/client.json";
+        let doc = |uri: Value| {
+            serde_json::json!({"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri})
+        };
+        let md = check_document(url, &doc("https://app.example/jwks.json".into())).unwrap();
+        assert_eq!(
+            md.jwks_uri.as_deref(),
+            Some("https://app.example/jwks.json")
+        );
+        assert_eq!(
+            md.token_endpoint_auth_method.as_deref(),
+            Some("private_key_jwt")
+        );
+        for (bad, why) in [
+            ("http://app.example/jwks.json", "https"),
+            ("https://app.example/a/../jwks.json", "segments"),
+            ("https://user@app.example/jwks.json", "username"),
+            ("https://app.example/jwks.json#k", "fragment"),
+        ] {
+            let refused = check_document(url, &doc(bad.into())).unwrap_err();
+            assert!(
+                refused.contains("jwks_uri") && refused.contains(why),
+                "{bad}: {refused}"
+            );
+        }
+        assert!(check_document(url, &doc(7.into()))
+            .unwrap_err()
+            .contains("jwks_uri must be a string"));
+        let mut both = doc("https://app.example/jwks.json".into());
+        both["jwks"] = serde_json::json!({"keys": []});
+        assert!(
+            check_document(url, &both).is_err(),
+            "jwks and jwks_uri together"
+        );
+        // Offered a choice, a document with jwks_uri gets private_key_jwt.
+        let offered = serde_json::json!({"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+            "jwks_uri": "https://app.example/jwks.json"});
+        assert_eq!(
+            check_document(url, &offered)
+                .unwrap()
+                .token_endpoint_auth_method
+                .as_deref(),
+            Some("private_key_jwt")
+        );
+    }
+
+    #[test]
+    fn a_fetched_jwk_set_must_hold_usable_public_keys() {
+        let public = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        assert_eq!(
+            check_jwks(&serde_json::json!({"keys": [public.clone()]})),
+            Ok(())
+        );
+        let mut private = public.clone();
+        private["d"] = "secret".into();
+        assert!(check_jwks(&serde_json::json!({"keys": [private]}))
+            .unwrap_err()
+            .contains("public keys only"));
+        assert!(check_jwks(&serde_json::json!({"keys": []}))
+            .unwrap_err()
+            .contains("JWK Set"));
+        assert!(check_jwks(&serde_json::json!([public])).is_err());
+        assert!(check_jwks(&serde_json::json!({"keys": [{"kty": "oct", "k": "AAAA"}]})).is_err());
     }
 
     #[test]

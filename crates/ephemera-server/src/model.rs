@@ -138,6 +138,11 @@ pub struct Capabilities {
     /// Getting tokens renews its registration's time-to-live (RFC 7591
     /// abuse control deletes only idle self-registered clients).
     pub renew_on_use: bool,
+    /// Its keys are published by someone else's server and may change
+    /// under its grants (a metadata document's `jwks` or `jwks_uri`): a
+    /// grant made under keys it no longer publishes ends at its next use.
+    #[serde(default)]
+    pub grants_end_with_keys: bool,
 }
 
 /// Who vouches for a client's name and details.

@@ -16,7 +16,12 @@
 //! - ignores proxy environment variables (a proxy would resolve the name for
 //!   us, out of the guard's sight), follows no redirect, bounds connect and
 //!   total time, and stops reading as soon as the body passes the size limit;
-//! - caches documents per `Cache-Control`, clamped to the policy's bounds;
+//! - fetches the keys a document names by `jwks_uri` under the same rules
+//!   (the URL rules, the address guard, the host limit, the size and time
+//!   bounds), as part of the document: a document whose keys cannot be had
+//!   is refused;
+//! - caches documents (with their keys) per `Cache-Control`, clamped to the
+//!   policy's bounds;
 //! - so that it cannot be used to hit a third party's host as often as
 //!   anyone asks: merges concurrent fetches of one URL into one, remembers a
 //!   failure for `failure_cache` (never as a document: the draft forbids
@@ -185,20 +190,19 @@ impl DocumentFetcher {
     ) -> Result<FetchedDocument, DocumentError> {
         // Per host, whatever the path: a URL of its own per request must not
         // make this server a way to flood someone's host.
-        let host_key = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        if let Some(limiter) = &self.per_host {
-            if limiter.hit(&host_key, now).is_err() {
-                tracing::info!(host = %host_key, "metadata document fetches from this host are over their limit");
-                return Err(DocumentError::Unreachable);
-            }
+        if !self.within_host_limit(&url, now) {
+            return Err(DocumentError::Unreachable);
         }
-        // reqwest's own timeout covers the same span; this one also holds if
-        // a future reqwest changes what its timeout covers.
-        let outcome = match tokio::time::timeout(self.policy.total_timeout, self.download(url))
-            .await
+        // reqwest's own timeout covers each request; this one bounds the
+        // document and its keys together, and also holds if a future
+        // reqwest changes what its timeout covers.
+        let outcome = match tokio::time::timeout(
+            self.policy.total_timeout,
+            self.fetch_checked(client_id, url, host, now),
+        )
+        .await
         {
-            Ok(Ok((json, lifetime))) => validate(client_id, host, json).map(|doc| (doc, lifetime)),
-            Ok(Err(e)) => Err(e),
+            Ok(outcome) => outcome,
             Err(_) => {
                 tracing::info!(client_id, "fetching a metadata document timed out");
                 Err(DocumentError::Unreachable)
@@ -217,8 +221,51 @@ impl DocumentFetcher {
         }
     }
 
-    /// GETs the document: the JSON value and how long to cache it (seconds).
-    async fn download(&self, url: Url) -> Result<(Value, i64), DocumentError> {
+    /// The document, checked, with the keys its `jwks_uri` names fetched and
+    /// checked too: a document whose keys cannot be had is no client.
+    async fn fetch_checked(
+        &self,
+        client_id: &str,
+        url: Url,
+        host: String,
+        now: i64,
+    ) -> Result<(FetchedDocument, i64), DocumentError> {
+        let (json, lifetime) = self.download(url).await.map_err(|e| e.of_document())?;
+        let mut doc = validate(client_id, host, json)?;
+        let Some(jwks_uri) = doc.metadata.jwks_uri.clone() else {
+            return Ok((doc, lifetime));
+        };
+        let (keys_url, _) = check_client_id(&jwks_uri, &self.allow_hosts).map_err(|e| match e {
+            DocumentError::Forbidden(m) => DocumentError::Invalid(format!("jwks_uri: {m}")),
+            DocumentError::InvalidUrl(m) => DocumentError::Invalid(format!("jwks_uri: {m}")),
+            other => other,
+        })?;
+        if !self.within_host_limit(&keys_url, now) {
+            return Err(DocumentError::KeysUnreachable);
+        }
+        let (keys, keys_lifetime) = self.download(keys_url).await.map_err(|e| e.of_keys())?;
+        client_document::check_jwks(&keys)
+            .map_err(|m| DocumentError::Invalid(format!("the keys at jwks_uri: {m}")))?;
+        doc.keys = Some(keys);
+        // The pair is only as fresh as its shorter-lived half.
+        Ok((doc, lifetime.min(keys_lifetime)))
+    }
+
+    /// Counts a fetch from `url`'s host; false when the host is over its limit.
+    fn within_host_limit(&self, url: &Url, now: i64) -> bool {
+        let host_key = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match &self.per_host {
+            Some(limiter) if limiter.hit(&host_key, now).is_err() => {
+                tracing::info!(host = %host_key, "metadata document fetches from this host are over their limit");
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// GETs a JSON resource (a document or the keys it names): the JSON
+    /// value and how long to cache it (seconds).
+    async fn download(&self, url: Url) -> Result<(Value, i64), Download> {
         let mut response = self
             .client
             .get(url)
@@ -229,26 +276,25 @@ impl DocumentFetcher {
         let status = response.status();
         if status != StatusCode::OK {
             // A redirect included: the draft forbids following one.
-            tracing::info!(%status, "a metadata document URL answered a status other than 200");
-            return Err(DocumentError::Unreachable);
+            tracing::info!(%status, "a metadata document or jwks_uri answered a status other than 200");
+            return Err(Download::Unreachable);
         }
         // The draft ("Client ID Metadata Document"): JSON, served as
-        // application/json or a more specific application/…+json.
+        // application/json or a more specific application/…+json (a JWK
+        // Set's own type, application/jwk-set+json, is one).
         let content_type = response
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !client_document::is_json_media_type(content_type) {
-            return Err(DocumentError::Invalid(
-                "the document must be served with Content-Type application/json".into(),
-            ));
+            return Err(Download::NotJsonMediaType);
         }
         if response
             .content_length()
             .is_some_and(|len| len > self.policy.max_bytes as u64)
         {
-            return Err(DocumentError::TooLarge);
+            return Err(Download::TooLarge);
         }
         let lifetime = cache_lifetime(response.headers(), &self.policy);
         // Enforce the limit while reading: a server may omit or lie about
@@ -256,19 +302,59 @@ impl DocumentFetcher {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(fetch_error)? {
             if body.len() + chunk.len() > self.policy.max_bytes {
-                return Err(DocumentError::TooLarge);
+                return Err(Download::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
         if ephemera_proto::json::too_deep(&body, ephemera_proto::json::MAX_DEPTH) {
-            return Err(DocumentError::Invalid(format!(
-                "the document nests arrays or objects deeper than {} levels",
-                ephemera_proto::json::MAX_DEPTH
-            )));
+            return Err(Download::TooDeep);
         }
-        let json = serde_json::from_slice(&body)
-            .map_err(|_| DocumentError::Invalid("the document is not valid JSON".into()))?;
+        let json = serde_json::from_slice(&body).map_err(|_| Download::NotJson)?;
         Ok((json, lifetime))
+    }
+}
+
+/// Why a download failed, before it is told as the document's failure or
+/// its keys'.
+#[derive(Debug)]
+enum Download {
+    Unreachable,
+    NotJsonMediaType,
+    TooLarge,
+    TooDeep,
+    NotJson,
+}
+
+impl Download {
+    fn of_document(self) -> DocumentError {
+        match self {
+            Self::Unreachable => DocumentError::Unreachable,
+            Self::TooLarge => DocumentError::TooLarge,
+            other => DocumentError::Invalid(format!("the document {}", other.problem())),
+        }
+    }
+
+    fn of_keys(self) -> DocumentError {
+        match self {
+            Self::Unreachable => DocumentError::KeysUnreachable,
+            other => DocumentError::Invalid(format!(
+                "the keys at jwks_uri: the JWK Set {}",
+                other.problem()
+            )),
+        }
+    }
+
+    fn problem(&self) -> String {
+        match self {
+            Self::Unreachable => "could not be fetched".into(),
+            Self::NotJsonMediaType => "must be served with Content-Type application/json".into(),
+            Self::TooLarge => "is too large".into(),
+            Self::TooDeep => format!(
+                "nests arrays or objects deeper than {} levels",
+                ephemera_proto::json::MAX_DEPTH
+            ),
+            Self::NotJson => "is not valid JSON".into(),
+        }
     }
 }
 
@@ -279,17 +365,17 @@ fn secs(d: Duration) -> i64 {
 /// Maps a transport error to what the client's developer may see: one
 /// description for every cause; the detail (which may name resolved
 /// addresses) is only logged.
-fn fetch_error(e: reqwest::Error) -> DocumentError {
+fn fetch_error(e: reqwest::Error) -> Download {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if err.downcast_ref::<ForbiddenAddresses>().is_some() {
-            tracing::info!(error = ?e, "metadata document host resolves only to forbidden addresses");
-            return DocumentError::Unreachable;
+            tracing::info!(error = ?e, "metadata document or jwks_uri host resolves only to forbidden addresses");
+            return Download::Unreachable;
         }
         source = err.source();
     }
-    tracing::info!(error = ?e, timeout = e.is_timeout(), connect = e.is_connect(), "fetching a metadata document failed");
-    DocumentError::Unreachable
+    tracing::info!(error = ?e, timeout = e.is_timeout(), connect = e.is_connect(), "fetching a metadata document or its keys failed");
+    Download::Unreachable
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -394,6 +480,7 @@ fn validate(client_id: &str, host: String, json: Value) -> Result<FetchedDocumen
         metadata,
         json,
         host,
+        keys: None,
     })
 }
 

@@ -29,6 +29,10 @@ struct Served {
     /// Fields laid over the default document; `null` removes one.
     overlay: Arc<Mutex<Map<String, Value>>>,
     cache_control: Arc<Mutex<Option<String>>>,
+    /// What `/jwks` serves (a JWK Set), and how often it was asked.
+    keys: Arc<Mutex<Value>>,
+    key_hits: Arc<AtomicUsize>,
+    keys_cache_control: Arc<Mutex<Option<String>>>,
 }
 
 impl Served {
@@ -59,6 +63,22 @@ async fn document(State(s): State<Served>, headers: HeaderMap, uri: Uri) -> Resp
     }
     let mut response = axum::Json(doc).into_response();
     if let Some(cc) = s.cache_control.lock().unwrap().clone() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, cc.parse().unwrap());
+    }
+    response
+}
+
+/// The JWK Set of `Served::keys`, as `application/jwk-set+json`.
+async fn keys(State(s): State<Served>) -> Response {
+    s.key_hits.fetch_add(1, Ordering::SeqCst);
+    let mut response = (
+        [(header::CONTENT_TYPE, "application/jwk-set+json")],
+        s.keys.lock().unwrap().to_string(),
+    )
+        .into_response();
+    if let Some(cc) = s.keys_cache_control.lock().unwrap().clone() {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, cc.parse().unwrap());
@@ -171,6 +191,7 @@ impl TestServer {
                 get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/doc")]) }),
             )
             .route("/missing", get(missing))
+            .route("/jwks", get(keys))
             .route("/slow", get(slow_document))
             .route("/never", get(std::future::pending::<axum::Json<Value>>))
             .route(
@@ -336,6 +357,7 @@ fn a_full_cache_evicts_expired_then_soonest_expiring_entries() {
         metadata: ClientMetadata::default(),
         json: Value::Null,
         host: "a.example".into(),
+        keys: None,
     };
     cache.put("https://a.example/1", doc.clone(), NOW, 100);
     cache.put("https://a.example/2", doc.clone(), NOW, 50);
@@ -472,7 +494,7 @@ async fn secrets_and_secret_based_authentication_are_refused() {
             json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "d"}]}),
             "public keys only",
         ),
-        ("jwks_uri", json!("https://agent.example/jwks"), "jwks_uri"),
+        ("jwks_uri", json!("http://agent.example/jwks"), "jwks_uri"),
     ];
 
     for (field, value, expected) in cases {
@@ -717,4 +739,107 @@ async fn every_way_a_fetch_fails_reads_the_same_to_the_client() {
     }
     let description = DocumentError::Unreachable.to_string();
     assert!(!description.contains("404") && !description.contains("timed out"));
+}
+
+/// A public P-256 key, as a JWK.
+fn public_key(x: &str) -> Value {
+    // Any valid point will do; these are the coordinates of RFC 7515's
+    // example key, and `x` only tells two sets apart in their `kid`.
+    json!({"kty": "EC", "crv": "P-256", "kid": x,
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})
+}
+
+#[tokio::test]
+async fn keys_named_by_jwks_uri_are_fetched_with_the_document_and_cached_with_it() {
+    let server = TestServer::start().await;
+    *server.served.keys.lock().unwrap() = json!({"keys": [public_key("one")]});
+    *server.served.cache_control.lock().unwrap() = Some("max-age=600".into());
+    *server.served.keys_cache_control.lock().unwrap() = Some("max-age=120".into());
+    server
+        .served
+        .set("token_endpoint_auth_method", json!("private_key_jwt"));
+    server.served.set("jwks_uri", json!(server.url("/jwks")));
+    let fetcher = server.fetcher(&["127.0.0.1"], DocumentPolicy::default());
+    let url = server.url("/doc");
+
+    let doc = fetcher.fetch(&url, NOW).await.unwrap();
+    assert_eq!(doc.keys, Some(json!({"keys": [public_key("one")]})));
+    assert_eq!(doc.metadata.jwks_uri, Some(server.url("/jwks")));
+
+    // Cached as long as the shorter-lived of the two.
+    *server.served.keys.lock().unwrap() = json!({"keys": [public_key("two")]});
+    let cached = fetcher.fetch(&url, NOW + 119).await.unwrap();
+    assert_eq!(cached.keys, doc.keys);
+    assert_eq!(
+        (
+            server.served.hits(),
+            server.served.key_hits.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+    let refetched = fetcher.fetch(&url, NOW + 120).await.unwrap();
+    assert_eq!(refetched.keys, Some(json!({"keys": [public_key("two")]})));
+    assert_eq!(server.served.key_hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_document_whose_keys_cannot_be_had_is_refused() {
+    let server = TestServer::start().await;
+    let policy = DocumentPolicy {
+        failure_cache: Duration::ZERO,
+        ..DocumentPolicy::default()
+    };
+    let fetcher = server.fetcher(&["127.0.0.1"], policy);
+    let url = server.url("/doc");
+    server
+        .served
+        .set("token_endpoint_auth_method", json!("private_key_jwt"));
+    let mut private = public_key("one");
+    private["d"] = json!("private");
+    let cases: [(String, Value, &str); 5] = [
+        (server.url("/missing"), Value::Null, "unreachable"),
+        (server.url("/redirect"), Value::Null, "unreachable"),
+        (server.url("/text"), Value::Null, "Content-Type"),
+        (
+            server.url("/jwks"),
+            json!({"keys": [private]}),
+            "public keys only",
+        ),
+        (server.url("/jwks"), json!({"keys": []}), "JWK Set"),
+    ];
+    for (jwks_uri, served_keys, expected) in cases {
+        *server.served.keys.lock().unwrap() = served_keys;
+        server.served.set("jwks_uri", json!(jwks_uri));
+        let result = fetcher.fetch(&url, NOW).await;
+        match expected {
+            "unreachable" => assert_eq!(result, Err(DocumentError::KeysUnreachable), "{jwks_uri}"),
+            _ => assert!(
+                matches!(&result, Err(DocumentError::Invalid(m)) if m.contains("jwks_uri") && m.contains(expected)),
+                "{jwks_uri}: {result:?}"
+            ),
+        }
+    }
+    let told = DocumentError::KeysUnreachable.to_string();
+    assert!(told.contains("jwks_uri") && !told.contains("404"), "{told}");
+}
+
+#[tokio::test]
+async fn a_jwks_uri_on_an_internal_address_is_never_fetched() {
+    let server = TestServer::start().await;
+    // The document's own host is allowed; the keys' host is not.
+    let fetcher = server.fetcher(&["localhost"], DocumentPolicy::default());
+    let url = format!("https://localhost:{}/doc", server.port);
+    server
+        .served
+        .set("token_endpoint_auth_method", json!("private_key_jwt"));
+    *server.served.keys.lock().unwrap() = json!({"keys": [public_key("one")]});
+
+    server.served.set("jwks_uri", json!(server.url("/jwks")));
+    let literal = fetcher.fetch(&url, NOW).await;
+    assert!(
+        matches!(&literal, Err(DocumentError::Invalid(m)) if m.contains("jwks_uri") && m.contains("internal")),
+        "{literal:?}"
+    );
+    assert_eq!(server.served.key_hits.load(Ordering::SeqCst), 0);
 }

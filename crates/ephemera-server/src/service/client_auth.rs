@@ -11,7 +11,7 @@ use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 use serde_json::Value;
 
 use super::{proof, resolve, Context, OAuthError};
-use crate::model::{AuthMethod, ClientSnapshot, StoredClient, Timestamp};
+use crate::model::{AuthMethod, ClientSnapshot, Grant, StoredClient, Timestamp};
 
 /// The credentials a request carried, as the HTTP layer found them.
 #[derive(Default)]
@@ -206,6 +206,52 @@ pub async fn verify_pushed(
         )),
         (_, None, _) => Ok(()),
     }
+}
+
+/// A grant of a client whose keys someone else publishes (a metadata
+/// document) ends when the keys it was issued under are all gone from what
+/// is published now: the draft lets a server revoke what old keys obtained,
+/// and a rotation that keeps one key published through the change keeps the
+/// grants made meanwhile. Checked wherever the client uses a grant (code
+/// redemption, refresh); the grant is deleted with its tokens.
+pub async fn keys_still_published(
+    ctx: &Context,
+    caller: &Caller,
+    grant: &Grant,
+) -> Result<(), OAuthError> {
+    let Caller::Registered { client, .. } = caller else {
+        return Ok(());
+    };
+    if !resolve::caps(&ctx.policy, &grant.client).grants_end_with_keys {
+        return Ok(());
+    }
+    let Some(issued_under) = grant.client.jwks.as_ref().map(thumbprints) else {
+        return Ok(());
+    };
+    let published = client.jwks.as_ref().map(thumbprints).unwrap_or_default();
+    if issued_under.iter().any(|t| published.contains(t)) {
+        return Ok(());
+    }
+    ctx.store.delete_grant(&grant.id).await?;
+    tracing::info!(
+        grant_id = %grant.id,
+        client_id = %client.client_id,
+        "the client's metadata document no longer publishes the keys this grant was issued under; grant ended"
+    );
+    Err(OAuthError::invalid_grant(
+        "the client's metadata document no longer publishes any key this grant was issued under: the grant has ended; authorize again",
+    ))
+}
+
+/// The RFC 7638 thumbprints of a JWK Set's keys.
+fn thumbprints(jwks: &Value) -> Vec<String> {
+    jwks.get("keys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+        .filter_map(ephemera_proto::jose::thumbprint)
+        .collect()
 }
 
 /// The `iss` of an assertion, read before its signature is checked, only to

@@ -36,6 +36,8 @@ pub struct FetchedDocument {
     /// The URL's host, with the port when it is not 443: the origin the
     /// consent page shows as verified.
     pub host: String,
+    /// The JWK Set fetched from the document's `jwks_uri`, checked.
+    pub keys: Option<Value>,
 }
 
 /// Why a URL `client_id` could not be resolved. Every message is safe to show
@@ -60,6 +62,10 @@ pub enum DocumentError {
     /// host's fetch limit. One description for all: which one is logged.
     #[error("{UNREACHABLE}")]
     Unreachable,
+    /// The document's `jwks_uri` could not be fetched; as with the document,
+    /// which failure it was is only logged.
+    #[error("{KEYS_UNREACHABLE}")]
+    KeysUnreachable,
     /// The document is larger than the policy allows.
     #[error("the client metadata document is too large")]
     TooLarge,
@@ -70,3 +76,6 @@ pub enum DocumentError {
 
 /// What the client is told when the document could not be fetched.
 const UNREACHABLE: &str = "the client metadata document could not be fetched from the client_id URL: it must answer 200 OK with the document itself (no redirect), from a public address, in time";
+
+/// What the client is told when the keys its document names could not be fetched.
+const KEYS_UNREACHABLE: &str = "the keys at the client metadata document's jwks_uri could not be fetched: it must answer 200 OK with a JWK Set (no redirect), from a public address, in time";

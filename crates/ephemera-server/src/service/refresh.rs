@@ -44,6 +44,7 @@ pub async fn refresh(
         ));
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
+    client_auth::keys_still_published(ctx, caller, &grant).await?;
     super::request::grant_type_allowed(ctx, &grant.client, "refresh_token")?;
     if token.used_at.is_some() {
         return Err(reused(ctx, &grant.id).await);

@@ -96,6 +96,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         client_credentials: policy.clients.client_credentials.contains(&kind),
         refresh_lifetime: policy.refresh_lifetime(kind),
         renew_on_use: kind == ClientKind::SelfRegistered,
+        grants_end_with_keys: kind == ClientKind::MetadataDocument,
     }
 }
 
@@ -139,16 +140,20 @@ fn document_client(
     doc: FetchedDocument,
     now: Timestamp,
 ) -> Result<StoredClient, OAuthError> {
-    let described =
-        describe(policy, &doc.metadata, ClientKind::MetadataDocument).map_err(|e| match e {
-            Refusal::Metadata(m) => {
-                OAuthError::invalid_client(format!("the metadata document: {m}"))
-            }
-            Refusal::RedirectUri(m) => OAuthError::invalid_client(m),
-        })?;
+    // Keys named by `jwks_uri` were fetched with the document: from here on
+    // they are the client's keys as if the document had held them.
+    let mut md = doc.metadata;
+    if let Some(keys) = doc.keys {
+        md.jwks = Some(keys);
+        md.jwks_uri = None;
+    }
+    let described = describe(policy, &md, ClientKind::MetadataDocument).map_err(|e| match e {
+        Refusal::Metadata(m) => OAuthError::invalid_client(format!("the metadata document: {m}")),
+        Refusal::RedirectUri(m) => OAuthError::invalid_client(m),
+    })?;
     Ok(self_described(
         client_id,
-        &doc.metadata,
+        &md,
         described,
         ClientKind::MetadataDocument,
         Some(doc.host),
@@ -456,7 +461,8 @@ const PUSHED_METHODS: &[(&str, AuthMethod)] = &[
 
 /// The authentication method a client's metadata asks for, among `allowed`
 /// (`default` when it names none), with the keys that method needs: `jwks`
-/// (never `jwks_uri`: the server fetches no keys) for `private_key_jwt`, and
+/// for `private_key_jwt` (keys by `jwks_uri` only for a metadata document,
+/// whose fetcher has put them in `jwks` by now), and
 /// with certificates (`x5c`) for `self_signed_tls_client_auth`.
 pub fn client_auth_method(
     md: &ClientMetadata,
@@ -472,7 +478,10 @@ pub fn client_auth_method(
         ));
     };
     if md.jwks_uri.is_some() {
-        return Err("jwks_uri is refused: this server fetches no keys; send jwks".to_owned());
+        return Err(
+            "jwks_uri is refused: send the public keys in jwks (this server fetches keys only for client ID metadata documents)"
+                .to_owned(),
+        );
     }
     let needs_keys = matches!(
         method,
@@ -655,6 +664,7 @@ mod tests {
         let document = caps_of(&p, &stored(false, Some(ClientKind::MetadataDocument)));
         assert_eq!(document.trust, Trust::VerifiedOrigin);
         assert!(!document.renew_on_use && !document.client_credentials);
+        assert!(document.grants_end_with_keys && !dynamic.grants_end_with_keys);
     }
 
     #[test]

@@ -117,6 +117,7 @@ async fn authorization_code(
         ));
     }
     client_auth::verify_pushed(ctx, caller, &grant.client, presented.certificate, now).await?;
+    client_auth::keys_still_published(ctx, caller, &grant).await?;
     request::grant_type_allowed(ctx, &grant.client, "authorization_code")?;
     let caps = resolve::caps(&ctx.policy, &grant.client);
     let may_add = !caps.binding.fixed_at_par;

@@ -15,6 +15,8 @@ use crate::helpers::*;
 struct DocServer {
     base: String,
     document: Arc<Mutex<Value>>,
+    /// What `/jwks.json` serves.
+    keys: Arc<Mutex<Value>>,
     /// Requests for `/gone.json`, which answers 404.
     gone_hits: Arc<std::sync::atomic::AtomicUsize>,
     cert_path: std::path::PathBuf,
@@ -35,10 +37,16 @@ impl DocServer {
         let served = document.clone();
         let gone_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = gone_hits.clone();
+        let keys = Arc::new(Mutex::new(Value::Null));
+        let served_keys = keys.clone();
         let router = Router::new()
             .route(
                 "/client.json",
                 get(move || async move { Json(served.lock().unwrap().clone()) }),
+            )
+            .route(
+                "/jwks.json",
+                get(move || async move { Json(served_keys.lock().unwrap().clone()) }),
             )
             .route(
                 "/gone.json",
@@ -88,6 +96,7 @@ impl DocServer {
         Self {
             base,
             document,
+            keys,
             gone_hits,
             cert_path,
             _dir: dir,
@@ -518,4 +527,182 @@ async fn the_consent_page_does_not_warn_for_an_https_redirect_or_an_operators_cl
         .to_owned();
     let consent = app.consent_page(&browser, "cli", &request_uri).await;
     assert!(!consent.contains("loopback-warning"), "{consent}");
+}
+
+/// A JWK Set of these keys.
+fn key_set(keys: &[&crate::keys::TestKey]) -> Value {
+    let keys: Vec<Value> = keys.iter().map(|k| k.jwks()["keys"][0].clone()).collect();
+    json!({ "keys": keys })
+}
+
+/// The client assertion parameters for `client_id`, signed by `key`.
+fn assertion_params(
+    app: &TestApp,
+    client_id: &str,
+    key: &crate::keys::TestKey,
+) -> [(String, String); 2] {
+    [
+        (
+            "client_assertion_type".into(),
+            ephemera_proto::assertion::JWT_BEARER_ASSERTION.into(),
+        ),
+        (
+            "client_assertion".into(),
+            key.assertion(client_id, &app.base, app.now()),
+        ),
+    ]
+}
+
+/// The whole flow for a `private_key_jwt` document client, signing with
+/// `key`: its tokens.
+async fn signed_flow(app: &TestApp, client_id: &str, key: &crate::keys::TestKey) -> Value {
+    let auth = assertion_params(app, client_id, key);
+    let mut params = vec![
+        ("client_id", client_id),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("state", "s"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    params.extend(auth.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let res = app.post_form("/par", &params).await;
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+    let request_uri = res.json::<Value>().await.unwrap()["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let browser = app.browser();
+    app.login(&browser, client_id, &request_uri).await;
+    let to = app
+        .decide(&browser, client_id, &request_uri, "approve")
+        .await;
+    let code = query(&to, "code").unwrap();
+    let auth = assertion_params(app, client_id, key);
+    let mut extra = vec![("client_id", client_id)];
+    extra.extend(auth.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let res = app.redeem(&code, &extra).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    res.json().await.unwrap()
+}
+
+async fn signed_refresh(
+    app: &TestApp,
+    client_id: &str,
+    key: &crate::keys::TestKey,
+    refresh_token: &str,
+) -> reqwest::Response {
+    let auth = assertion_params(app, client_id, key);
+    let mut params = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+        ("client_id", client_id),
+    ];
+    params.extend(auth.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    app.post_form("/token", &params).await
+}
+
+#[tokio::test]
+async fn a_document_naming_its_keys_by_jwks_uri_authenticates_with_them() {
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    let (key, stranger) = (crate::keys::TestKey::new(), crate::keys::TestKey::new());
+    *docs.keys.lock().unwrap() = key_set(&[&key]);
+    docs.serve(
+        &client_id,
+        json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": format!("{}/jwks.json", docs.base),
+        }),
+    );
+    let app = app_trusting(&docs).await;
+
+    // Without an assertion, or signed by a key the document does not name: refused.
+    let d = assert_error(push_for(&app, &client_id).await, 401, "invalid_client").await;
+    assert!(d.contains("private_key_jwt"), "{d}");
+    let tokens = signed_flow(&app, &client_id, &key).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    assert_error(
+        signed_refresh(&app, &client_id, &stranger, refresh).await,
+        401,
+        "invalid_client",
+    )
+    .await;
+    let res = signed_refresh(&app, &client_id, &key, refresh).await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+
+    // Keys that cannot be had make the document no client.
+    docs.keys.lock().unwrap().take();
+    app.advance(24 * 3600 + 1);
+    let d = assert_error(push_for(&app, &client_id).await, 401, "invalid_client").await;
+    assert!(d.contains("jwks_uri"), "{d}");
+}
+
+#[tokio::test]
+async fn a_grant_ends_once_its_document_publishes_none_of_the_keys_it_was_issued_under() {
+    let docs = DocServer::start().await;
+    let client_id = docs.client_id();
+    let (old, new) = (crate::keys::TestKey::new(), crate::keys::TestKey::new());
+    *docs.keys.lock().unwrap() = key_set(&[&old]);
+    docs.serve(
+        &client_id,
+        json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": format!("{}/jwks.json", docs.base),
+        }),
+    );
+    let app = app_trusting(&docs).await;
+    // Issued under {old}.
+    let first = signed_flow(&app, &client_id, &old).await;
+
+    // The client rotates: both keys published for a while. The first grant
+    // lives on (its key is still published), and a second is issued under both.
+    *docs.keys.lock().unwrap() = key_set(&[&old, &new]);
+    app.advance(24 * 3600 + 1);
+    let res = signed_refresh(
+        &app,
+        &client_id,
+        &new,
+        first["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let first: Value = res.json().await.unwrap();
+    let second = signed_flow(&app, &client_id, &new).await;
+    assert_eq!(app.stats().await.grants, 2);
+
+    // The old key is withdrawn.
+    *docs.keys.lock().unwrap() = key_set(&[&new]);
+    app.advance(24 * 3600 + 1);
+    let d = assert_error(
+        signed_refresh(
+            &app,
+            &client_id,
+            &new,
+            first["refresh_token"].as_str().unwrap(),
+        )
+        .await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert!(d.contains("no longer publishes"), "{d}");
+    assert_eq!(
+        app.stats().await.grants,
+        1,
+        "the grant ended with its tokens"
+    );
+    let res = signed_refresh(
+        &app,
+        &client_id,
+        &new,
+        second["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "issued while the new key was published: {:?}",
+        res.text().await
+    );
 }

@@ -396,6 +396,25 @@ pub struct Grant {
     pub created_at: Timestamp,
 }
 
+/// Which grants to list: a user's, a client's, or both (`None` is any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantFilter {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub limit: u32,
+}
+
+/// A grant as a person sees it in a list: enough to tell one installation of
+/// a client from another.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantSummary {
+    pub grant: Grant,
+    /// Unused, unexpired access and refresh tokens.
+    pub live_tokens: i64,
+    /// When it last got tokens.
+    pub last_issued: Option<Timestamp>,
+}
+
 /// An authorization code, stored by hash.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Code {

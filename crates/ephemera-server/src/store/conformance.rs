@@ -36,7 +36,7 @@ use tokio::sync::Barrier;
 
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, KeyBinding, PendingRequest,
+    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, KeyBinding, PendingRequest,
     SelfDescription, Session, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind, User,
 };
 use crate::secret::{Secret, SecretHash};
@@ -91,6 +91,8 @@ macro_rules! conformance_suite {
                 a_token_keeps_its_key_binding,
                 a_dynamic_client_round_trips_is_touched_and_swept_when_it_expires,
                 a_client_is_found_by_its_fingerprint_which_is_unique_and_cleared_by_an_update,
+                grants_are_listed_by_user_and_client_newest_first_with_their_live_tokens,
+                a_grant_is_deleted_for_a_user_only_if_that_user_granted_it,
                 sweep_forgets_expired_jtis,
                 a_name_with_a_nul_character_is_not_found,
                 a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly,
@@ -1787,4 +1789,133 @@ async fn a_client_is_found_by_its_fingerprint_which_is_unique_and_cleared_by_an_
         .unwrap()
         .is_none());
     assert_eq!(store.find_client("shared").await.unwrap(), Some(updated));
+}
+
+// ---------------------------------------------------------------------------
+// Listing and revoking grants one at a time
+// ---------------------------------------------------------------------------
+
+fn filter(subject: Option<&str>, client_id: Option<&str>) -> GrantFilter {
+    GrantFilter {
+        subject: subject.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+        limit: 100,
+    }
+}
+
+async fn grants_are_listed_by_user_and_client_newest_first_with_their_live_tokens(
+    store: &dyn Store,
+) {
+    let app = registered_client("app").snapshot();
+    // Two installations of one client by alice, one by bob, one other client.
+    let older = grant(app.clone());
+    let newer = Grant {
+        created_at: NOW + 10,
+        ..grant(app.clone())
+    };
+    let bobs = Grant {
+        subject: Some("user-2".to_owned()),
+        username: Some("bob".to_owned()),
+        ..grant(app.clone())
+    };
+    let other = grant(registered_client("other").snapshot());
+    let mut older_tokens = token_pair(&older);
+    older_tokens[0].expires_at = NOW + 5; // the access token ends first
+    older_tokens[1].issued_at = NOW + 3;
+    store
+        .insert_grant_with_tokens(&older, &older_tokens)
+        .await
+        .unwrap();
+    store
+        .insert_grant_with_code(&newer, &code(&newer, NOW + 60))
+        .await
+        .unwrap();
+    for g in [&bobs, &other] {
+        store
+            .insert_grant_with_tokens(g, &token_pair(g))
+            .await
+            .unwrap();
+    }
+
+    let alices = store
+        .list_grants(&filter(Some("user-1"), Some("app")), NOW + 6)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = alices.iter().map(|s| s.grant.id.as_str()).collect();
+    assert_eq!(ids, [newer.id.as_str(), older.id.as_str()], "newest first");
+    assert_eq!(alices[0].grant, newer);
+    assert_eq!((alices[0].live_tokens, alices[0].last_issued), (0, None));
+    assert_eq!(
+        (alices[1].live_tokens, alices[1].last_issued),
+        (1, Some(NOW + 3)),
+        "the expired access token is not live"
+    );
+    assert_eq!(
+        store
+            .list_grants(&filter(Some("user-1"), None), NOW)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .list_grants(&filter(None, Some("app")), NOW)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .list_grants(&filter(None, None), NOW)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(store
+        .list_grants(&filter(Some("nobody"), None), NOW)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .list_grants(&filter(Some("user\0-1"), None), NOW)
+        .await
+        .unwrap()
+        .is_empty());
+    let limited = GrantFilter {
+        limit: 1,
+        ..filter(None, None)
+    };
+    assert_eq!(store.list_grants(&limited, NOW).await.unwrap().len(), 1);
+}
+
+async fn a_grant_is_deleted_for_a_user_only_if_that_user_granted_it(store: &dyn Store) {
+    let app = registered_client("app").snapshot();
+    let alices = grant(app.clone());
+    let kept = grant(app);
+    for g in [&alices, &kept] {
+        store
+            .insert_grant_with_tokens(g, &token_pair(g))
+            .await
+            .unwrap();
+    }
+    let tokens = token_pair(&alices);
+    assert!(!store.delete_grant_of(&alices.id, "user-2").await.unwrap());
+    assert!(!store
+        .delete_grant_of("no-such-grant", "user-1")
+        .await
+        .unwrap());
+    assert!(!store.delete_grant_of(&alices.id, "user\0-1").await.unwrap());
+    assert_eq!(store.stats(NOW).await.unwrap().grants, 2);
+    assert!(store.delete_grant_of(&alices.id, "user-1").await.unwrap());
+    let left = store.list_grants(&filter(None, None), NOW).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].grant.id, kept.id,
+        "the other installation is untouched"
+    );
+    assert_eq!(left[0].live_tokens, 2);
+    assert!(store.find_token(&tokens[0].hash).await.unwrap().is_none());
 }

@@ -22,9 +22,21 @@ use async_trait::async_trait;
 use ephemera_proto::scope::Scope;
 
 use crate::model::{
-    Code, Grant, PendingRequest, Session, SigningKey, Stats, StoredClient, Timestamp, Token, User,
+    Code, Grant, GrantFilter, GrantSummary, PendingRequest, Session, SigningKey, Stats,
+    StoredClient, Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
+
+/// The grant list of `Store::list_grants`, in the SQL both stores speak:
+/// parameters now, subject, client_id (each `NULL` for any) and limit.
+const LIST_GRANTS: &str = "SELECT g.data, \
+       (SELECT count(*) FROM tokens t WHERE t.grant_id = g.id \
+          AND t.used_at IS NULL AND t.expires_at > $1) AS live_tokens, \
+       (SELECT max(t.issued_at) FROM tokens t WHERE t.grant_id = g.id) AS last_issued \
+     FROM grants g \
+     WHERE ($2 IS NULL OR g.subject = $2) AND ($3 IS NULL OR g.client_id = $3) \
+     ORDER BY g.created_at DESC, g.id \
+     LIMIT $4";
 
 /// What went wrong in storage. The client sees `server_error` for all but
 /// `Conflict`, which callers turn into a precise answer.
@@ -217,6 +229,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a grant with its codes and tokens (and so a pushed client's metadata).
     async fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError>;
+    /// The grants `filter` selects, newest first, at most `filter.limit`,
+    /// each with its live token count and when it last got tokens (`now`
+    /// decides what is live).
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        now: Timestamp,
+    ) -> Result<Vec<GrantSummary>, StoreError>;
+    /// Deletes a grant with its codes and tokens only if `subject` (a user
+    /// id) granted it; false otherwise.
+    async fn delete_grant_of(&self, grant_id: &str, subject: &str) -> Result<bool, StoreError>;
     /// Deletes the grant if nothing live is left in it: no unused unexpired
     /// token and no unused unexpired code.
     async fn delete_grant_if_ended(

@@ -34,8 +34,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::rows::{conflict_or, from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, PendingBudget, PendingRequest, Session, SigningKey, Stats, StoredClient,
-    Timestamp, Token, User,
+    Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
+    Stats, StoredClient, Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
 
@@ -132,13 +132,14 @@ async fn insert_tokens_tx(tx: &mut PgConnection, tokens: &[Token]) -> Result<(),
 
 async fn insert_grant_tx(tx: &mut PgConnection, grant: &Grant) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO grants (id, client_id, client_kind, data, created_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&grant.id)
     .bind(&grant.client.client_id)
     .bind(grant.client.kind.as_str())
     .bind(to_json(grant)?)
     .bind(grant.created_at)
+    .bind(&grant.subject)
     .execute(&mut *tx)
     .await
     .map_err(conflict_or)?;
@@ -717,6 +718,46 @@ impl Store for PostgresStore {
         }
         let n = sqlx::query("DELETE FROM grants WHERE id = $1")
             .bind(grant_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        now: Timestamp,
+    ) -> Result<Vec<GrantSummary>, StoreError> {
+        let unstorable = |v: &Option<String>| v.as_deref().is_some_and(|s| !storable(s));
+        if unstorable(&filter.subject) || unstorable(&filter.client_id) {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(super::LIST_GRANTS)
+            .bind(now)
+            .bind(&filter.subject)
+            .bind(&filter.client_id)
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(GrantSummary {
+                    grant: from_json(&row.try_get::<String, _>(0)?)?,
+                    live_tokens: row.try_get(1)?,
+                    last_issued: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_grant_of(&self, grant_id: &str, subject: &str) -> Result<bool, StoreError> {
+        if !storable(grant_id) || !storable(subject) {
+            return Ok(false);
+        }
+        let n = sqlx::query("DELETE FROM grants WHERE id = $1 AND subject = $2")
+            .bind(grant_id)
+            .bind(subject)
             .execute(&self.pool)
             .await?
             .rows_affected();

@@ -37,8 +37,8 @@ use threads::Threads;
 use super::rows::{from_json, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, PendingBudget, PendingRequest, Session, SigningKey, Stats, StoredClient,
-    Timestamp, Token, User,
+    Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
+    Stats, StoredClient, Timestamp, Token, User,
 };
 use crate::secret::SecretHash;
 
@@ -182,7 +182,7 @@ fn insert_tokens(conn: &Connection, tokens: &[Token]) -> Result<(), StoreError> 
 
 fn insert_grant(conn: &Connection, grant: &Grant) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO grants (id, client_id, client_kind, data, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject) VALUES (?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         grant.id,
@@ -190,6 +190,7 @@ fn insert_grant(conn: &Connection, grant: &Grant) -> Result<(), StoreError> {
         grant.client.kind.as_str(),
         to_json(grant)?,
         grant.created_at,
+        grant.subject,
     ])
     .map_err(conflict_or)?;
     Ok(())
@@ -901,6 +902,50 @@ impl Store for SqliteStore {
             let n = conn
                 .prepare_cached("DELETE FROM grants WHERE id = ?")?
                 .execute([grant_id])?;
+            Ok(n > 0)
+        })
+        .await
+        .inspect(|gone| self.note_erasure(*gone))
+    }
+
+    async fn list_grants(
+        &self,
+        filter: &GrantFilter,
+        now: Timestamp,
+    ) -> Result<Vec<GrantSummary>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(super::LIST_GRANTS)?;
+            let rows = stmt.query_map(
+                params![now, filter.subject, filter.client_id, filter.limit],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, Option<i64>>(2)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (data, live_tokens, last_issued) = row?;
+                out.push(GrantSummary {
+                    grant: from_json(&data)?,
+                    live_tokens,
+                    last_issued,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_grant_of(&self, grant_id: &str, subject: &str) -> Result<bool, StoreError> {
+        let (grant_id, subject) = (grant_id.to_owned(), subject.to_owned());
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("DELETE FROM grants WHERE id = ? AND subject = ?")?
+                .execute([grant_id, subject])?;
             Ok(n > 0)
         })
         .await

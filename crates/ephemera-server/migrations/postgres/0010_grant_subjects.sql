@@ -1,0 +1,6 @@
+-- The user who granted, as a column: a user's grants are listed on the
+-- account page and revoked one at a time (service/grants.rs). Grants stored
+-- before carry it only in their data.
+ALTER TABLE grants ADD COLUMN subject TEXT;
+UPDATE grants SET subject = (data::jsonb) ->> 'subject';
+CREATE INDEX grants_subject ON grants (subject);

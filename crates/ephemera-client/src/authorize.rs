@@ -1,6 +1,7 @@
 //! The authorization request and its answer: the PAR form with PKCE and
 //! `state` (RFC 9126, RFC 7636), the authorization URL that carries only
-//! `client_id` and `request_uri` (RFC 9126 §4), and the checks on the
+//! `client_id` and `request_uri` (RFC 9126 §4) or, for a server without a
+//! PAR endpoint, the whole request (RFC 6749 §4.1.1), and the checks on the
 //! redirect back (RFC 6749 §4.1.2, RFC 9207).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,14 +15,17 @@ use crate::error::{Error, Result};
 use crate::identity::{ClientIdentity, Form};
 
 /// What the client asks for. `state` and PKCE are added by
-/// [`AuthorizationServer::push`](crate::AuthorizationServer::push).
+/// [`AuthorizationServer::push`](crate::AuthorizationServer::push),
+/// [`authorize`](crate::AuthorizationServer::authorize) or
+/// [`begin`](crate::AuthorizationServer::begin).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthorizationRequest {
     /// Where the authorization server sends the user back.
     pub redirect_uri: String,
     /// The scope asked for (RFC 6749 §3.3), space-separated.
     pub scope: Option<String>,
-    /// Resource indicators (RFC 8707 §2), one `resource` parameter each.
+    /// Resource indicators (RFC 8707 §2), one `resource` parameter each;
+    /// sent again on the token request (§2.2).
     pub resources: Vec<String>,
     /// Further parameters, appended to the PAR body as they are (also useful
     /// to send a deliberately odd request in tests).
@@ -43,6 +47,13 @@ impl AuthorizationRequest {
         self
     }
 
+    /// Sets `scope`, or leaves it out for `None` (MCP: a client with no
+    /// scope to ask for omits the parameter).
+    pub fn maybe_scope(mut self, scope: Option<String>) -> Self {
+        self.scope = scope;
+        self
+    }
+
     /// Adds a `resource`.
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resources.push(resource.into());
@@ -56,73 +67,103 @@ impl AuthorizationRequest {
     }
 }
 
-/// A pushed authorization request waiting for the user: send them to
+/// An authorization request waiting for the user: send them to
 /// `authorization_url`, then hand the redirect back to
-/// [`code_from_callback`](Self::code_from_callback).
+/// [`code`](Self::code).
 #[derive(Debug)]
 pub struct PendingAuthorization {
-    /// The `request_uri` the PAR endpoint issued (RFC 9126 §2.2).
+    /// The `request_uri` the PAR endpoint issued (RFC 9126 §2.2); empty for
+    /// a request sent whole in the authorization URL (no PAR endpoint).
     pub request_uri: String,
-    /// Seconds the `request_uri` stays valid.
+    /// Seconds the `request_uri` stays valid (0 without one).
     pub expires_in: u64,
-    /// `authorization_endpoint?client_id=…&request_uri=…`.
+    /// `authorization_endpoint?client_id=…&request_uri=…`, or with the
+    /// whole request for a server without PAR.
     pub authorization_url: Url,
-    /// The `state` sent in the PAR; the redirect must bring it back.
+    /// The `state` sent; the redirect must bring it back.
     pub state: String,
-    /// The PKCE verifier whose S256 challenge went in the PAR.
+    /// The PKCE verifier whose S256 challenge was sent.
     pub code_verifier: CodeVerifier,
-    /// The `redirect_uri` sent in the PAR, sent again at the token endpoint.
+    /// The `redirect_uri` sent, sent again at the token endpoint.
     pub redirect_uri: String,
     /// The `client_id` sent (the dynamic URN for a pushed client).
     pub client_id: String,
-    /// The client that pushed the request; it redeems the code, with the
+    /// The client that sent the request; it redeems the code, with the
     /// same client authentication and DPoP key.
     pub identity: ClientIdentity,
+    /// The issuer the request went to: the `iss` the redirect must carry
+    /// (RFC 9207 §2.4).
+    pub issuer: String,
+    /// Whether the redirect must carry `iss`: the server says it sends it
+    /// (`authorization_response_iss_parameter_supported`, RFC 9207 §3).
+    pub iss_required: bool,
+    /// The scope asked for.
+    pub scope: Option<String>,
+    /// The resources asked for (RFC 8707), sent again on the token request.
+    pub resources: Vec<String>,
 }
 
 impl PendingAuthorization {
     /// Checks the redirect back to `redirect_uri` and returns the `code`.
     ///
-    /// In order: `state` must equal ours (RFC 6749 §10.12), then `iss` must
-    /// equal `expected_issuer` (RFC 9207 §2.4; Ephemera always sends it, so
-    /// a missing `iss` is an error here too), and only then is `error` read
-    /// (RFC 6749 §4.1.2.1): a response that fails the first two checks did not
-    /// come from our authorization server for this request and is not trusted
-    /// even to report an error. Each parameter may appear at most once
-    /// (RFC 6749 §3.1).
-    pub fn code_from_callback(&self, callback_url: &str, expected_issuer: &str) -> Result<String> {
-        let url = Url::parse(callback_url)
-            .map_err(|e| Error::protocol(format!("callback URL is not a URL: {e}")))?;
-        let params = CallbackParams::parse(&url)?;
+    /// In order: `state` must equal ours (RFC 6749 §10.12), then `iss`, when
+    /// present, must equal the issuer the request went to (RFC 9207 §2.4),
+    /// and it must be present when that server said it sends it (§2.4 with
+    /// `authorization_response_iss_parameter_supported`, §3); only then is
+    /// `error` read (RFC 6749 §4.1.2.1): a response that fails the first two
+    /// checks did not come from our authorization server for this request
+    /// and is not trusted even to report an error. Each parameter may appear
+    /// at most once (RFC 6749 §3.1).
+    pub fn code(&self, callback_url: &str) -> Result<String> {
+        check_callback(self, callback_url, &self.issuer, self.iss_required)
+    }
 
-        match params.state.as_deref() {
-            Some(state) if state == self.state => {}
-            Some(_) => return Err(Error::protocol("state in the callback does not match")),
-            None => return Err(Error::protocol("callback has no state")),
+    /// [`code`](Self::code) with `expected_issuer` instead of the one the
+    /// request went to, and `iss` required whatever the server advertised
+    /// (Ephemera always sends it).
+    pub fn code_from_callback(&self, callback_url: &str, expected_issuer: &str) -> Result<String> {
+        check_callback(self, callback_url, expected_issuer, true)
+    }
+}
+
+fn check_callback(
+    pending: &PendingAuthorization,
+    callback_url: &str,
+    expected_issuer: &str,
+    iss_required: bool,
+) -> Result<String> {
+    let url = Url::parse(callback_url)
+        .map_err(|e| Error::protocol(format!("callback URL is not a URL: {e}")))?;
+    let params = CallbackParams::parse(&url)?;
+
+    match params.state.as_deref() {
+        Some(state) if state == pending.state => {}
+        Some(_) => return Err(Error::protocol("state in the callback does not match")),
+        None => return Err(Error::protocol("callback has no state")),
+    }
+    match params.iss.as_deref() {
+        Some(iss) if iss == expected_issuer => {}
+        Some(iss) => {
+            return Err(Error::protocol(format!(
+                "iss in the callback is {iss:?}, expected {expected_issuer:?} (RFC 9207)"
+            )))
         }
-        match params.iss.as_deref() {
-            Some(iss) if iss == expected_issuer => {}
-            Some(iss) => {
-                return Err(Error::protocol(format!(
-                    "iss in the callback is {iss:?}, expected {expected_issuer:?} (RFC 9207)"
-                )))
-            }
-            None => return Err(Error::protocol("callback has no iss (RFC 9207)")),
-        }
-        if let Some(error) = params.error {
-            let code: ErrorCode = serde_json::from_value(serde_json::Value::String(error.clone()))
-                .map_err(|_| {
-                    Error::protocol(format!("authorization failed with unknown error {error:?}"))
-                })?;
-            return Err(Error::Authorization(ErrorResponse {
-                error: code,
-                error_description: params.error_description,
-            }));
-        }
-        match params.code {
-            Some(code) if !code.is_empty() => Ok(code),
-            _ => Err(Error::protocol("callback has neither code nor error")),
-        }
+        None if iss_required => return Err(Error::protocol("callback has no iss (RFC 9207)")),
+        None => {}
+    }
+    if let Some(error) = params.error {
+        let code: ErrorCode = serde_json::from_value(serde_json::Value::String(error.clone()))
+            .map_err(|_| {
+                Error::protocol(format!("authorization failed with unknown error {error:?}"))
+            })?;
+        return Err(Error::Authorization(ErrorResponse {
+            error: code,
+            error_description: params.error_description,
+        }));
+    }
+    match params.code {
+        Some(code) if !code.is_empty() => Ok(code),
+        _ => Err(Error::protocol("callback has neither code nor error")),
     }
 }
 
@@ -188,6 +229,36 @@ pub(crate) fn par_form(
             .map_err(|e| Error::protocol(format!("client_registration is not JSON: {e}")))?;
         form.push(("client_registration".into(), text));
     }
+    request_params(&mut form, request, state, verifier);
+    Ok((form, authorization))
+}
+
+/// The authorization URL of a request sent whole (RFC 6749 §4.1.1 with
+/// PKCE, RFC 7636 §4.3): `client_id` and every parameter in the query of
+/// `authorization_endpoint`, keeping any query it has. No client
+/// authentication travels in the front channel.
+pub(crate) fn classic_authorization_url(
+    endpoint: &str,
+    client_id: &str,
+    request: &AuthorizationRequest,
+    state: &str,
+    verifier: &CodeVerifier,
+) -> Result<Url> {
+    let mut url = Url::parse(endpoint)
+        .map_err(|e| Error::protocol(format!("authorization_endpoint is not a URL: {e}")))?;
+    let mut form = vec![("client_id".to_owned(), client_id.to_owned())];
+    request_params(&mut form, request, state, verifier);
+    url.query_pairs_mut().extend_pairs(form);
+    Ok(url)
+}
+
+/// The parameters of an authorization request, pushed or not.
+fn request_params(
+    form: &mut Form,
+    request: &AuthorizationRequest,
+    state: &str,
+    verifier: &CodeVerifier,
+) {
     form.push(("response_type".into(), "code".into()));
     form.push(("redirect_uri".into(), request.redirect_uri.clone()));
     form.push(("state".into(), state.into()));
@@ -203,7 +274,6 @@ pub(crate) fn par_form(
         form.push(("resource".into(), resource.clone()));
     }
     form.extend(request.extra.iter().cloned());
-    Ok((form, authorization))
 }
 
 /// `authorization_endpoint` with `client_id` and `request_uri` appended,
@@ -237,6 +307,10 @@ mod tests {
             redirect_uri: "http://127.0.0.1:9999/callback".into(),
             client_id: PUSHED_CLIENT_URN.into(),
             identity: ClientIdentity::pushed(serde_json::json!({})),
+            issuer: ISSUER.into(),
+            iss_required: true,
+            scope: None,
+            resources: Vec::new(),
         }
     }
 
@@ -401,6 +475,54 @@ mod tests {
         let missing = callback("code=c&state=abc");
         let result = pending("abc").code_from_callback(&missing, ISSUER);
         assert!(matches!(result, Err(Error::Protocol(m)) if m.contains("iss")));
+    }
+
+    #[test]
+    fn without_the_servers_promise_a_missing_iss_is_accepted_but_a_wrong_one_is_not() {
+        let mut classic = pending("abc");
+        classic.iss_required = false;
+        assert_eq!(classic.code(&callback("code=c1&state=abc")).unwrap(), "c1");
+        let wrong = callback("code=c1&state=abc&iss=http%3A%2F%2Fevil.example");
+        assert!(matches!(classic.code(&wrong), Err(Error::Protocol(m)) if m.contains("iss")));
+        let promised = pending("abc");
+        assert!(matches!(
+            promised.code(&callback("code=c1&state=abc")),
+            Err(Error::Protocol(m)) if m.contains("iss")
+        ));
+    }
+
+    #[test]
+    fn a_classic_authorization_url_carries_the_whole_request() {
+        let verifier = random_verifier().unwrap();
+        let request = AuthorizationRequest::new("http://127.0.0.1:9999/callback")
+            .scope("read")
+            .resource("https://mcp.example/mcp");
+        let url = classic_authorization_url(
+            "https://as.example/authorize?tenant=x",
+            "app",
+            &request,
+            "st",
+            &verifier,
+        )
+        .unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let get = |name: &str| -> Vec<&str> {
+            pairs
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(get("tenant"), ["x"]);
+        assert_eq!(get("client_id"), ["app"]);
+        assert_eq!(get("response_type"), ["code"]);
+        assert_eq!(get("redirect_uri"), ["http://127.0.0.1:9999/callback"]);
+        assert_eq!(get("state"), ["st"]);
+        assert_eq!(get("code_challenge"), [verifier.challenge().as_str()]);
+        assert_eq!(get("code_challenge_method"), ["S256"]);
+        assert_eq!(get("scope"), ["read"]);
+        assert_eq!(get("resource"), ["https://mcp.example/mcp"]);
+        assert!(get("client_secret").is_empty() && get("client_registration").is_empty());
     }
 
     #[test]

@@ -2,7 +2,12 @@
 //! Registration (draft-richer-oauth-pushed-client-registration), with PAR
 //! (RFC 9126), PKCE S256 (RFC 7636), `iss` checks (RFC 9207), DPoP
 //! (RFC 9449), `private_key_jwt` (RFC 7523), mutual TLS (RFC 8705), refresh,
-//! revocation (RFC 7009) and introspection (RFC 7662).
+//! revocation (RFC 7009) and introspection (RFC 7662); and a complete MCP
+//! client of any authorization server: discovery from a resource's `401`
+//! (RFC 9728, RFC 8414, OpenID Connect Discovery), every MCP way to
+//! register, the authorization request with or without PAR, resource
+//! indicators (RFC 8707), step-up on `insufficient_scope` and tokens kept
+//! per issuer and resource (see [MCP](#mcp) below).
 //!
 //! | module | owns |
 //! |---|---|
@@ -15,6 +20,10 @@
 //! | [`authorize`] | [`AuthorizationRequest`] -> [`PendingAuthorization`]: the PAR form, `state`, PKCE, the authorization URL and the checks on the redirect back |
 //! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7), certificate-bound over the same mutual TLS client (RFC 8705 §3) |
 //! | [`loopback`] | [`LoopbackRedirect`]: a one-shot `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
+//! | [`resource`] | [`ProtectedResource`]: discovery from a resource's `401` through its metadata (RFC 9728) to the issuer; the scope to ask for |
+//! | [`challenge`] | [`Challenge`]: `WWW-Authenticate` parsing (RFC 9110 §11.6.1), `insufficient_scope` and the step-up scope |
+//! | [`registration`] | [`ClientRegistration`] -> [`RegisteredClient`]: pre-registered, metadata document, pushed or Dynamic Client Registration (RFC 7591), in the MCP order |
+//! | [`store`] | [`TokenStore`] and [`MemoryTokenStore`]: tokens per issuer and resource |
 //!
 //! **Where the keys go.** A key that authenticates the client
 //! ([`ClientKey`]) and a key the tokens are bound to ([`DpopKey`]) both live
@@ -70,6 +79,82 @@
 //!     // The same identity: the refresh is proved by the same keys.
 //!     // Refresh tokens rotate: keep the new one.
 //!     let _tokens = server.refresh(&client, refresh_token, None).await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # MCP
+//!
+//! An MCP client starts from nothing but the resource's URL, and meets
+//! authorization servers it has never seen (MCP 2025-11-25,
+//! "Authorization"). The steps, each its own call:
+//!
+//! 1. [`ProtectedResource::discover`]: the resource's `401` names its
+//!    metadata (RFC 9728 §5.1; else the well-known URIs are tried), whose
+//!    `resource` must identify the URL; the challenge's `scope`, else the
+//!    metadata's `scopes_supported`, is the [`scope`](ProtectedResource::scope)
+//!    to ask for.
+//! 2. [`ProtectedResource::authorization_server`]: the first of
+//!    `authorization_servers`, its metadata from RFC 8414 or OpenID Connect
+//!    Discovery in the MCP order ([`server::metadata_urls`]), the issuer
+//!    checked (RFC 8414 §3.3).
+//! 3. [`ClientRegistration::register`]: a pre-registered `client_id`, else
+//!    a Client ID Metadata Document URL, else Pushed Client Registration,
+//!    else Dynamic Client Registration (RFC 7591), as the server allows.
+//! 4. [`AuthorizationServer::begin`]: PAR where the server has it, else the
+//!    whole request in the URL; PKCE S256 always (a server not listing it
+//!    is refused), `resource` (RFC 8707) on it and on the token request.
+//! 5. [`PendingAuthorization::code`]: `state`, and `iss` (RFC 9207) where
+//!    the server promises it; then [`AuthorizationServer::exchange_code`].
+//! 6. Tokens go in a [`TokenStore`] under their issuer and resource. A
+//!    later `403` with `error="insufficient_scope"`
+//!    ([`challenge::insufficient_scope`]) starts again at step 4 asking for
+//!    [`challenge::scope_union`] of the old and the new scope.
+//!
+//! `examples/mcp_login.rs` runs them all
+//! (`cargo run -p ephemera-client --example mcp_login -- <resource-url>`).
+//!
+//! ```no_run
+//! use ephemera_client::challenge::{insufficient_scope, scope_union};
+//! use ephemera_client::{
+//!     AccessToken, AuthorizationRequest, ClientRegistration, LoopbackRedirect,
+//!     MemoryTokenStore, ProtectedResource, StoredTokens, TokenKey, TokenStore,
+//! };
+//!
+//! # async fn run() -> Result<(), ephemera_client::Error> {
+//! let url = "https://mcp.example/mcp";
+//! let http = ephemera_client::server::default_http_client();
+//! let resource = ProtectedResource::discover(&http, url).await?;
+//! let server = resource.authorization_server(&http).await?;
+//! let loopback = LoopbackRedirect::bind().await?;
+//! let client = ClientRegistration::new(serde_json::json!({
+//!     "client_name": "My agent",
+//!     "redirect_uris": [loopback.redirect_uri()],
+//!     "grant_types": ["authorization_code", "refresh_token"],
+//!     "token_endpoint_auth_method": "none",
+//! }))
+//! .register(&server)
+//! .await?;
+//! let request = AuthorizationRequest::new(loopback.redirect_uri())
+//!     .maybe_scope(resource.scope())
+//!     .resource(resource.resource());
+//! let pending = server.begin(&client.identity, request).await?;
+//! println!("open {}", pending.authorization_url);
+//! let code = pending.code(&loopback.wait_for_callback().await?)?;
+//! let tokens = server.exchange_code(&pending, &code).await?;
+//!
+//! let store = MemoryTokenStore::new();
+//! let key = TokenKey::new(server.issuer(), resource.resource());
+//! let now = 0; // seconds since the Unix epoch
+//! store.save(&key, StoredTokens::new(&pending.client_id, tokens.clone(), pending.scope.as_deref(), now))?;
+//! let response = AccessToken::from_response(&tokens, None)?
+//!     .send_with_nonce_retry(http.get(url))
+//!     .await?;
+//! if let Some(needed) = insufficient_scope(response.status().as_u16(), response.headers()) {
+//!     let scope = scope_union(pending.scope.as_deref(), &needed);
+//!     // … step 4 again with `scope` …
+//! #   drop(scope);
 //! }
 //! # Ok(())
 //! # }
@@ -135,16 +220,21 @@
 
 pub mod access;
 pub mod authorize;
+pub mod challenge;
 pub mod dpop;
 pub mod error;
 pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod loopback;
+pub mod registration;
+pub mod resource;
 pub mod server;
+pub mod store;
 
 pub use access::AccessToken;
 pub use authorize::{AuthorizationRequest, PendingAuthorization};
+pub use challenge::Challenge;
 pub use dpop::DpopKey;
 pub use ephemera_proto::wire::{AuthorizationServerMetadata, IntrospectionResponse, TokenResponse};
 pub use error::{Error, Result};
@@ -152,5 +242,8 @@ pub use http::{http_client, HttpClientOptions};
 pub use identity::{ClientIdentity, SecretMethod};
 pub use keys::ClientKey;
 pub use loopback::LoopbackRedirect;
+pub use registration::{ClientRegistration, RegisteredClient, RegistrationMethod};
+pub use resource::{ProtectedResource, ResourceMetadata};
 pub use server::AuthorizationServer;
+pub use store::{MemoryTokenStore, StoredTokens, TokenKey, TokenStore};
 pub use url::Url;

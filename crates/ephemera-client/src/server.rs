@@ -1,6 +1,8 @@
-//! [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call
-//! (PAR, token, revocation, introspection), with the DPoP proof of the
-//! client's key and the server's DPoP nonce (RFC 9449 §8).
+//! [`AuthorizationServer`]: discovery (RFC 8414, then OpenID Connect
+//! Discovery, in the order MCP gives) and every back-channel call (PAR,
+//! token, registration, revocation, introspection), with the DPoP proof of
+//! the client's key and the server's DPoP nonce (RFC 9449 §8); and the
+//! authorization request sent whole when the server has no PAR endpoint.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,8 +14,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::authorize::{
-    authorization_url, par_form, random_state, random_verifier, AuthorizationRequest,
-    PendingAuthorization,
+    authorization_url, classic_authorization_url, par_form, random_state, random_verifier,
+    AuthorizationRequest, PendingAuthorization,
 };
 use crate::dpop::{self, DpopKey, DPOP_HEADER};
 use crate::error::{Error, Result};
@@ -36,7 +38,43 @@ pub use crate::http::default_http_client;
 /// Where RFC 8414 §3.1 puts the metadata of `issuer`: the well-known suffix
 /// goes between the host and any path of the issuer.
 pub fn well_known_url(issuer: &str) -> Result<Url> {
-    let mut url =
+    let (url, path) = issuer_url(issuer)?;
+    Ok(with_path(
+        &url,
+        &format!("/.well-known/oauth-authorization-server{path}"),
+    ))
+}
+
+/// Every URL the metadata of `issuer` may be at, in the order MCP
+/// (2025-11-25, "Authorization Server Metadata Discovery") tries them. For
+/// an issuer with a path (`https://as.example/tenant`): RFC 8414 with the
+/// path inserted (`/.well-known/oauth-authorization-server/tenant`), OpenID
+/// Connect Discovery with the path inserted
+/// (`/.well-known/openid-configuration/tenant`), then with it appended
+/// (`/tenant/.well-known/openid-configuration`, OpenID Connect Discovery
+/// 1.0 §4). Without a path: `/.well-known/oauth-authorization-server`, then
+/// `/.well-known/openid-configuration`.
+pub fn metadata_urls(issuer: &str) -> Result<Vec<Url>> {
+    let (url, path) = issuer_url(issuer)?;
+    let mut urls = vec![
+        with_path(
+            &url,
+            &format!("/.well-known/oauth-authorization-server{path}"),
+        ),
+        with_path(&url, &format!("/.well-known/openid-configuration{path}")),
+    ];
+    if !path.is_empty() {
+        urls.push(with_path(
+            &url,
+            &format!("{path}/.well-known/openid-configuration"),
+        ));
+    }
+    Ok(urls)
+}
+
+/// `issuer` parsed, and its path without a trailing `/` (empty for none).
+fn issuer_url(issuer: &str) -> Result<(Url, String)> {
+    let url =
         Url::parse(issuer).map_err(|e| Error::protocol(format!("issuer is not a URL: {e}")))?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::protocol(
@@ -44,8 +82,13 @@ pub fn well_known_url(issuer: &str) -> Result<Url> {
         ));
     }
     let path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    Ok(url)
+    Ok((url, path))
+}
+
+fn with_path(url: &Url, path: &str) -> Url {
+    let mut url = url.clone();
+    url.set_path(path);
+    url
 }
 
 impl AuthorizationServer {
@@ -58,21 +101,41 @@ impl AuthorizationServer {
     /// that it names the same issuer (RFC 8414 §3.3), which stops one server
     /// from impersonating another.
     ///
+    /// The URLs of [`metadata_urls`] are tried in turn: a 4xx answer moves
+    /// on to the next, anything else but 200 (a 5xx, no connection) is an
+    /// error, and so is metadata naming another issuer, wherever it was
+    /// found.
+    ///
     /// The client is used for every later call: for mutual TLS (RFC 8705)
     /// pass one made by [`http_client`](crate::http::http_client) with the
     /// client certificate, so every request presents it.
     pub async fn discover_with(http: reqwest::Client, issuer: &str) -> Result<Self> {
-        let response = http.get(well_known_url(issuer)?).send().await?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await?;
-        let metadata: AuthorizationServerMetadata = interpret(status, &body, 200)?;
-        if metadata.issuer != issuer {
-            return Err(Error::protocol(format!(
-                "metadata names issuer {:?}, expected {issuer:?} (RFC 8414 §3.3)",
-                metadata.issuer
-            )));
+        let mut tried = Vec::new();
+        for url in metadata_urls(issuer)? {
+            let response = http
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await?;
+            let status = response.status().as_u16();
+            if (400..500).contains(&status) {
+                tried.push(format!("{url} ({status})"));
+                continue;
+            }
+            let body = response.bytes().await?;
+            let metadata: AuthorizationServerMetadata = interpret(status, &body, 200)?;
+            if metadata.issuer != issuer {
+                return Err(Error::protocol(format!(
+                    "metadata at {url} names issuer {:?}, expected {issuer:?} (RFC 8414 §3.3)",
+                    metadata.issuer
+                )));
+            }
+            return Ok(Self::from_metadata(http, metadata));
         }
-        Ok(Self::from_metadata(http, metadata))
+        Err(Error::protocol(format!(
+            "no metadata for issuer {issuer:?}: tried {}",
+            tried.join(", ")
+        )))
     }
 
     /// A server whose metadata is already known.
@@ -143,27 +206,155 @@ impl AuthorizationServer {
             &client_id,
             &pushed.request_uri,
         )?;
-        Ok(PendingAuthorization {
-            request_uri: pushed.request_uri,
-            expires_in: pushed.expires_in,
+        Ok(self.pending(
+            identity,
+            request,
+            (pushed.request_uri, pushed.expires_in),
+            authorization_url,
+            state,
+            code_verifier,
+        ))
+    }
+
+    /// Prepares an authorization request sent whole in the authorization
+    /// URL (RFC 6749 §4.1.1), for a server without a PAR endpoint: a fresh
+    /// `state` and PKCE S256 challenge (RFC 7636 §4.3), `scope` and
+    /// `resource` (RFC 8707 §2) as asked, and `dpop_jkt` for an identity
+    /// with a DPoP key (RFC 9449 §10), which binds the code to that key.
+    /// Nothing is sent: open the URL. A pushed client needs PAR and is
+    /// refused.
+    pub fn authorize(
+        &self,
+        identity: &ClientIdentity,
+        mut request: AuthorizationRequest,
+    ) -> Result<PendingAuthorization> {
+        if identity.registration().is_some() {
+            return Err(Error::protocol(
+                "a pushed client registers inside a PAR: the server has no PAR endpoint",
+            ));
+        }
+        if let Some(key) = identity.dpop_key() {
+            request
+                .extra
+                .push(("dpop_jkt".to_owned(), key.jkt().to_owned()));
+        }
+        let state = random_state();
+        let code_verifier = random_verifier()?;
+        let client_id = identity.client_id().to_owned();
+        let authorization_url = classic_authorization_url(
+            &self.metadata.authorization_endpoint,
+            &client_id,
+            &request,
+            &state,
+            &code_verifier,
+        )?;
+        Ok(self.pending(
+            identity,
+            request,
+            (String::new(), 0),
+            authorization_url,
+            state,
+            code_verifier,
+        ))
+    }
+
+    /// Starts an authorization request the way this server takes it:
+    /// pushed ([`push`](Self::push)) when it has a PAR endpoint, else sent
+    /// whole ([`authorize`](Self::authorize)). Either way with PKCE S256,
+    /// which MCP (2025-11-25, "Authorization Code Protection") requires:
+    /// a server whose metadata does not list `S256` in
+    /// `code_challenge_methods_supported` is refused before anything is sent.
+    pub async fn begin(
+        &self,
+        identity: &ClientIdentity,
+        request: AuthorizationRequest,
+    ) -> Result<PendingAuthorization> {
+        if !self
+            .metadata
+            .code_challenge_methods_supported
+            .iter()
+            .any(|method| method == "S256")
+        {
+            return Err(Error::protocol(
+                "the server does not list S256 in code_challenge_methods_supported (RFC 8414 §2): \
+                 no PKCE, no authorization",
+            ));
+        }
+        if self
+            .metadata
+            .pushed_authorization_request_endpoint
+            .is_some()
+        {
+            self.push(identity, request).await
+        } else {
+            self.authorize(identity, request)
+        }
+    }
+
+    fn pending(
+        &self,
+        identity: &ClientIdentity,
+        request: AuthorizationRequest,
+        (request_uri, expires_in): (String, u64),
+        authorization_url: Url,
+        state: String,
+        code_verifier: ephemera_proto::pkce::CodeVerifier,
+    ) -> PendingAuthorization {
+        PendingAuthorization {
+            request_uri,
+            expires_in,
             authorization_url,
             state,
             code_verifier,
             redirect_uri: request.redirect_uri,
-            client_id,
+            client_id: identity.client_id().to_owned(),
             identity: identity.clone(),
-        })
+            issuer: self.issuer().to_owned(),
+            iss_required: self.metadata.authorization_response_iss_parameter_supported,
+            scope: request.scope,
+            resources: request.resources,
+        }
+    }
+
+    /// Registers a client (RFC 7591 §3.1): POSTs `metadata` to the
+    /// `registration_endpoint` and returns the client information response
+    /// (§3.2.1), which holds at least a `client_id`.
+    pub async fn register(&self, metadata: &serde_json::Value) -> Result<serde_json::Value> {
+        let endpoint = required(
+            &self.metadata.registration_endpoint,
+            "registration_endpoint",
+        )?;
+        let response = self
+            .http
+            .post(endpoint)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(metadata)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await?;
+        // §3.2.1 says 201; some servers answer 200.
+        let expected = if status == 200 { 200 } else { 201 };
+        let information: serde_json::Value = interpret(status, &body, expected)?;
+        match information.get("client_id") {
+            Some(serde_json::Value::String(id)) if !id.is_empty() => Ok(information),
+            _ => Err(Error::protocol(
+                "the registration response has no client_id (RFC 7591 §3.2.1)",
+            )),
+        }
     }
 
     /// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5) as
-    /// the identity that pushed the request, with a DPoP proof if it has a
-    /// key: the answer's `token_type` is then `DPoP`.
+    /// the identity that sent the request, with a DPoP proof if it has a
+    /// key (the answer's `token_type` is then `DPoP`), and the request's
+    /// resources again (RFC 8707 §2.2; MCP requires `resource` on the
+    /// token request too).
     pub async fn exchange_code(
         &self,
         pending: &PendingAuthorization,
         code: &str,
     ) -> Result<TokenResponse> {
-        let form = vec![
+        let mut form = vec![
             ("grant_type".to_owned(), "authorization_code".to_owned()),
             ("code".to_owned(), code.to_owned()),
             ("redirect_uri".to_owned(), pending.redirect_uri.clone()),
@@ -172,6 +363,7 @@ impl AuthorizationServer {
                 pending.code_verifier.secret().to_owned(),
             ),
         ];
+        push_resources(&mut form, &pending.resources);
         self.token_request(&pending.identity, form).await
     }
 
@@ -185,6 +377,18 @@ impl AuthorizationServer {
         refresh_token: &str,
         scope: Option<&str>,
     ) -> Result<TokenResponse> {
+        self.refresh_for(identity, refresh_token, scope, &[]).await
+    }
+
+    /// [`refresh`](Self::refresh) naming the resources the new access token
+    /// is for (RFC 8707 §2.2), as MCP asks of every token request.
+    pub async fn refresh_for(
+        &self,
+        identity: &ClientIdentity,
+        refresh_token: &str,
+        scope: Option<&str>,
+        resources: &[String],
+    ) -> Result<TokenResponse> {
         let mut form = vec![
             ("grant_type".to_owned(), "refresh_token".to_owned()),
             ("refresh_token".to_owned(), refresh_token.to_owned()),
@@ -192,6 +396,7 @@ impl AuthorizationServer {
         if let Some(scope) = scope {
             form.push(("scope".to_owned(), scope.to_owned()));
         }
+        push_resources(&mut form, resources);
         self.token_request(identity, form).await
     }
 
@@ -339,6 +544,13 @@ impl AuthorizationServer {
     }
 }
 
+/// One `resource` parameter per resource (RFC 8707 §2).
+fn push_resources(form: &mut Form, resources: &[String]) {
+    for resource in resources {
+        form.push(("resource".to_owned(), resource.clone()));
+    }
+}
+
 fn required<'a>(endpoint: &'a Option<String>, name: &str) -> Result<&'a str> {
     endpoint
         .as_deref()
@@ -399,6 +611,33 @@ mod tests {
             "https://as.example/.well-known/oauth-authorization-server/tenant/1"
         );
         assert!(well_known_url("https://as.example/?x=1").is_err());
+    }
+
+    #[test]
+    fn metadata_urls_follow_the_mcp_order() {
+        let urls = |issuer: &str| -> Vec<String> {
+            metadata_urls(issuer)
+                .unwrap()
+                .into_iter()
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(
+            urls("https://as.example"),
+            [
+                "https://as.example/.well-known/oauth-authorization-server",
+                "https://as.example/.well-known/openid-configuration",
+            ]
+        );
+        assert_eq!(
+            urls("https://as.example/tenant/one/"),
+            [
+                "https://as.example/.well-known/oauth-authorization-server/tenant/one",
+                "https://as.example/.well-known/openid-configuration/tenant/one",
+                "https://as.example/tenant/one/.well-known/openid-configuration",
+            ]
+        );
+        assert!(metadata_urls("https://as.example/?q=1").is_err());
     }
 
     #[test]

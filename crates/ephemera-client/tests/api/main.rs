@@ -4,12 +4,13 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `support` | the fake authorization server (and a resource endpoint), over http or https with client certificates |
+//! | `support` | the fake authorization server (and a resource endpoint), over http or https with client certificates; `support::mcp`, a fake MCP deployment |
 //! | `discovery` | RFC 8414 metadata and the issuer check |
 //! | `code_flow` | PAR, callback, code exchange, refresh rotation |
 //! | `back_channel` | client authentication, client_credentials, revocation, introspection, error bodies |
 //! | `binding` | DPoP on PAR, token and refresh, `use_dpop_nonce`, `private_key_jwt` with pushed keys, tokens at a resource server |
 //! | `mtls` | https issuers, mutual TLS (RFC 8705): `self_signed_tls_client_auth` and certificate-bound tokens |
+//! | `mcp` | the MCP client against `support::mcp`, a fake resource and authorization server: discovery from a `401`, the well-known orders, registration, the request without PAR, `resource`, `iss`, step-up |
 //!
 //! A new test goes in the module of the flow it exercises; new fake
 //! behavior goes in `support`.
@@ -20,5 +21,6 @@ mod back_channel;
 mod binding;
 mod code_flow;
 mod discovery;
+mod mcp;
 mod mtls;
 mod support;

@@ -6,6 +6,8 @@
 // size does not matter in a test fake.
 #![allow(clippy::result_large_err)]
 
+pub mod mcp;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -19,7 +19,7 @@
 //! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call, with DPoP proofs and the one `use_dpop_nonce` retry |
 //! | [`authorize`] | [`AuthorizationRequest`] -> [`PendingAuthorization`]: the PAR form, `state`, PKCE, the authorization URL and the checks on the redirect back |
 //! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7), certificate-bound over the same mutual TLS client (RFC 8705 §3) |
-//! | [`loopback`] | [`LoopbackRedirect`]: a one-shot `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
+//! | [`loopback`] | [`LoopbackRedirect`]: an `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
 //! | [`resource`] | [`ProtectedResource`]: discovery from a resource's `401` through its metadata (RFC 9728) to the issuer; the scope to ask for |
 //! | [`challenge`] | [`Challenge`]: `WWW-Authenticate` parsing (RFC 9110 §11.6.1), `insufficient_scope` and the step-up scope |
 //! | [`registration`] | [`ClientRegistration`] -> [`RegisteredClient`]: pre-registered, metadata document, pushed or Dynamic Client Registration (RFC 7591), in the MCP order |

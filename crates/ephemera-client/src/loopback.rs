@@ -1,7 +1,8 @@
-//! A one-shot loopback redirect listener for native apps (RFC 8252 §7.3):
+//! A loopback redirect listener for native apps (RFC 8252 §7.3):
 //! listen on `127.0.0.1` on a port the OS picks, use
-//! `http://127.0.0.1:PORT/callback` as `redirect_uri`, and take the one
-//! request the browser makes to it.
+//! `http://127.0.0.1:PORT/callback` as `redirect_uri`, and take the
+//! request the browser makes to it (or each one, for a client that sends
+//! the user more than once).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,6 +58,13 @@ impl LoopbackRedirect {
     /// Other requests (a browser's `/favicon.ico`, say) get a 404 and the
     /// wait goes on. Wrap the call in a timeout if the user may never come back.
     pub async fn wait_for_callback(self) -> Result<String> {
+        self.next_callback().await
+    }
+
+    /// [`wait_for_callback`](Self::wait_for_callback) that keeps the
+    /// listener, for a client that sends the user again to the same
+    /// `redirect_uri` (a step-up authorization, say).
+    pub async fn next_callback(&self) -> Result<String> {
         loop {
             let (mut stream, _) = self.listener.accept().await?;
             let target = match tokio::time::timeout(READ_TIMEOUT, read_target(&mut stream)).await {
@@ -189,6 +197,19 @@ mod tests {
         assert!(callback.starts_with("HTTP/1.1 200"));
         let url = waiting.await.unwrap().unwrap();
         assert!(url.ends_with("/callback?code=2"));
+    }
+
+    #[tokio::test]
+    async fn a_kept_listener_takes_one_callback_after_another() {
+        let loopback = LoopbackRedirect::bind().await.unwrap();
+        let port = loopback.port();
+
+        for code in ["1", "2"] {
+            let target = format!("/callback?code={code}");
+            let (url, response) = tokio::join!(loopback.next_callback(), get(port, &target));
+            assert!(response.starts_with("HTTP/1.1 200"));
+            assert!(url.unwrap().ends_with(&target));
+        }
     }
 
     #[tokio::test]

@@ -61,6 +61,7 @@ mod keys;
 mod libraries;
 mod limits;
 mod mcp;
+mod mcp_client;
 mod mcp_conformance;
 mod mcp_python;
 mod metadata_document;

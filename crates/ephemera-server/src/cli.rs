@@ -57,6 +57,10 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List and revoke grants (each authorization a user made, so each
+    /// installation of a shared client apart).
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Print live counts of requests, grants and tokens.
     Stats {
         /// Print JSON.
@@ -76,6 +80,26 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+enum GrantCommand {
+    /// List grants, newest first: id, client, client kind, user, granted,
+    /// last got tokens, live tokens, scope, bound key.
+    List {
+        /// Only this client's grants.
+        #[arg(long)]
+        client: Option<String>,
+        /// Only this user's grants.
+        #[arg(long)]
+        user: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one grant with its codes and tokens; the client's other grants
+    /// (other installations, other users) are untouched.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -304,6 +328,38 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Grant(GrantCommand::List { client, user, json }) => {
+            let subject = match user {
+                Some(name) => Some(
+                    store
+                        .find_user_by_name(&name)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("no user `{name}`"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let filter = crate::model::GrantFilter {
+                subject,
+                client_id: client,
+                limit: crate::service::grants::LIST_LIMIT,
+            };
+            let list = crate::service::grants::list(store.as_ref(), &filter, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_grants(&list, json)
+        }
+        Command::Grant(GrantCommand::Revoke { id }) => {
+            if !crate::service::grants::revoke(store.as_ref(), &id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("no grant `{id}`"));
+            }
+            println!("revoked grant {id}");
+            Ok(())
+        }
         Command::Stats { json } => {
             let stats = store.stats(now).await.map_err(|e| e.to_string())?;
             if json {
@@ -322,6 +378,58 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// `ephemera grant list`: one line per grant, tab-separated, or JSON.
+fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), String> {
+    use crate::service::grants::utc;
+    if json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|s| {
+                let g = &s.grant;
+                serde_json::json!({
+                    "grant_id": g.id,
+                    "client_id": g.client.client_id,
+                    "client_kind": g.client.kind.as_str(),
+                    "client_name": g.client.name,
+                    "verified_origin": g.client.verified_origin,
+                    "username": g.username,
+                    "scope": g.scope.to_string(),
+                    "created_at": g.created_at,
+                    "last_issued": s.last_issued,
+                    "live_tokens": s.live_tokens,
+                    "dpop_jkt": g.key_binding.dpop_jkt,
+                    "x5t#S256": g.key_binding.x5t_s256,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    for s in list {
+        let g = &s.grant;
+        let key = match (&g.key_binding.dpop_jkt, &g.key_binding.x5t_s256) {
+            (Some(jkt), _) => format!("dpop:{jkt}"),
+            (None, Some(x5t)) => format!("x5t:{x5t}"),
+            (None, None) => "-".to_owned(),
+        };
+        println!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{key}",
+            g.id,
+            g.client.client_id,
+            g.client.kind.as_str(),
+            g.username.as_deref().unwrap_or("-"),
+            utc(g.created_at),
+            s.last_issued.map_or_else(|| "never".to_owned(), utc),
+            s.live_tokens,
+            g.scope,
+        );
+    }
+    Ok(())
 }
 
 /// The log filter: `EPHEMERA_LOG`, else `RUST_LOG`, else `info`. A filter

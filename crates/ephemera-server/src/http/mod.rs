@@ -6,11 +6,12 @@
 //! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
-//! | [`par`] [`authorize`] [`login`] [`consent`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
+//! | [`par`] [`authorize`] [`login`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
 //! | [`tls`] | the rustls server configuration that asks for client certificates |
 //! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
 
+pub mod account;
 pub mod authorize;
 pub mod consent;
 pub mod error;
@@ -161,6 +162,13 @@ pub fn router(app: App) -> Router {
             post(login::post).route_layer(limited(&app, limit::Family::Login)),
         )
         .route("/authorize/consent", post(consent::post))
+        .route("/account", get(account::get))
+        .route(
+            "/account/login",
+            post(account::login).route_layer(limited(&app, limit::Family::Login)),
+        )
+        .route("/account/revoke", post(account::revoke))
+        .route("/account/logout", post(account::logout))
         .route("/introspect", post(introspect::post))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))

@@ -10,7 +10,7 @@ use ephemera_proto::form::Params;
 
 use super::pending::{find_pending, Pending};
 use super::{Context, OAuthError};
-use crate::model::{Session, Timestamp};
+use crate::model::{Session, Timestamp, User};
 use crate::secret::{self, Secret};
 
 /// The outcome of a login form.
@@ -58,6 +58,41 @@ pub async fn login(
         ));
     };
     let pending = find_pending(ctx, client_id, request_uri, now).await?;
+    let Some(user) = check_password(ctx, form).await? else {
+        tracing::info!(client_id, "login failed");
+        return Ok(LoginOutcome::Retry(Box::new(pending)));
+    };
+    let session = start_session(ctx, &user, now).await?;
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id)
+        .append_pair("request_uri", request_uri)
+        .finish();
+    Ok(LoginOutcome::LoggedIn {
+        session,
+        next: format!("{}/authorize?{query}", ctx.issuer),
+    })
+}
+
+/// Signing in on the account page, where no authorization request waits:
+/// a new session, or `None` for a wrong username or password.
+pub async fn account_login(
+    ctx: &Context,
+    form: &Params,
+    cookie: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Secret>, OAuthError> {
+    if !csrf_valid(cookie, form) {
+        return Err(csrf_error());
+    }
+    let Some(user) = check_password(ctx, form).await? else {
+        tracing::info!("account login failed");
+        return Ok(None);
+    };
+    Ok(Some(start_session(ctx, &user, now).await?))
+}
+
+/// The user a form's `username` and `password` name, if the password is right.
+async fn check_password(ctx: &Context, form: &Params) -> Result<Option<User>, OAuthError> {
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default().to_owned();
     let user = ctx.store.find_user_by_name(username).await?;
@@ -65,10 +100,11 @@ pub async fn login(
     // tell which usernames exist.
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let ok = verify_password(hash, password).await;
-    let Some(user) = user.filter(|_| ok) else {
-        tracing::info!(client_id, "login failed");
-        return Ok(LoginOutcome::Retry(Box::new(pending)));
-    };
+    Ok(user.filter(|_| ok))
+}
+
+/// A fresh session for `user` (never the pre-login cookie).
+async fn start_session(ctx: &Context, user: &User, now: Timestamp) -> Result<Secret, OAuthError> {
     let session = Secret::generate();
     ctx.store
         .insert_session(&Session {
@@ -79,14 +115,7 @@ pub async fn login(
             expires_at: now + ctx.policy.lifetimes.session,
         })
         .await?;
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", client_id)
-        .append_pair("request_uri", request_uri)
-        .finish();
-    Ok(LoginOutcome::LoggedIn {
-        session,
-        next: format!("{}/authorize?{query}", ctx.issuer),
-    })
+    Ok(session)
 }
 
 /// Hashes a password with argon2id (for `ephemera user add`).

@@ -20,6 +20,7 @@
 //! | [`issue`] | minting access and refresh tokens |
 //! | [`introspect`] | RFC 7662 |
 //! | [`revoke`] | RFC 7009 |
+//! | [`grants`] | a user's grants on the account page, everyone's for the operator, and revoking one |
 //! | [`keys`] | signing keys and the JWKS |
 //! | [`sweep`] | expiry and erasure |
 //! | [`gauges`] | the counts `/metrics` shows, recounted off the request path |
@@ -30,6 +31,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod consent;
 pub mod gauges;
+pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod keys;

@@ -18,6 +18,7 @@
 //! - several server processes on one PostgreSQL database, and races between them: `multinode.rs`
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
+//! - the account page and `ephemera grant`: a user's grants, one installation revoked: `account.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
@@ -47,6 +48,7 @@
 //!     (started, restarted, killed) and a flow's steps aimed at one node each
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account;
 mod authorize_rules;
 mod browser;
 mod capabilities;

@@ -12,8 +12,8 @@ use tempfile::TempDir;
 use crate::helpers::*;
 
 /// An https server on 127.0.0.1 hosting documents, and the PEM of its certificate.
-struct DocServer {
-    base: String,
+pub(crate) struct DocServer {
+    pub(crate) base: String,
     document: Arc<Mutex<Value>>,
     /// What `/jwks.json` serves.
     keys: Arc<Mutex<Value>>,
@@ -25,7 +25,7 @@ struct DocServer {
 }
 
 impl DocServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
         let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
@@ -104,12 +104,12 @@ impl DocServer {
         }
     }
 
-    fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("{}/client.json", self.base)
     }
 
     /// Serves a document for `client_id` with these fields.
-    fn serve(&self, client_id: &str, extra: Value) {
+    pub(crate) fn serve(&self, client_id: &str, extra: Value) {
         let mut doc = json!({
             "client_id": client_id,
             "client_name": "Document Agent",
@@ -125,7 +125,7 @@ impl DocServer {
     }
 }
 
-async fn app_trusting(docs: &DocServer) -> TestApp {
+pub(crate) async fn app_trusting(docs: &DocServer) -> TestApp {
     let cert = docs.cert_path.clone();
     TestApp::spawn_with(move |c| {
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
@@ -134,7 +134,7 @@ async fn app_trusting(docs: &DocServer) -> TestApp {
     .await
 }
 
-async fn push_for(app: &TestApp, client_id: &str) -> reqwest::Response {
+pub(crate) async fn push_for(app: &TestApp, client_id: &str) -> reqwest::Response {
     app.post_form(
         "/par",
         &[

@@ -1,0 +1,234 @@
+//! The account page: a signed-in user sees every grant they made (one per
+//! authorization, so each installation of a shared client apart) and
+//! revokes any one of them. `GET /account`, `POST /account/login`,
+//! `POST /account/revoke`, `POST /account/logout`.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+use super::authorize::display_text;
+use super::extract::{cookie, PageForm, QueryParams};
+use super::{error, respond, session_cookie, App};
+use crate::model::{GrantSummary, Session, Trust};
+use crate::secret::{Secret, SecretHash};
+use crate::service::grants;
+use crate::service::login::{self, csrf_error, csrf_token, csrf_valid};
+use crate::service::pending::find_session;
+use crate::service::resolve;
+
+const PATH: &str = "/account";
+
+/// `GET /account`: the user's grants, or the sign-in form.
+pub async fn get(
+    State(app): State<App>,
+    headers: HeaderMap,
+    QueryParams(params): QueryParams,
+) -> Response {
+    let cookie_value = cookie(&headers, app.cookie_name());
+    let now = app.ctx.clock.now();
+    let session = match find_session(&app.ctx, cookie_value.as_deref(), now).await {
+        Ok(s) => s,
+        Err(e) => return error::error_page(e),
+    };
+    let (Some(session), Some(cookie_value)) = (session, cookie_value.clone()) else {
+        return login_page(&app, cookie_value, None);
+    };
+    match grants::of_user(&app.ctx, &session, now).await {
+        Ok(list) => {
+            let page = AccountPage {
+                username: display_text(&session.username, 80),
+                grants: list.iter().map(|g| GrantView::of(&app, g)).collect(),
+                csrf: csrf_token(&cookie_value),
+                revoked: params.get("revoked").is_some(),
+            };
+            respond::page(StatusCode::OK, &page, None)
+        }
+        Err(e) => error::error_page(e),
+    }
+}
+
+/// `POST /account/login`.
+pub async fn login(
+    State(app): State<App>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Response {
+    let cookie_value = cookie(&headers, app.cookie_name());
+    let now = app.ctx.clock.now();
+    // The same per-username throttle as the authorization login.
+    let username = form.get("username").unwrap_or_default().to_owned();
+    let failures = app.limits.login_failures.as_ref();
+    if let Some(Err(retry)) = failures.map(|l| l.check(&username, now)) {
+        tracing::info!("account login throttled for a username");
+        return error::rate_limited_page(retry, "failed logins for this username");
+    }
+    match login::account_login(&app.ctx, &form, cookie_value.as_deref(), now).await {
+        Ok(Some(session)) => respond::redirect(
+            &format!("{}{PATH}", app.ctx.issuer),
+            true,
+            Some(session_cookie(&app, session.expose())),
+        ),
+        Ok(None) => {
+            if let Some(l) = failures {
+                let _ = l.hit(&username, now);
+            }
+            login_page(&app, cookie_value, Some("Wrong username or password."))
+        }
+        Err(e) => error::error_page(e),
+    }
+}
+
+/// `POST /account/revoke`: ends one of the user's grants.
+pub async fn revoke(
+    State(app): State<App>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Response {
+    let cookie_value = cookie(&headers, app.cookie_name());
+    let now = app.ctx.clock.now();
+    let session = match signed_in(&app, cookie_value.as_deref(), &form, now).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Some(grant_id) = form.get("grant_id") else {
+        return error::error_page(crate::service::OAuthError::invalid_request(
+            "the form lost its grant_id",
+        ));
+    };
+    match grants::revoke_for_user(&app.ctx, &session, grant_id).await {
+        Ok(true) => respond::redirect(&format!("{}{PATH}?revoked=1", app.ctx.issuer), true, None),
+        // Not this user's, or already gone: nothing to end.
+        Ok(false) => error::error_page(crate::service::OAuthError::invalid_request(
+            "no such grant among yours: it may have ended already",
+        )),
+        Err(e) => error::error_page(e),
+    }
+}
+
+/// `POST /account/logout`: ends the session.
+pub async fn logout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Response {
+    let cookie_value = cookie(&headers, app.cookie_name());
+    let now = app.ctx.clock.now();
+    if let Err(r) = signed_in(&app, cookie_value.as_deref(), &form, now).await {
+        return r;
+    }
+    if let Some(c) = &cookie_value {
+        if let Err(e) = app.ctx.store.delete_session(&SecretHash::of(c)).await {
+            return error::error_page(e.into());
+        }
+    }
+    respond::redirect(&format!("{}{PATH}", app.ctx.issuer), true, None)
+}
+
+/// The session of a form post from the account page: its CSRF token must
+/// match the browser's cookie, and the session must be live (else back to
+/// the sign-in form).
+async fn signed_in(
+    app: &App,
+    cookie_value: Option<&str>,
+    form: &ephemera_proto::form::Params,
+    now: i64,
+) -> Result<Session, Response> {
+    if !csrf_valid(cookie_value, form) {
+        return Err(error::error_page(csrf_error()));
+    }
+    match find_session(&app.ctx, cookie_value, now).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(respond::redirect(
+            &format!("{}{PATH}", app.ctx.issuer),
+            true,
+            None,
+        )),
+        Err(e) => Err(error::error_page(e)),
+    }
+}
+
+/// The sign-in form; gives the browser an anonymous cookie (for the CSRF
+/// token) when it has none. Nothing is stored for it.
+fn login_page(app: &App, cookie_value: Option<String>, message: Option<&str>) -> Response {
+    let (value, set) = match cookie_value {
+        Some(v) => (v, None),
+        None => {
+            let v = Secret::generate().into_string();
+            let set = session_cookie(app, &v);
+            (v, Some(set))
+        }
+    };
+    let page = AccountLoginPage {
+        csrf: csrf_token(&value),
+        message,
+    };
+    let status = if message.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    respond::page(status, &page, set)
+}
+
+/// One grant as the account page shows it.
+pub struct GrantView {
+    pub id: String,
+    pub name: String,
+    pub client_id: String,
+    pub kind: &'static str,
+    pub verified_origin: Option<String>,
+    pub granted_at: String,
+    pub last_active: String,
+    pub scopes: String,
+    /// The key its tokens are bound to (what tells two installations apart
+    /// best), shortened.
+    pub key: Option<String>,
+}
+
+impl GrantView {
+    fn of(app: &App, summary: &GrantSummary) -> Self {
+        let grant = &summary.grant;
+        let client = &grant.client;
+        let short = |t: &str| t.chars().take(16).collect::<String>() + "…";
+        let key = match (&grant.key_binding.dpop_jkt, &grant.key_binding.x5t_s256) {
+            (Some(jkt), _) => Some(format!("DPoP key {}", short(jkt))),
+            (None, Some(x5t)) => Some(format!("certificate {}", short(x5t))),
+            (None, None) => None,
+        };
+        Self {
+            id: grant.id.clone(),
+            name: display_text(client.name.as_deref().unwrap_or(&client.client_id), 80),
+            client_id: display_text(&client.client_id, 200),
+            kind: match resolve::caps(&app.ctx.policy, client).trust {
+                Trust::Operator => "registered by this server's operator",
+                Trust::VerifiedOrigin => "described by a document at its own address",
+                Trust::SelfAsserted => "registered itself (its name is not verified)",
+            },
+            verified_origin: client.verified_origin.clone(),
+            granted_at: grants::utc(grant.created_at),
+            last_active: summary
+                .last_issued
+                .map_or_else(|| "never".to_owned(), grants::utc),
+            scopes: grant.scope.to_string(),
+            key,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    username: String,
+    grants: Vec<GrantView>,
+    csrf: String,
+    revoked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account_login.html")]
+struct AccountLoginPage<'a> {
+    csrf: String,
+    message: Option<&'a str>,
+}

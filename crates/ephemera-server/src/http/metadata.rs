@@ -58,7 +58,9 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
         ]),
         code_challenge_methods_supported: s(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        pushed_client_registration_supported: true,
+        // Off, a pushed registration gets unauthorized_client: a client
+        // reading this must not choose it.
+        pushed_client_registration_supported: policy.pushed.enabled,
         extra: [
             ("dpop_signing_alg_values_supported", algs.clone()),
             (

@@ -209,3 +209,20 @@ async fn private_signing_keys_are_sealed_at_rest_with_the_configured_key() {
         .unwrap();
     assert!(err.contains("encryption_key"), "{err}");
 }
+
+#[tokio::test]
+async fn metadata_does_not_advertise_pushed_registration_when_it_is_off() {
+    let app = TestApp::spawn_with(|c| c.pushed_clients.enabled = false).await;
+    let m: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["pushed_client_registration_supported"], false);
+    // PAR itself still serves every other client.
+    assert!(m["pushed_authorization_request_endpoint"].is_string());
+}

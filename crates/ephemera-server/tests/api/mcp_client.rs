@@ -192,9 +192,10 @@ async fn with_pushed_registration_off_the_mcp_client_registers_dynamically() {
         let app = TestApp::spawn_with(|c| c.pushed_clients.enabled = false).await;
         let mcp = mcp_resource(&app).await;
         let (resource, server) = discover(&mcp).await;
-        // Ephemera advertises pushed_client_registration_supported even when
-        // it is off, so the client is told not to push.
-        let registration = client().without_pushed_registration();
+        // The metadata says pushed registration is off: the client picks
+        // Dynamic Client Registration on its own.
+        assert!(!server.metadata().pushed_client_registration_supported);
+        let registration = client();
 
         let registered = registration.register(&server).await.unwrap();
         let (pending, tokens) =

@@ -59,7 +59,7 @@ enum Command {
     Keys(KeysCommand),
     /// List and revoke grants (each authorization a user made, so each
     /// installation of a shared client apart).
-    #[command(subcommand)]
+    #[command(subcommand, name = "grants", visible_alias = "grant")]
     Grant(GrantCommand),
     /// Print live counts of requests, grants and tokens.
     Stats {
@@ -380,7 +380,7 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
     }
 }
 
-/// `ephemera grant list`: one line per grant, tab-separated, or JSON.
+/// `ephemera grants list`: one line per grant, tab-separated, or JSON.
 fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), String> {
     use crate::service::grants::utc;
     if json {

@@ -1,4 +1,4 @@
-//! The account page (`/account`) and `ephemera grant`: every installation of
+//! The account page (`/account`) and `ephemera grants`: every installation of
 //! a client sharing one `client_id` (a metadata document, here) has a grant
 //! of its own, listed apart and revoked alone, by its user or the operator.
 
@@ -19,6 +19,11 @@ async fn install(app: &TestApp, client_id: &str) -> Value {
         .to_owned();
     let browser = app.browser();
     app.login(&browser, client_id, &request_uri).await;
+    let consent = app.consent_page(&browser, client_id, &request_uri).await;
+    assert!(
+        consent.contains("<a href=\"/account\">account page</a>"),
+        "the consent page says where access ends: {consent}"
+    );
     let to = app
         .decide(&browser, client_id, &request_uri, "approve")
         .await;
@@ -277,7 +282,7 @@ async fn the_operator_lists_a_clients_grants_and_revokes_one() {
         binary::run(binary::command(dir.path(), &all), None)
     };
 
-    let out = ephemera(&["grant", "list", "--client", &client_id, "--json"]);
+    let out = ephemera(&["grants", "list", "--client", &client_id, "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<&str> = listed
@@ -294,13 +299,14 @@ async fn the_operator_lists_a_clients_grants_and_revokes_one() {
     assert_eq!(listed[0]["client_kind"], "metadata_document");
     assert_eq!(listed[0]["username"], "alice");
     assert_eq!(listed[0]["live_tokens"], 2);
+    // `grant` is an alias of `grants`.
     let out = ephemera(&["grant", "list", "--user", "alice"]);
     assert!(text(&out).contains(&first_grant) && text(&out).contains(&second_grant));
-    let out = ephemera(&["grant", "list", "--user", "nobody"]);
+    let out = ephemera(&["grants", "list", "--user", "nobody"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no user `nobody`"));
 
-    let out = ephemera(&["grant", "revoke", &first_grant]);
+    let out = ephemera(&["grants", "revoke", &first_grant]);
     assert!(out.status.success(), "{}", text(&out));
     assert_error(
         refresh(&app, &client_id, &first).await,
@@ -309,7 +315,7 @@ async fn the_operator_lists_a_clients_grants_and_revokes_one() {
     )
     .await;
     assert_eq!(refresh(&app, &client_id, &second).await.status(), 200);
-    let out = ephemera(&["grant", "revoke", &first_grant]);
+    let out = ephemera(&["grants", "revoke", &first_grant]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no grant"));
 }

@@ -132,7 +132,7 @@ impl Seen<'_> {
         // Only the elements the templates write: nothing from the metadata.
         let allowed = [
             "html", "head", "meta", "title", "link", "body", "main", "h1", "bdi", "span", "p",
-            "strong", "ul", "li", "form", "input", "label", "div", "button",
+            "strong", "ul", "li", "form", "input", "label", "div", "button", "a",
         ];
         for element in facts["elements"].as_array().unwrap() {
             let element = element.as_str().unwrap();
@@ -156,6 +156,14 @@ impl Seen<'_> {
                 !value.contains("evil.example"),
                 "{at}: a metadata URL in an attribute: {attribute}"
             );
+            // The only links are the templates' own: the stylesheet and the
+            // account page.
+            if name == "href" {
+                assert!(
+                    ["/assets/ephemera.css", "/account"].contains(&value.as_str()),
+                    "{at}: a link the templates do not write: {attribute}"
+                );
+            }
         }
         // The name, and the page's text, carry no bidi override, and the name
         // is isolated from the text around it (<bdi>, HTML §4.5.24).

@@ -124,7 +124,53 @@ impl PendingAuthorization {
     pub fn code_from_callback(&self, callback_url: &str, expected_issuer: &str) -> Result<String> {
         check_callback(self, callback_url, expected_issuer, true)
     }
+
+    /// The redirect back, from an authorization server that answers without
+    /// a person (a grant approved beforehand, a test server): requests the
+    /// [`authorization_url`](Self::authorization_url) as a user agent with
+    /// no user would, follows up to [`MAX_REDIRECTS`] redirects, and returns
+    /// the first one to `redirect_uri` (same origin and path) without
+    /// requesting it, ready for [`code`](Self::code). Any other answer (a
+    /// login page, an error) is a [`Error::Protocol`]: a person is needed.
+    /// `http` must not follow redirects itself (see
+    /// [`default_http_client`](crate::server::default_http_client)).
+    pub async fn follow_redirects(&self, http: &reqwest::Client) -> Result<String> {
+        let back = Url::parse(&self.redirect_uri)
+            .map_err(|e| Error::protocol(format!("redirect_uri is not a URL: {e}")))?;
+        let mut current = self.authorization_url.clone();
+        for _ in 0..MAX_REDIRECTS {
+            let response = http.get(current.clone()).send().await?;
+            let status = response.status();
+            if !status.is_redirection() {
+                return Err(Error::protocol(format!(
+                    "{current} answered HTTP {}, not a redirect: the authorization needs a person",
+                    status.as_u16()
+                )));
+            }
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    Error::protocol(format!("{current} redirected without a Location"))
+                })?;
+            let next = current
+                .join(location)
+                .map_err(|e| Error::protocol(format!("Location {location:?} is not a URL: {e}")))?;
+            if next.origin() == back.origin() && next.path() == back.path() {
+                return Ok(next.into());
+            }
+            current = next;
+        }
+        Err(Error::protocol(format!(
+            "no redirect to {} after {MAX_REDIRECTS} redirects",
+            self.redirect_uri
+        )))
+    }
 }
+
+/// How many redirects [`PendingAuthorization::follow_redirects`] follows.
+pub const MAX_REDIRECTS: usize = 10;
 
 fn check_callback(
     pending: &PendingAuthorization,

@@ -23,6 +23,10 @@ pub enum Error {
     /// client assertion.
     #[error("key error: {0}")]
     Key(String),
+    /// An MCP server answered a JSON-RPC request with an error
+    /// (JSON-RPC 2.0 §5.1), which [`McpSession`](crate::McpSession) hands on.
+    #[error("MCP error {code}: {message}")]
+    Mcp { code: i64, message: String },
     /// The server broke the protocol: an unexpected status or body, a
     /// `state` or `iss` mismatch, missing metadata, an unusable URL.
     #[error("protocol error: {0}")]

@@ -23,6 +23,7 @@
 //! | [`resource`] | [`ProtectedResource`]: discovery from a resource's `401` through its metadata (RFC 9728) to the issuer; the scope to ask for |
 //! | [`challenge`] | [`Challenge`]: `WWW-Authenticate` parsing (RFC 9110 §11.6.1), `insufficient_scope` and the step-up scope |
 //! | [`registration`] | [`ClientRegistration`] -> [`RegisteredClient`]: pre-registered, metadata document, pushed or Dynamic Client Registration (RFC 7591), in the MCP order |
+//! | [`mcp`] | [`McpSession`]: JSON-RPC over MCP's Streamable HTTP transport (the handshake, `Mcp-Session-Id`, JSON or SSE answers, the stateless draft's `_meta`), a `401`/`403` handed back |
 //! | [`store`] | [`TokenStore`] and [`MemoryTokenStore`]: tokens per issuer and resource |
 //!
 //! **Where the keys go.** A key that authenticates the client
@@ -112,8 +113,12 @@
 //!    ([`challenge::insufficient_scope`]) starts again at step 4 asking for
 //!    [`challenge::scope_union`] of the old and the new scope.
 //!
+//! 7. [`McpSession`] speaks MCP's Streamable HTTP with the token and hands
+//!    a `401` or `403` back for steps 1 to 6.
+//!
 //! `examples/mcp_login.rs` runs them all
-//! (`cargo run -p ephemera-client --example mcp_login -- <resource-url>`).
+//! (`cargo run -p ephemera-client --example mcp_login -- <mcp-url>`), and
+//! the MCP conformance suite's client scenarios run it (`tests/api/conformance.rs`).
 //!
 //! ```no_run
 //! use ephemera_client::challenge::{insufficient_scope, scope_union};
@@ -227,6 +232,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod loopback;
+pub mod mcp;
 pub mod registration;
 pub mod resource;
 pub mod server;
@@ -242,6 +248,7 @@ pub use http::{http_client, HttpClientOptions};
 pub use identity::{ClientIdentity, SecretMethod};
 pub use keys::ClientKey;
 pub use loopback::LoopbackRedirect;
+pub use mcp::{McpAnswer, McpSession};
 pub use registration::{ClientRegistration, RegisteredClient, RegistrationMethod};
 pub use resource::{ProtectedResource, ResourceMetadata};
 pub use server::AuthorizationServer;

@@ -152,7 +152,7 @@ impl ClientRegistration {
             RegistrationMethod::Pushed => Some(ClientIdentity::pushed(self.metadata.clone())),
             RegistrationMethod::Dynamic => {
                 let information = server.register(&self.metadata).await?;
-                let identity = identity_of(&information)?;
+                let identity = identity_of(&information, server.metadata())?;
                 registration_response = Some(information);
                 Some(identity)
             }
@@ -172,17 +172,33 @@ impl ClientRegistration {
 
 /// The identity a client information response (RFC 7591 §3.2.1) gives: a
 /// public client, or one with the `client_secret` it was issued, sent the
-/// way its `token_endpoint_auth_method` says (HTTP Basic by default,
-/// RFC 7591 §2).
-fn identity_of(information: &Value) -> Result<ClientIdentity> {
+/// way its `token_endpoint_auth_method` says. A response that does not say
+/// gets HTTP Basic (RFC 7591 §2's default), unless the server's
+/// `token_endpoint_auth_methods_supported` lists `client_secret_post` and
+/// not `client_secret_basic` (RFC 8414 §2): a secret sent a way the server
+/// does not take is no use.
+fn identity_of(
+    information: &Value,
+    server: &AuthorizationServerMetadata,
+) -> Result<ClientIdentity> {
     let client_id = information["client_id"]
         .as_str()
         .ok_or_else(|| Error::protocol("the registration response has no client_id"))?;
+    let supports = |method: &str| {
+        server
+            .token_endpoint_auth_methods_supported
+            .iter()
+            .any(|m| m == method)
+    };
     Ok(match information["client_secret"].as_str() {
         Some(secret) => {
             let method = match information["token_endpoint_auth_method"].as_str() {
                 Some("client_secret_post") => SecretMethod::Post,
-                _ => SecretMethod::Basic,
+                Some(_) => SecretMethod::Basic,
+                None if supports("client_secret_post") && !supports("client_secret_basic") => {
+                    SecretMethod::Post
+                }
+                None => SecretMethod::Basic,
             };
             ClientIdentity::confidential(client_id, secret, method)
         }
@@ -275,6 +291,7 @@ mod tests {
 
     #[test]
     fn a_registration_response_with_a_secret_makes_a_confidential_client() {
+        let identity_of = |information: &Value| identity_of(information, &server(json!({})));
         let public = identity_of(&json!({"client_id": "c1"})).unwrap();
         assert_eq!(public.client_id(), "c1");
         assert_eq!(public.token_endpoint_auth_method(), "none");
@@ -286,5 +303,37 @@ mod tests {
         .unwrap();
         assert_eq!(post.token_endpoint_auth_method(), "client_secret_post");
         assert!(identity_of(&json!({"client_secret": "s"})).is_err());
+    }
+
+    #[test]
+    fn a_response_without_a_method_sends_the_secret_a_way_the_server_takes() {
+        let information = json!({"client_id": "c", "client_secret": "s"});
+        let method = |supported: Value| {
+            identity_of(
+                &information,
+                &server(json!({"token_endpoint_auth_methods_supported": supported})),
+            )
+            .unwrap()
+            .token_endpoint_auth_method()
+        };
+        assert_eq!(method(json!(["client_secret_post"])), "client_secret_post");
+        assert_eq!(
+            method(json!(["none", "client_secret_post"])),
+            "client_secret_post"
+        );
+        assert_eq!(
+            method(json!(["client_secret_post", "client_secret_basic"])),
+            "client_secret_basic"
+        );
+        assert_eq!(method(json!([])), "client_secret_basic");
+        let said = json!({"client_id": "c", "client_secret": "s", "token_endpoint_auth_method": "client_secret_basic"});
+        let only_post =
+            server(json!({"token_endpoint_auth_methods_supported": ["client_secret_post"]}));
+        assert_eq!(
+            identity_of(&said, &only_post)
+                .unwrap()
+                .token_endpoint_auth_method(),
+            "client_secret_basic"
+        );
     }
 }

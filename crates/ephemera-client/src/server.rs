@@ -408,10 +408,23 @@ impl AuthorizationServer {
         identity: &ClientIdentity,
         scope: Option<&str>,
     ) -> Result<TokenResponse> {
+        self.client_credentials_for(identity, scope, &[]).await
+    }
+
+    /// [`client_credentials`](Self::client_credentials) naming the
+    /// resources the token is for (RFC 8707 §2), as MCP asks of every token
+    /// request (and its client credentials extension, SEP-1046, of this one).
+    pub async fn client_credentials_for(
+        &self,
+        identity: &ClientIdentity,
+        scope: Option<&str>,
+        resources: &[String],
+    ) -> Result<TokenResponse> {
         let mut form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
         if let Some(scope) = scope {
             form.push(("scope".to_owned(), scope.to_owned()));
         }
+        push_resources(&mut form, resources);
         self.token_request(identity, form).await
     }
 

@@ -25,6 +25,23 @@ async fn client_credentials_work_with_basic_and_post() {
 }
 
 #[tokio::test]
+async fn client_credentials_for_a_resource_name_it_on_the_token_request() {
+    let fake = FakeServer::start().await;
+    let server = fake.client().await;
+    let client = ClientIdentity::confidential(SVC_ID, SVC_SECRET, SecretMethod::Basic);
+    let resources = ["https://mcp.example/mcp".to_owned()];
+
+    server
+        .client_credentials_for(&client, None, &resources)
+        .await
+        .unwrap();
+
+    let requests = fake.requests("/token");
+    assert_eq!(requests[0].one("grant_type"), "client_credentials");
+    assert_eq!(requests[0].get("resource"), ["https://mcp.example/mcp"]);
+}
+
+#[tokio::test]
 async fn a_wrong_secret_is_an_invalid_client_error() {
     let fake = FakeServer::start().await;
     let server = fake.client().await;

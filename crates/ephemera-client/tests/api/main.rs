@@ -10,6 +10,7 @@
 //! | `back_channel` | client authentication, client_credentials, revocation, introspection, error bodies |
 //! | `binding` | DPoP on PAR, token and refresh, `use_dpop_nonce`, `private_key_jwt` with pushed keys, tokens at a resource server |
 //! | `mtls` | https issuers, mutual TLS (RFC 8705): `self_signed_tls_client_auth` and certificate-bound tokens |
+//! | `conformance` | the MCP conformance suite's client scenarios (`auth/*`) against the `mcp_login` example |
 //! | `mcp` | the MCP client against `support::mcp`, a fake resource and authorization server: discovery from a `401`, the well-known orders, registration, the request without PAR, `resource`, `iss`, step-up |
 //!
 //! A new test goes in the module of the flow it exercises; new fake
@@ -20,6 +21,7 @@
 mod back_channel;
 mod binding;
 mod code_flow;
+mod conformance;
 mod discovery;
 mod mcp;
 mod mtls;

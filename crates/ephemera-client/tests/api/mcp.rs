@@ -1,6 +1,7 @@
 //! The MCP client against a fake deployment (`support::mcp`): discovery
 //! from a `401`, the well-known orders, the registration order, the
-//! authorization request without PAR, `resource`, `iss` and step-up.
+//! authorization request without PAR, `resource`, `iss` and step-up; a
+//! server that approves without a person; MCP's Streamable HTTP.
 //! (Ephemera's own tests run the same client against the real server.)
 
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use ephemera_client::challenge::{insufficient_scope, scope_union};
 use ephemera_client::{
     AccessToken, AuthorizationRequest, AuthorizationServer, ClientIdentity, ClientRegistration,
-    Error, MemoryTokenStore, PendingAuthorization, ProtectedResource, RegistrationMethod,
-    StoredTokens, TokenKey, TokenResponse, TokenStore,
+    Error, McpAnswer, McpSession, MemoryTokenStore, PendingAuthorization, ProtectedResource,
+    RegistrationMethod, StoredTokens, TokenKey, TokenResponse, TokenStore,
 };
 use serde_json::json;
 
@@ -414,6 +415,223 @@ async fn a_403_insufficient_scope_steps_up_to_the_union_and_the_new_tokens_repla
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_server_that_approves_by_itself_is_followed_to_the_redirect_back() {
+    tokio::time::timeout(BOUND, async {
+        let fake = McpFake::start(McpOptions {
+            par: false,
+            ..McpOptions::default()
+        })
+        .await;
+        let (resource, server) = discover(&fake).await;
+        let client = client().register(&server).await.unwrap();
+        let request = AuthorizationRequest::new(REDIRECT_URI).resource(resource.resource());
+        let pending = server.begin(&client.identity, request).await.unwrap();
+
+        let callback = pending.follow_redirects(&http()).await.unwrap();
+
+        // /authorize -> /approved -> the redirect_uri, which is not requested
+        // (nothing listens on 127.0.0.1:9).
+        assert!(
+            callback.starts_with(&format!("{REDIRECT_URI}?code=")),
+            "{callback}"
+        );
+        let gets = fake.gets();
+        assert_eq!(gets[gets.len() - 2..], ["/authorize", "/approved"]);
+        let code = pending.code(&callback).unwrap();
+        server.exchange_code(&pending, &code).await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_page_instead_of_a_redirect_means_a_person_is_needed() {
+    tokio::time::timeout(BOUND, async {
+        let fake = McpFake::start(McpOptions {
+            par: false,
+            ..McpOptions::default()
+        })
+        .await;
+        let (_, server) = discover(&fake).await;
+        let client = client().register(&server).await.unwrap();
+        let mut pending = server
+            .begin(&client.identity, AuthorizationRequest::new(REDIRECT_URI))
+            .await
+            .unwrap();
+        // The resource's JSON (a 401) stands in for a login page.
+        pending.authorization_url = fake.resource.parse().unwrap();
+
+        let error = pending.follow_redirects(&http()).await.unwrap_err();
+
+        assert!(
+            matches!(&error, Error::Protocol(m) if m.contains("needs a person")),
+            "{error}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// A token for `scope` from the fake, by the whole flow.
+async fn token_for(fake: &McpFake, scope: &str) -> AccessToken {
+    let (resource, server) = discover(fake).await;
+    let (_, tokens) = login(fake, &server, &client(), &resource, Some(scope.into())).await;
+    AccessToken::from_response(&tokens, None).unwrap()
+}
+
+fn info() -> serde_json::Value {
+    json!({"name": "agent", "version": "1.0.0"})
+}
+
+#[tokio::test]
+async fn an_mcp_session_initializes_carries_its_session_and_reads_json_and_event_streams() {
+    tokio::time::timeout(BOUND, async {
+        let fake = McpFake::start(McpOptions::default()).await;
+        let mut session = McpSession::new(
+            http(),
+            &fake.resource,
+            ephemera_client::mcp::PROTOCOL_VERSION,
+            info(),
+        );
+
+        let refused = session.initialize(None).await.unwrap();
+        let McpAnswer::Refused { status, headers } = refused else {
+            panic!("not refused: {refused:?}")
+        };
+        assert_eq!(status, 401);
+        assert!(
+            ProtectedResource::from_challenge(&http(), &fake.resource, &headers)
+                .await
+                .is_ok()
+        );
+        let token = token_for(&fake, "read").await;
+        let initialized = session.initialize(Some(&token)).await.unwrap();
+        let tools = session
+            .request(Some(&token), "tools/list", json!({}))
+            .await
+            .unwrap();
+        let called = session
+            .request(
+                Some(&token),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"text": "hi"}}),
+            )
+            .await
+            .unwrap();
+
+        assert!(matches!(initialized, McpAnswer::Result(r) if r["serverInfo"]["name"] == "fake"));
+        assert!(matches!(tools, McpAnswer::Result(r) if r["tools"][0]["name"] == "echo"));
+        assert!(matches!(called, McpAnswer::Result(r) if r["content"][0]["text"] == "hi"));
+        assert_eq!(session.session_id(), Some("session-1"));
+        let sent = fake.mcp_messages();
+        let methods: Vec<&str> = sent
+            .iter()
+            .map(|(m, _, _)| m["method"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            methods,
+            [
+                "initialize",
+                "initialize",
+                "notifications/initialized",
+                "tools/list",
+                "tools/call"
+            ]
+        );
+        // The session and the version go on every message after the handshake.
+        assert_eq!(sent[1].1, None);
+        assert_eq!(sent[1].2, None);
+        for (message, session, version) in &sent[2..] {
+            assert_eq!(session.as_deref(), Some("session-1"), "{message}");
+            assert_eq!(version.as_deref(), Some("2025-11-25"), "{message}");
+        }
+        assert_eq!(sent[0].0["params"]["clientInfo"], info());
+        assert_ne!(sent[3].0["id"], sent[4].0["id"]);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_mcp_session_hands_back_a_403_and_a_json_rpc_error() {
+    tokio::time::timeout(BOUND, async {
+        let fake = McpFake::start(McpOptions::default()).await;
+        let admin = format!("{}/admin", fake.resource);
+        let token = token_for(&fake, "read").await;
+        let mut session = McpSession::new(
+            http(),
+            &fake.resource,
+            ephemera_client::mcp::PROTOCOL_VERSION,
+            info(),
+        );
+        let mut at_admin = McpSession::new(
+            http(),
+            &admin,
+            ephemera_client::mcp::PROTOCOL_VERSION,
+            info(),
+        );
+
+        let forbidden = at_admin
+            .request(Some(&token), "tools/list", json!({}))
+            .await
+            .unwrap();
+        let error = session
+            .request(Some(&token), "resources/list", json!({}))
+            .await
+            .unwrap_err();
+
+        let McpAnswer::Refused { status, headers } = forbidden else {
+            panic!("not refused: {forbidden:?}")
+        };
+        assert_eq!(status, 403);
+        assert_eq!(
+            insufficient_scope(status, &headers).as_deref(),
+            Some("admin")
+        );
+        assert!(matches!(&error, Error::Mcp { code: -32601, .. }), "{error}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_stateless_session_skips_the_handshake_and_puts_the_version_in_every_request() {
+    tokio::time::timeout(BOUND, async {
+        let fake = McpFake::start(McpOptions::default()).await;
+        let token = token_for(&fake, "read").await;
+        let mut session = McpSession::new(
+            http(),
+            &fake.resource,
+            ephemera_client::mcp::STATELESS_PROTOCOL_VERSION,
+            info(),
+        );
+
+        session.initialize(Some(&token)).await.unwrap();
+        session
+            .request(Some(&token), "tools/list", json!({}))
+            .await
+            .unwrap();
+
+        let sent = fake.mcp_messages();
+        assert_eq!(sent.len(), 1, "no initialize: {sent:?}");
+        let (message, _, version) = &sent[0];
+        assert_eq!(message["method"], "tools/list");
+        assert_eq!(version.as_deref(), Some("2026-07-28"));
+        let meta = &message["params"]["_meta"];
+        assert_eq!(
+            meta["io.modelcontextprotocol/protocolVersion"],
+            "2026-07-28"
+        );
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientCapabilities"],
+            json!({})
+        );
     })
     .await
     .unwrap();

@@ -36,7 +36,8 @@ const BOUND: Duration = Duration::from_secs(60);
 /// An MCP server's stand-in, protected by `ephemera-resource` with `app`
 /// as its authorization server: the resource `<base>/mcp` (needing `read`)
 /// and below it `/mcp/write` (needing `read` and `write`), with its RFC 9728
-/// metadata naming both scopes. Returns the resource's URL.
+/// metadata naming both scopes. Each answers GET with JSON and POST with
+/// MCP ([`mcp_answer`]). Returns the resource's URL.
 async fn mcp_resource(app: &TestApp) -> String {
     app.introspect("create the rs client").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -57,16 +58,34 @@ async fn mcp_resource(app: &TestApp) -> String {
     };
     let answer = || async { Json(json!({"ok": true})) };
     let api = Router::new()
-        .route("/mcp", get(answer))
+        .route("/mcp", get(answer).post(mcp_answer))
         .layer(IntrospectionLayer::new(config(&["read"])))
         .merge(
             Router::new()
-                .route("/mcp/write", get(answer))
+                .route("/mcp/write", get(answer).post(mcp_answer))
                 .layer(IntrospectionLayer::new(config(&["read", "write"]))),
         )
         .merge(metadata::router(resource_metadata));
     tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
     resource
+}
+
+/// Just enough of an MCP server (JSON answers): `initialize`, `tools/list`
+/// with one tool, `whoami`, and its `tools/call`; 202 for notifications.
+async fn mcp_answer(Json(message): Json<serde_json::Value>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let id = message["id"].clone();
+    let result = match message["method"].as_str().unwrap_or_default() {
+        "initialize" => json!({
+            "protocolVersion": message["params"]["protocolVersion"],
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "stand-in", "version": "1"},
+        }),
+        "tools/list" => json!({"tools": [{"name": "whoami", "inputSchema": {"type": "object"}}]}),
+        "tools/call" => json!({"content": [{"type": "text", "text": "alice"}]}),
+        _ => return axum::http::StatusCode::ACCEPTED.into_response(),
+    };
+    Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
 }
 
 /// Plays the user at the authorization URL: a request sent whole is
@@ -366,6 +385,8 @@ async fn the_mcp_login_example_logs_in_steps_up_and_calls_the_resource() {
             write.as_str(),
             "--scope",
             "read",
+            "--call",
+            "whoami",
             "--timeout",
             "30",
         ]);
@@ -386,9 +407,9 @@ async fn the_mcp_login_example_logs_in_steps_up_and_calls_the_resource() {
                 assert_eq!(res.status(), 200);
             }
         }
-        let status = run.await.unwrap().unwrap();
+        let result = run.await.unwrap().unwrap();
 
-        assert_eq!(status, 200, "{shown:#?}");
+        assert_eq!(result["content"][0]["text"], "alice", "{shown:#?}");
         assert_eq!(logins, 2, "{shown:#?}");
         assert!(
             shown.contains(&format!("authorization server {}", app.base)),
@@ -402,7 +423,21 @@ async fn the_mcp_login_example_logs_in_steps_up_and_calls_the_resource() {
             shown.contains(&"insufficient_scope: asking again for read write".to_owned()),
             "{shown:#?}"
         );
-        assert!(shown.contains(&format!("GET {write} -> 200")), "{shown:#?}");
+        // Ephemera advertises DPoP (ES256): the tokens are bound to a key.
+        assert!(
+            shown.contains(&format!("tokens for {mcp} (scope read write, DPoP)")),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.contains(&"initialized stand-in (2025-11-25)".to_owned()),
+            "{shown:#?}"
+        );
+        assert!(
+            shown.contains(
+                &r#"tools/call whoami -> {"content":[{"text":"alice","type":"text"}]}"#.to_owned()
+            ),
+            "{shown:#?}"
+        );
     })
     .await
     .unwrap();

@@ -3,7 +3,11 @@
 //! an authorization server whose issuer may have a path, whose metadata
 //! sits at one of the well-known URIs MCP tries, and which may lack PAR,
 //! pushed registration, metadata documents or Dynamic Client Registration.
-//! The tests play the user with [`McpFake::approve`].
+//! The tests play the user with [`McpFake::approve`], or let the fake's
+//! `/authorize` approve by itself (a redirect to `/approved`, which
+//! redirects back with the code). `/mcp` also speaks MCP's Streamable HTTP
+//! on POST (`initialize`, `tools/list` answered as an event stream,
+//! `tools/call`), behind the same 401 and 403.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -106,6 +110,9 @@ struct Inner {
     token_requests: Vec<Asked>,
     /// Access token -> its scope.
     tokens: HashMap<String, String>,
+    /// Every JSON-RPC message POSTed to `/mcp`, with its `Mcp-Session-Id`
+    /// and `MCP-Protocol-Version` headers.
+    mcp: Vec<(Value, Option<String>, Option<String>)>,
     counter: u64,
 }
 
@@ -138,8 +145,10 @@ impl McpFake {
             inner: Arc::default(),
         };
         let app = Router::new()
-            .route("/mcp", get(resource))
-            .route("/mcp/admin", get(resource))
+            .route("/mcp", get(resource).post(mcp))
+            .route("/mcp/admin", get(resource).post(mcp))
+            .route(&format!("{path}/authorize"), get(authorize))
+            .route(&format!("{path}/approved"), get(approved))
             .route("/.well-known/oauth-protected-resource/mcp", get(prm))
             .route(&metadata_path, get(metadata))
             .route(&format!("{path}/register"), post(register))
@@ -168,6 +177,11 @@ impl McpFake {
         self.inner.lock().unwrap().token_requests.clone()
     }
 
+    /// Every MCP message POSTed, with its session and version headers.
+    pub fn mcp_messages(&self) -> Vec<(Value, Option<String>, Option<String>)> {
+        self.inner.lock().unwrap().mcp.clone()
+    }
+
     /// Plays the user approving `pending`: the request is read from the
     /// authorization URL (or the PAR it names), a code issued, and the
     /// redirect the browser would follow returned.
@@ -177,6 +191,10 @@ impl McpFake {
             url.as_str().split('?').next().unwrap(),
             format!("{}/authorize", self.issuer)
         );
+        self.approve_url(url)
+    }
+
+    fn approve_url(&self, url: &Url) -> String {
         let query = Asked {
             params: url.query_pairs().into_owned().collect(),
         };
@@ -208,6 +226,79 @@ impl McpFake {
     }
 }
 
+/// Approves without a person: a redirect to `/approved` with the same query.
+async fn authorize(State(fake): State<McpFake>, uri: Uri) -> Response {
+    record_get(&fake, &uri);
+    let to = format!(
+        "{}/approved?{}",
+        fake.options.issuer_path,
+        uri.query().unwrap_or_default()
+    );
+    (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
+}
+
+/// The approval [`McpFake::approve`] gives, as a redirect back.
+async fn approved(State(fake): State<McpFake>, uri: Uri) -> Response {
+    record_get(&fake, &uri);
+    let url = Url::parse(&format!("{}{uri}", fake.base)).unwrap();
+    let redirect = fake.approve_url(&url);
+    (StatusCode::SEE_OTHER, [(header::LOCATION, redirect)]).into_response()
+}
+
+/// MCP over Streamable HTTP, behind [`resource`]'s 401 and 403:
+/// `initialize` (a JSON answer assigning a session), notifications (202),
+/// `tools/list` (an event stream with a notification before the answer),
+/// `tools/call` of `echo` (JSON), anything else a JSON-RPC error.
+async fn mcp(State(fake): State<McpFake>, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    let message: Value = serde_json::from_str(&body).unwrap();
+    let header_of = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    fake.inner.lock().unwrap().mcp.push((
+        message.clone(),
+        header_of("mcp-session-id"),
+        header_of("mcp-protocol-version"),
+    ));
+    if let Err(refused) = granted(&fake, &uri, &headers) {
+        return refused;
+    }
+    let id = message["id"].clone();
+    let answer = |result: Value| json!({"jsonrpc": "2.0", "id": id, "result": result});
+    match message["method"].as_str().unwrap_or_default() {
+        "initialize" => (
+            [("mcp-session-id", "session-1")],
+            Json(answer(json!({
+                "protocolVersion": message["params"]["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "fake", "version": "1"},
+            }))),
+        )
+            .into_response(),
+        method if method.starts_with("notifications/") => StatusCode::ACCEPTED.into_response(),
+        "tools/list" => {
+            let progress = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                "params": {"level": "info", "data": "listing"}});
+            let tools =
+                answer(json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}));
+            (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                format!("event: message\ndata: {progress}\n\nevent: message\ndata: {tools}\n\n"),
+            )
+                .into_response()
+        }
+        "tools/call" => Json(answer(json!({
+            "content": [{"type": "text", "text": message["params"]["arguments"]["text"]}],
+        })))
+        .into_response(),
+        _ => Json(json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": -32601, "message": "Method not found"}}))
+        .into_response(),
+    }
+}
+
 fn record_get(fake: &McpFake, uri: &Uri) {
     fake.inner.lock().unwrap().gets.push(uri.path().to_owned());
 }
@@ -232,6 +323,14 @@ fn bearer_challenge(fake: &McpFake, params: &[(&str, &str)]) -> String {
 /// known token, 403 `insufficient_scope` without the scope.
 async fn resource(State(fake): State<McpFake>, uri: Uri, headers: HeaderMap) -> Response {
     record_get(&fake, &uri);
+    match granted(&fake, &uri, &headers) {
+        Ok(scope) => Json(json!({"scope": scope})).into_response(),
+        Err(refused) => refused,
+    }
+}
+
+/// The scope of the request's bearer token, or the 401 or 403 refusing it.
+fn granted(fake: &McpFake, uri: &Uri, headers: &HeaderMap) -> Result<String, Response> {
     let needed = if uri.path() == "/mcp/admin" {
         "admin"
     } else {
@@ -249,23 +348,23 @@ async fn resource(State(fake): State<McpFake>, uri: Uri, headers: HeaderMap) -> 
             if let Some(scope) = fake.options.challenge_scope {
                 params.push(("scope", scope));
             }
-            let challenge = bearer_challenge(&fake, &params);
-            (
+            let challenge = bearer_challenge(fake, &params);
+            Err((
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, challenge)],
             )
-                .into_response()
+                .into_response())
         }
         Some(scope) if !scope.split(' ').any(|s| s == needed) => {
             let challenge =
-                bearer_challenge(&fake, &[("error", "insufficient_scope"), ("scope", needed)]);
-            (
+                bearer_challenge(fake, &[("error", "insufficient_scope"), ("scope", needed)]);
+            Err((
                 StatusCode::FORBIDDEN,
                 [(header::WWW_AUTHENTICATE, challenge)],
             )
-                .into_response()
+                .into_response())
         }
-        Some(scope) => Json(json!({"scope": scope})).into_response(),
+        Some(scope) => Ok(scope),
     }
 }
 

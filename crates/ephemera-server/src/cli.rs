@@ -77,6 +77,12 @@ enum UserCommand {
         /// Read the password from standard input (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// The person's full name (the `name` claim of ID Tokens and /userinfo).
+        #[arg(long = "full-name")]
+        full_name: Option<String>,
+        /// The person's email address (the `email` claim), as verified by the operator.
+        #[arg(long)]
+        email: Option<String>,
     },
     /// List users.
     List,
@@ -223,11 +229,28 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::User(UserCommand::Add { name, .. }) => {
+        Command::User(UserCommand::Add {
+            name,
+            full_name,
+            email,
+            ..
+        }) => {
             let password = read_stdin("password")?;
             let user = admin::add_user(store.as_ref(), &name, password, now)
                 .await
                 .map_err(|e| e.to_string())?;
+            if full_name.is_some() || email.is_some() {
+                let claims = crate::model::UserClaims {
+                    name: full_name,
+                    email_verified: email.as_ref().map(|_| true),
+                    email,
+                    ..Default::default()
+                };
+                store
+                    .update_user_claims(&user.id, &claims)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             println!("added user {} ({})", user.username, user.id);
             Ok(())
         }

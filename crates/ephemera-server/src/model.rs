@@ -475,7 +475,71 @@ pub struct Token {
 pub struct User {
     pub id: String,
     pub username: String,
-    pub password_hash: String,
+    /// The argon2 hash of the local password; `None` for a person who signs
+    /// in only through an upstream identity provider.
+    pub password_hash: Option<String>,
+    /// What the record says of the person, for ID Tokens and `/userinfo`.
+    pub claims: UserClaims,
+    pub created_at: Timestamp,
+}
+
+/// The standard claims a user record holds (OpenID Connect Core §5.1): set
+/// by `ephemera user add`, or from an upstream provider's claims at each
+/// sign-in through it. Stored as JSON; absent ones are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+}
+
+/// How a session's user signed in: OpenID Connect's `amr` (RFC 8176
+/// values) and `acr`, and the upstream provider, if any. The session's
+/// `created_at` is the `auth_time`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// The configured name of the upstream provider signed in through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+}
+
+impl SignIn {
+    /// A local password (`pwd`, RFC 8176 §2).
+    pub fn password() -> Self {
+        Self {
+            amr: vec!["pwd".to_owned()],
+            acr: None,
+            provider: None,
+        }
+    }
+}
+
+/// A person's identity at an upstream provider, keyed by the provider's
+/// issuer and its subject for them (never by email): the link to the local
+/// user it signs in as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamIdentity {
+    /// The provider's issuer identifier (OpenID Connect), or the fixed
+    /// identifier configured for a plain OAuth 2 provider.
+    pub issuer: String,
+    pub subject: String,
+    pub user_id: String,
+    /// The configured name of the provider.
+    pub provider: String,
     pub created_at: Timestamp,
 }
 
@@ -485,8 +549,10 @@ pub struct Session {
     pub hash: SecretHash,
     pub user_id: String,
     pub username: String,
+    /// When the user signed in (`auth_time`).
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    pub sign_in: SignIn,
 }
 
 /// A signing key; the private part is PKCS#8 DER.

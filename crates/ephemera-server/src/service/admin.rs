@@ -5,7 +5,7 @@ use ephemera_proto::scope::Scope;
 use ephemera_proto::ClientRef;
 
 use super::{login, new_id};
-use crate::model::{StoredClient, Timestamp, User};
+use crate::model::{StoredClient, Timestamp, User, UserClaims};
 use crate::policy::Policy;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -53,9 +53,12 @@ pub async fn add_user(
     let user = User {
         id: new_id(),
         username: username.to_owned(),
-        password_hash: login::hash_password(password)
-            .await
-            .map_err(|_| AdminError::Hash)?,
+        password_hash: Some(
+            login::hash_password(password)
+                .await
+                .map_err(|_| AdminError::Hash)?,
+        ),
+        claims: UserClaims::default(),
         created_at: now,
     };
     match store.insert_user(&user).await {

@@ -10,7 +10,7 @@ use ephemera_proto::form::Params;
 
 use super::pending::{find_pending, Pending};
 use super::{Context, OAuthError};
-use crate::model::{Session, Timestamp, User};
+use crate::model::{Session, SignIn, Timestamp, User};
 use crate::secret::{self, Secret};
 
 /// The outcome of a login form.
@@ -98,9 +98,11 @@ async fn check_password(ctx: &Context, form: &Params) -> Result<Option<User>, OA
     let user = ctx.store.find_user_by_name(username).await?;
     // An unknown user costs the same hash as a known one, so timing does not
     // tell which usernames exist.
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    // A user without a local password (one of an upstream provider) is
+    // checked against the same dummy hash and never matches.
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let ok = verify_password(hash, password).await;
-    Ok(user.filter(|_| ok))
+    Ok(user.filter(|u| ok && u.password_hash.is_some()))
 }
 
 /// A fresh session for `user` (never the pre-login cookie).
@@ -113,6 +115,7 @@ async fn start_session(ctx: &Context, user: &User, now: Timestamp) -> Result<Sec
             username: user.username.clone(),
             created_at: now,
             expires_at: now + ctx.policy.lifetimes.session,
+            sign_in: SignIn::password(),
         })
         .await?;
     Ok(session)

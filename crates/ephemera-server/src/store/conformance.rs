@@ -37,7 +37,8 @@ use tokio::sync::Barrier;
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
     AuthMethod, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, KeyBinding, PendingRequest,
-    SelfDescription, Session, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind, User,
+    SelfDescription, Session, SignIn, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind,
+    UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::postgres::PostgresStore;
@@ -52,6 +53,10 @@ macro_rules! conformance_suite {
             conformance_suite!(@sequential $open;
                 users_are_found_by_name_and_listed_in_username_order,
                 a_duplicate_username_is_a_conflict,
+                a_user_is_found_by_id_and_its_claims_replaced,
+                an_upstream_identity_signs_in_as_its_user_and_is_linked_once,
+                an_upstream_user_is_stored_whole_or_not_at_all,
+                a_session_keeps_how_its_user_signed_in,
                 a_client_round_trips_with_its_secret_hash,
                 a_duplicate_client_id_is_a_conflict,
                 deleting_a_client_removes_its_grants_tokens_and_consents,
@@ -316,7 +321,13 @@ fn user(username: &str) -> User {
     User {
         id: new_id(),
         username: username.to_owned(),
-        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$salt${username}"),
+        password_hash: Some(format!("$argon2id$v=19$m=19456,t=2,p=1$salt${username}")),
+        claims: UserClaims {
+            name: Some(format!("{username} Example")),
+            email: Some(format!("{username}@example.com")),
+            email_verified: Some(true),
+            ..UserClaims::default()
+        },
         created_at: NOW,
     }
 }
@@ -427,6 +438,7 @@ fn session(user: &User, expires_at: Timestamp) -> Session {
         username: user.username.clone(),
         created_at: NOW,
         expires_at,
+        sign_in: SignIn::password(),
     }
 }
 
@@ -478,6 +490,122 @@ async fn a_duplicate_username_is_a_conflict(store: &dyn Store) {
 
     assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
     assert_eq!(store.list_users().await.unwrap(), vec![first]);
+}
+
+async fn a_user_is_found_by_id_and_its_claims_replaced(store: &dyn Store) {
+    let alice = User {
+        password_hash: None,
+        ..user("alice")
+    };
+    store.insert_user(&alice).await.unwrap();
+    let claims = UserClaims {
+        name: Some("Alice Liddell".into()),
+        locale: Some("en-GB".into()),
+        ..UserClaims::default()
+    };
+
+    assert!(store.update_user_claims(&alice.id, &claims).await.unwrap());
+
+    let found = store.find_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(found.claims, claims);
+    assert_eq!(found.password_hash, None);
+    assert_eq!(store.find_user("nobody").await.unwrap(), None);
+    assert!(!store.update_user_claims("nobody", &claims).await.unwrap());
+}
+
+fn identity(issuer: &str, subject: &str, user: &User) -> UpstreamIdentity {
+    UpstreamIdentity {
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+        user_id: user.id.clone(),
+        provider: "corp".to_owned(),
+        created_at: NOW,
+    }
+}
+
+async fn an_upstream_identity_signs_in_as_its_user_and_is_linked_once(store: &dyn Store) {
+    let alice = user("alice");
+    let bob = user("bob");
+    store.insert_user(&alice).await.unwrap();
+    store.insert_user(&bob).await.unwrap();
+
+    store
+        .link_upstream_identity(&identity("https://idp.example", "248289761001", &alice))
+        .await
+        .unwrap();
+    let again = store
+        .link_upstream_identity(&identity("https://idp.example", "248289761001", &bob))
+        .await;
+
+    assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
+    let found = store
+        .find_upstream_user("https://idp.example", "248289761001")
+        .await
+        .unwrap();
+    assert_eq!(found, Some(alice.clone()));
+    // The same subject at another issuer is someone else.
+    assert_eq!(
+        store
+            .find_upstream_user("https://other.example", "248289761001")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn an_upstream_user_is_stored_whole_or_not_at_all(store: &dyn Store) {
+    let taken = user("alice");
+    store.insert_user(&taken).await.unwrap();
+    let newcomer = User {
+        password_hash: None,
+        ..user("alice")
+    };
+
+    let result = store
+        .insert_upstream_user(&newcomer, &identity("https://idp.example", "s1", &newcomer))
+        .await;
+
+    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+    assert_eq!(
+        store
+            .find_upstream_user("https://idp.example", "s1")
+            .await
+            .unwrap(),
+        None
+    );
+    let carol = User {
+        password_hash: None,
+        ..user("carol")
+    };
+    store
+        .insert_upstream_user(&carol, &identity("https://idp.example", "s2", &carol))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_upstream_user("https://idp.example", "s2")
+            .await
+            .unwrap(),
+        Some(carol)
+    );
+}
+
+async fn a_session_keeps_how_its_user_signed_in(store: &dyn Store) {
+    let alice = user("alice");
+    store.insert_user(&alice).await.unwrap();
+    let s = Session {
+        sign_in: SignIn {
+            amr: vec!["fed".into(), "mfa".into()],
+            acr: Some("urn:example:loa:2".into()),
+            provider: Some("corp".into()),
+        },
+        ..session(&alice, NOW + 60)
+    };
+    store.insert_session(&s).await.unwrap();
+
+    let found = store.find_session(&s.hash, NOW).await.unwrap().unwrap();
+
+    assert_eq!(found.sign_in, s.sign_in);
 }
 
 // ---------------------------------------------------------------------------

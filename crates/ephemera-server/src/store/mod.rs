@@ -23,7 +23,7 @@ use ephemera_proto::scope::Scope;
 
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, PendingRequest, Session, SigningKey, Stats,
-    StoredClient, Timestamp, Token, User,
+    StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -106,6 +106,25 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     async fn find_user_by_name(&self, username: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's standard claims; false if there is no such user.
+    async fn update_user_claims(&self, id: &str, claims: &UserClaims) -> Result<bool, StoreError>;
+    /// The user an upstream identity (issuer, subject) signs in as.
+    async fn find_upstream_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError>;
+    /// Links an upstream identity to an existing user; `Conflict` if the
+    /// identity is linked already.
+    async fn link_upstream_identity(&self, identity: &UpstreamIdentity) -> Result<(), StoreError>;
+    /// A new user and its upstream identity, in one transaction: `Conflict`
+    /// (and nothing stored) if the username is taken or the identity linked.
+    async fn insert_upstream_user(
+        &self,
+        user: &User,
+        identity: &UpstreamIdentity,
+    ) -> Result<(), StoreError>;
 
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError>;
     async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError>;

@@ -31,11 +31,11 @@ use ephemera_proto::scope::Scope;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
-use super::rows::{conflict_or, from_json, to_json};
+use super::rows::{conflict_or, from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
-    Stats, StoredClient, Timestamp, Token, User,
+    Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -169,16 +169,69 @@ impl Store for PostgresStore {
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        insert_user_row(&self.pool, user).await
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn update_user_claims(&self, id: &str, claims: &UserClaims) -> Result<bool, StoreError> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let n = sqlx::query("UPDATE users SET claims = $1 WHERE id = $2")
+            .bind(to_json(claims)?)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn find_upstream_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError> {
+        if !storable(issuer) || !storable(subject) {
+            return Ok(None);
+        }
         sqlx::query(
-            "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "SELECT u.* FROM upstream_identities i JOIN users u ON u.id = i.user_id \
+             WHERE i.issuer = $1 AND i.subject = $2",
         )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(user.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict_or)?;
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from)
+        .transpose()
+    }
+
+    async fn link_upstream_identity(&self, identity: &UpstreamIdentity) -> Result<(), StoreError> {
+        insert_identity_row(&self.pool, identity).await
+    }
+
+    async fn insert_upstream_user(
+        &self,
+        user: &User,
+        identity: &UpstreamIdentity,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_user_row(&mut *tx, user).await?;
+        insert_identity_row(&mut *tx, identity).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -482,12 +535,14 @@ impl Store for PostgresStore {
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (hash, user_id, created_at, expires_at, sign_in) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.hash.as_bytes())
         .bind(&session.user_id)
         .bind(session.created_at)
         .bind(session.expires_at)
+        .bind(to_json(&session.sign_in)?)
         .execute(&self.pool)
         .await
         .map_err(conflict_or)?;
@@ -500,8 +555,9 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at FROM sessions s \
-             JOIN users u ON u.id = s.user_id WHERE s.hash = $1 AND s.expires_at > $2",
+            "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at, s.sign_in \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.hash = $1 AND s.expires_at > $2",
         )
         .bind(hash.as_bytes())
         .bind(now)
@@ -514,6 +570,7 @@ impl Store for PostgresStore {
                 username: row.try_get("username")?,
                 created_at: row.try_get("created_at")?,
                 expires_at: row.try_get("expires_at")?,
+                sign_in: sign_in_from(row.try_get("sign_in")?)?,
             })
         })
         .transpose()
@@ -964,4 +1021,42 @@ impl Store for PostgresStore {
             users: row.try_get("users")?,
         })
     }
+}
+
+async fn insert_user_row<'e, E>(db: E, user: &User) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, claims, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(user.password_hash.as_deref().unwrap_or_default())
+    .bind(to_json(&user.claims)?)
+    .bind(user.created_at)
+    .execute(db)
+    .await
+    .map_err(conflict_or)?;
+    Ok(())
+}
+
+async fn insert_identity_row<'e, E>(db: E, identity: &UpstreamIdentity) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO upstream_identities (issuer, subject, user_id, provider, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(&identity.user_id)
+    .bind(&identity.provider)
+    .bind(identity.created_at)
+    .execute(db)
+    .await
+    .map_err(conflict_or)?;
+    Ok(())
 }

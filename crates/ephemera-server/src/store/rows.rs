@@ -17,8 +17,22 @@ pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> 
     serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// [`from_json`] for the row macro's expansions.
+pub(crate) fn from_json_str<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    from_json(s)
+}
+
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A session's `sign_in` column: NULL for sessions from before it existed,
+/// which were all local passwords.
+pub(super) fn sign_in_from(s: Option<String>) -> Result<crate::model::SignIn, StoreError> {
+    match s {
+        Some(s) => from_json(&s),
+        None => Ok(crate::model::SignIn::password()),
+    }
 }
 
 /// Defines `hash_col`, `optional_hash`, `scope_col`, `user_from`,
@@ -53,7 +67,9 @@ macro_rules! row_readers {
             Ok($crate::model::User {
                 id: row.try_get("id")?,
                 username: row.try_get("username")?,
-                password_hash: row.try_get("password_hash")?,
+                password_hash: Some(row.try_get::<String, _>("password_hash")?)
+                    .filter(|h| !h.is_empty()),
+                claims: $crate::store::rows::from_json_str(&row.try_get::<String, _>("claims")?)?,
                 created_at: row.try_get("created_at")?,
             })
         }

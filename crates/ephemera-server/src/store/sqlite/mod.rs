@@ -34,11 +34,11 @@ use rusqlite::{params, Connection, OptionalExtension as _, RowIndex};
 
 use threads::Threads;
 
-use super::rows::{from_json, to_json};
+use super::rows::{from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
-    Stats, StoredClient, Timestamp, Token, User,
+    Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -87,6 +87,37 @@ fn conflict_or(e: rusqlite::Error) -> StoreError {
         _ => StoreError::Sqlite(e),
     }
 }
+fn insert_user_row(conn: &Connection, user: &User) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, username, password_hash, claims, created_at) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        user.id,
+        user.username,
+        user.password_hash.as_deref().unwrap_or_default(),
+        to_json(&user.claims)?,
+        user.created_at
+    ])
+    .map_err(conflict_or)?;
+    Ok(())
+}
+
+fn insert_identity_row(conn: &Connection, identity: &UpstreamIdentity) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO upstream_identities (issuer, subject, user_id, provider, created_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        identity.issuer,
+        identity.subject,
+        identity.user_id,
+        identity.provider,
+        identity.created_at
+    ])
+    .map_err(conflict_or)?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://PATH`,
     /// or `sqlite::memory:`).
@@ -326,18 +357,65 @@ impl Store for SqliteStore {
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let user = user.clone();
+        self.write(move |conn| insert_user_row(conn, &user)).await
+    }
+
+    async fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_owned();
+        self.lookup(move |conn| {
+            conn.prepare_cached("SELECT * FROM users WHERE id = ?")?
+                .query_row([id], |r| Ok(user_from(r)))
+                .optional()?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn update_user_claims(&self, id: &str, claims: &UserClaims) -> Result<bool, StoreError> {
+        let (id, claims) = (id.to_owned(), to_json(claims)?);
         self.write(move |conn| {
+            let n = conn
+                .prepare_cached("UPDATE users SET claims = ? WHERE id = ?")?
+                .execute(params![claims, id])?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn find_upstream_user(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<User>, StoreError> {
+        let (issuer, subject) = (issuer.to_owned(), subject.to_owned());
+        self.lookup(move |conn| {
             conn.prepare_cached(
-                "INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)",
+                "SELECT u.* FROM upstream_identities i JOIN users u ON u.id = i.user_id \
+                 WHERE i.issuer = ? AND i.subject = ?",
             )?
-            .execute(params![
-                user.id,
-                user.username,
-                user.password_hash,
-                user.created_at
-            ])
-            .map_err(conflict_or)?;
-            Ok(())
+            .query_row([issuer, subject], |r| Ok(user_from(r)))
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn link_upstream_identity(&self, identity: &UpstreamIdentity) -> Result<(), StoreError> {
+        let identity = identity.clone();
+        self.write(move |conn| insert_identity_row(conn, &identity))
+            .await
+    }
+
+    async fn insert_upstream_user(
+        &self,
+        user: &User,
+        identity: &UpstreamIdentity,
+    ) -> Result<(), StoreError> {
+        let (user, identity) = (user.clone(), identity.clone());
+        self.write(move |conn| {
+            // The writer's transaction: both rows or, on a conflict, neither.
+            insert_user_row(conn, &user)?;
+            insert_identity_row(conn, &identity)
         })
         .await
     }
@@ -668,13 +746,15 @@ impl Store for SqliteStore {
         let session = session.clone();
         self.write(move |conn| {
             conn.prepare_cached(
-                "INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at, sign_in) \
+                 VALUES (?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 session.hash.as_bytes(),
                 session.user_id,
                 session.created_at,
-                session.expires_at
+                session.expires_at,
+                to_json(&session.sign_in)?
             ])
             .map_err(conflict_or)?;
             Ok(())
@@ -690,8 +770,9 @@ impl Store for SqliteStore {
         let hash = hash.clone();
         self.lookup(move |conn| {
             conn.prepare_cached(
-                "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at FROM sessions s \
-                 JOIN users u ON u.id = s.user_id WHERE s.hash = ? AND s.expires_at > ?",
+                "SELECT s.hash, s.user_id, u.username, s.created_at, s.expires_at, s.sign_in \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.hash = ? AND s.expires_at > ?",
             )?
             .query_row(params![hash.as_bytes(), now], |row| {
                 Ok((|| {
@@ -701,6 +782,7 @@ impl Store for SqliteStore {
                         username: row.get("username")?,
                         created_at: row.get("created_at")?,
                         expires_at: row.get("expires_at")?,
+                        sign_in: sign_in_from(row.get("sign_in")?)?,
                     })
                 })())
             })

@@ -160,6 +160,7 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             scope: scope.clone(),
             resources: Vec::new(),
             created_at: now,
+            redirect_uri: None,
         };
         let shape = issue::Shape {
             scope: &scope,

@@ -99,13 +99,36 @@ enum GrantCommand {
         /// Only this user's grants.
         #[arg(long)]
         user: Option<String>,
+        /// Only the grants bound to this key: a DPoP key thumbprint (RFC 9449
+        /// `jkt`) or a certificate SHA-256 thumbprint (RFC 8705 `x5t#S256`),
+        /// as the list shows it.
+        #[arg(long)]
+        key: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Revoke one grant with its codes and tokens; the client's other grants
-    /// (other installations, other users) are untouched.
-    Revoke { id: String },
+    /// Revoke grants with their codes and tokens: one by its id (the
+    /// client's other grants, other installations and other users, are
+    /// untouched), every grant bound to one key (one compromised
+    /// installation of an agent), or every grant of one user. Prints how
+    /// many ended.
+    #[command(group(
+        clap::ArgGroup::new("which")
+            .required(true)
+            .args(["id", "key", "user"])
+    ))]
+    Revoke {
+        /// The grant's id.
+        id: Option<String>,
+        /// Every grant bound to this key: a DPoP key thumbprint or a
+        /// certificate SHA-256 thumbprint.
+        #[arg(long)]
+        key: Option<String>,
+        /// Every grant of this user.
+        #[arg(long)]
+        user: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,21 +374,16 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Grant(GrantCommand::List { client, user, json }) => {
-            let subject = match user {
-                Some(name) => Some(
-                    store
-                        .find_user_by_name(&name)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("no user `{name}`"))?
-                        .id,
-                ),
-                None => None,
-            };
+        Command::Grant(GrantCommand::List {
+            client,
+            user,
+            key,
+            json,
+        }) => {
             let filter = crate::model::GrantFilter {
-                subject,
+                subject: user_id(store.as_ref(), user).await?,
                 client_id: client,
+                key,
                 limit: crate::service::grants::LIST_LIMIT,
             };
             let list = crate::service::grants::list(store.as_ref(), &filter, now)
@@ -373,7 +391,11 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             print_grants(&list, json)
         }
-        Command::Grant(GrantCommand::Revoke { id }) => {
+        Command::Grant(GrantCommand::Revoke {
+            id: Some(id),
+            key: None,
+            user: None,
+        }) => {
             if !crate::service::grants::revoke(store.as_ref(), &id)
                 .await
                 .map_err(|e| e.to_string())?
@@ -382,6 +404,34 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             }
             println!("revoked grant {id}");
             Ok(())
+        }
+        Command::Grant(GrantCommand::Revoke {
+            id: None,
+            key,
+            user,
+        }) => {
+            let nothing = match (&key, &user) {
+                (Some(k), _) => format!("no grant is bound to key `{k}`"),
+                (None, Some(u)) => format!("user `{u}` has no grant"),
+                (None, None) => "name one grant id, --key or --user".to_owned(),
+            };
+            let filter = crate::model::GrantFilter {
+                subject: user_id(store.as_ref(), user).await?,
+                key,
+                ..crate::model::GrantFilter::default()
+            };
+            let ended = crate::service::grants::revoke_matching(store.as_ref(), &filter, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            if ended == 0 {
+                return Err(nothing);
+            }
+            println!("revoked {ended} grant{}", if ended == 1 { "" } else { "s" });
+            Ok(())
+        }
+        // clap's group lets exactly one of them through.
+        Command::Grant(GrantCommand::Revoke { .. }) => {
+            Err("name one grant id, --key or --user".to_owned())
         }
         Command::Stats { json } => {
             let stats = store.stats(now).await.map_err(|e| e.to_string())?;
@@ -403,6 +453,20 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// The id of the user named `name`, if one is named.
+async fn user_id(
+    store: &dyn crate::store::Store,
+    name: Option<String>,
+) -> Result<Option<String>, String> {
+    let Some(name) = name else { return Ok(None) };
+    let user = store
+        .find_user_by_name(&name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user `{name}`"))?;
+    Ok(Some(user.id))
+}
+
 /// `ephemera grants list`: one line per grant, tab-separated, or JSON.
 fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), String> {
     use crate::service::grants::utc;
@@ -411,6 +475,7 @@ fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), S
             .iter()
             .map(|s| {
                 let g = &s.grant;
+                let key = s.key();
                 serde_json::json!({
                     "grant_id": g.id,
                     "client_id": g.client.client_id,
@@ -422,8 +487,10 @@ fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), S
                     "created_at": g.created_at,
                     "last_issued": s.last_issued,
                     "live_tokens": s.live_tokens,
-                    "dpop_jkt": g.key_binding.dpop_jkt,
-                    "x5t#S256": g.key_binding.x5t_s256,
+                    "redirect_uri": g.redirect_uri,
+                    "resources": g.resources,
+                    "dpop_jkt": key.dpop_jkt,
+                    "x5t#S256": key.x5t_s256,
                 })
             })
             .collect();
@@ -435,7 +502,7 @@ fn print_grants(list: &[crate::model::GrantSummary], json: bool) -> Result<(), S
     }
     for s in list {
         let g = &s.grant;
-        let key = match (&g.key_binding.dpop_jkt, &g.key_binding.x5t_s256) {
+        let key = match (&s.key().dpop_jkt, &s.key().x5t_s256) {
             (Some(jkt), _) => format!("dpop:{jkt}"),
             (None, Some(x5t)) => format!("x5t:{x5t}"),
             (None, None) => "-".to_owned(),

@@ -394,13 +394,23 @@ pub struct Grant {
     pub scope: Scope,
     pub resources: Vec<String>,
     pub created_at: Timestamp,
+    /// Where the authorization response went, shown on the account page (its
+    /// host tells two installations apart); `None` for `client_credentials`
+    /// and for grants stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
 }
 
-/// Which grants to list: a user's, a client's, or both (`None` is any).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which grants to list: a user's, a client's, a key's, or any mix (`None`
+/// is any).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrantFilter {
     pub subject: Option<String>,
     pub client_id: Option<String>,
+    /// A DPoP key thumbprint (RFC 9449 `jkt`) or a certificate thumbprint
+    /// (RFC 8705 `x5t#S256`): the grants bound to it, at PAR (the grant's
+    /// `KeyBinding`) or at the token endpoint (any of its tokens).
+    pub key: Option<String>,
     pub limit: u32,
 }
 
@@ -413,6 +423,21 @@ pub struct GrantSummary {
     pub live_tokens: i64,
     /// When it last got tokens.
     pub last_issued: Option<Timestamp>,
+    /// The keys its newest bound token is bound to: a grant not bound at PAR
+    /// is bound at the token endpoint, per token (RFC 9449 §5).
+    pub token_key: KeyBinding,
+}
+
+impl GrantSummary {
+    /// The key the grant's tokens are bound to: the grant's own, else its
+    /// newest bound token's.
+    pub fn key(&self) -> &KeyBinding {
+        if self.grant.key_binding.is_none() {
+            &self.token_key
+        } else {
+            &self.grant.key_binding
+        }
+    }
 }
 
 /// An authorization code, stored by hash.

@@ -1,7 +1,8 @@
 //! The account page: a signed-in user sees every grant they made (one per
 //! authorization, so each installation of a shared client apart) and
-//! revokes any one of them. `GET /account`, `POST /account/login`,
-//! `POST /account/revoke`, `POST /account/logout`.
+//! ends any one of them, or all at once. `GET /account`,
+//! `POST /account/login`, `POST /account/revoke`, `POST /account/revoke-all`,
+//! `POST /account/logout`.
 
 use askama::Template;
 use axum::extract::State;
@@ -41,7 +42,8 @@ pub async fn get(
                 username: display_text(&session.username, 80),
                 grants: list.iter().map(|g| GrantView::of(&app, g)).collect(),
                 csrf: csrf_token(&cookie_value),
-                revoked: params.get("revoked").is_some(),
+                revoked: params.get("revoked") == Some("1"),
+                revoked_all: params.get("revoked") == Some("all"),
             };
             respond::page(StatusCode::OK, &page, None)
         }
@@ -103,6 +105,27 @@ pub async fn revoke(
         Ok(false) => error::error_page(crate::service::OAuthError::invalid_request(
             "no such grant among yours: it may have ended already",
         )),
+        Err(e) => error::error_page(e),
+    }
+}
+
+/// `POST /account/revoke-all`: ends every grant of the user ("End all").
+pub async fn revoke_all(
+    State(app): State<App>,
+    headers: HeaderMap,
+    PageForm(form): PageForm,
+) -> Response {
+    let cookie_value = cookie(&headers, app.cookie_name());
+    let now = app.ctx.clock.now();
+    let session = match signed_in(&app, cookie_value.as_deref(), &form, now).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match grants::revoke_all_for_user(&app.ctx, &session, now).await {
+        Ok(0) => error::error_page(crate::service::OAuthError::invalid_request(
+            "none of your grants is left to end: they may have ended already",
+        )),
+        Ok(_) => respond::redirect(&format!("{}{PATH}?revoked=all", app.ctx.issuer), true, None),
         Err(e) => error::error_page(e),
     }
 }
@@ -177,44 +200,81 @@ pub struct GrantView {
     pub id: String,
     pub name: String,
     pub client_id: String,
-    pub kind: &'static str,
+    /// The client model: pre-registered, pushed, dynamically registered,
+    /// metadata document.
+    pub model: &'static str,
+    /// Who vouches for its name.
+    pub trust: &'static str,
+    /// The host its metadata document came from.
     pub verified_origin: Option<String>,
+    /// Nobody vouches for its name (it described itself).
+    pub unverified: bool,
+    /// Where its authorization response went (host and port, or the
+    /// private-use scheme); `None` without one (`client_credentials`, or a
+    /// grant stored before it was kept).
+    pub redirect_host: Option<String>,
     pub granted_at: String,
     pub last_active: String,
     pub scopes: String,
-    /// The key its tokens are bound to (what tells two installations apart
-    /// best), shortened.
-    pub key: Option<String>,
+    /// RFC 8707 resources (the audiences of its tokens).
+    pub resources: Vec<String>,
+    /// What its tokens are bound to, in words, and the thumbprint (what
+    /// tells two installations apart best, and what
+    /// `ephemera grants revoke --key` takes).
+    pub key: Option<(&'static str, String)>,
 }
 
 impl GrantView {
     fn of(app: &App, summary: &GrantSummary) -> Self {
         let grant = &summary.grant;
         let client = &grant.client;
-        let short = |t: &str| t.chars().take(16).collect::<String>() + "…";
-        let key = match (&grant.key_binding.dpop_jkt, &grant.key_binding.x5t_s256) {
-            (Some(jkt), _) => Some(format!("DPoP key {}", short(jkt))),
-            (None, Some(x5t)) => Some(format!("certificate {}", short(x5t))),
+        let binding = summary.key();
+        let key = match (&binding.dpop_jkt, &binding.x5t_s256) {
+            (Some(jkt), _) => Some(("DPoP key", display_text(jkt, 100))),
+            (None, Some(x5t)) => Some(("certificate", display_text(x5t, 100))),
             (None, None) => None,
         };
+        let trust = resolve::caps(&app.ctx.policy, client).trust;
         Self {
             id: grant.id.clone(),
             name: display_text(client.name.as_deref().unwrap_or(&client.client_id), 80),
             client_id: display_text(&client.client_id, 200),
-            kind: match resolve::caps(&app.ctx.policy, client).trust {
+            model: client.kind.describe(),
+            trust: match trust {
                 Trust::Operator => "registered by this server's operator",
                 Trust::VerifiedOrigin => "described by a document at its own address",
-                Trust::SelfAsserted => "registered itself (its name is not verified)",
+                Trust::SelfAsserted => "described by itself",
             },
             verified_origin: client.verified_origin.clone(),
+            unverified: trust == Trust::SelfAsserted,
+            redirect_host: grant.redirect_uri.as_deref().map(redirect_host),
             granted_at: grants::utc(grant.created_at),
             last_active: summary
                 .last_issued
                 .map_or_else(|| "never".to_owned(), grants::utc),
             scopes: grant.scope.to_string(),
+            resources: grant
+                .resources
+                .iter()
+                .map(|r| display_text(r, 200))
+                .collect(),
             key,
         }
     }
+}
+
+/// The host (and port) of a redirect URI, or its scheme when it has no host
+/// (a private-use scheme, RFC 8252 §7.1).
+fn redirect_host(uri: &str) -> String {
+    let shown = match url::Url::parse(uri) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => format!("{}:", url.scheme()),
+        },
+        Err(_) => uri.to_owned(),
+    };
+    display_text(&shown, 200)
 }
 
 #[derive(Template)]
@@ -224,6 +284,7 @@ struct AccountPage {
     grants: Vec<GrantView>,
     csrf: String,
     revoked: bool,
+    revoked_all: bool,
 }
 
 #[derive(Template)]

@@ -168,6 +168,7 @@ pub fn router(app: App) -> Router {
             post(account::login).route_layer(limited(&app, limit::Family::Login)),
         )
         .route("/account/revoke", post(account::revoke))
+        .route("/account/revoke-all", post(account::revoke_all))
         .route("/account/logout", post(account::logout))
         .route("/introspect", post(introspect::post))
         .route("/healthz", get(health::live))

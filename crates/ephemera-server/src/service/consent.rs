@@ -78,6 +78,7 @@ pub async fn approve_found(
         scope: request.scope.clone(),
         resources: request.resources.clone(),
         created_at: now,
+        redirect_uri: Some(request.redirect_uri.clone()),
     };
     let code = Secret::generate();
     let stored = Code {

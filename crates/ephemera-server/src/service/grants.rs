@@ -20,10 +20,28 @@ pub async fn of_user(
 ) -> Result<Vec<GrantSummary>, OAuthError> {
     let filter = GrantFilter {
         subject: Some(session.user_id.clone()),
-        client_id: None,
         limit: LIST_LIMIT,
+        ..GrantFilter::default()
     };
     Ok(ctx.store.list_grants(&filter, now).await?)
+}
+
+/// Ends every grant of the signed-in user ("End all" on the account page),
+/// and no one else's; how many ended. A pushed client's metadata goes with
+/// its grant.
+pub async fn revoke_all_for_user(
+    ctx: &Context,
+    session: &Session,
+    now: Timestamp,
+) -> Result<u64, OAuthError> {
+    let filter = GrantFilter {
+        subject: Some(session.user_id.clone()),
+        limit: LIST_LIMIT,
+        ..GrantFilter::default()
+    };
+    let ended = end_matching(ctx.store.as_ref(), &filter, Some(&session.user_id), now).await?;
+    tracing::info!(ended, "every grant of a user revoked by the user");
+    Ok(ended)
 }
 
 /// Revokes one of the signed-in user's grants; false if it is not theirs
@@ -59,6 +77,59 @@ pub async fn revoke(store: &dyn Store, grant_id: &str) -> Result<bool, StoreErro
         tracing::info!(grant_id, "grant revoked by the operator");
     }
     Ok(gone)
+}
+
+/// Revokes every grant `filter` selects, whoever granted it, for the
+/// operator: all of a user's, or all bound to one key (one compromised
+/// installation of an agent); how many ended.
+pub async fn revoke_matching(
+    store: &dyn Store,
+    filter: &GrantFilter,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    if filter.subject.is_none() && filter.client_id.is_none() && filter.key.is_none() {
+        // A filter selecting every grant is a mistake, not a request.
+        return Ok(0);
+    }
+    let filter = GrantFilter {
+        limit: LIST_LIMIT,
+        ..filter.clone()
+    };
+    let ended = end_matching(store, &filter, None, now).await?;
+    tracing::info!(ended, "grants revoked by the operator");
+    Ok(ended)
+}
+
+/// Deletes what `filter` lists, a page at a time, until nothing is left;
+/// with `subject`, each delete also checks that user granted it. Grants made
+/// while it runs may be ended too, or not; a page ending nothing (all gone
+/// meanwhile) stops it, so it always ends.
+async fn end_matching(
+    store: &dyn Store,
+    filter: &GrantFilter,
+    subject: Option<&str>,
+    now: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut ended = 0;
+    loop {
+        let page = store.list_grants(filter, now).await?;
+        if page.is_empty() {
+            return Ok(ended);
+        }
+        let mut this_page = 0;
+        for summary in &page {
+            let id = summary.grant.id.as_str();
+            let gone = match subject {
+                Some(s) => store.delete_grant_of(id, s).await?,
+                None => store.delete_grant(id).await?,
+            };
+            this_page += u64::from(gone);
+        }
+        if this_page == 0 {
+            return Ok(ended);
+        }
+        ended += this_page;
+    }
 }
 
 /// A Unix time as a UTC date and minute, `2026-12-06 14:03 UTC`, for pages

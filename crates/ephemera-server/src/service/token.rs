@@ -237,6 +237,7 @@ async fn client_credentials(
         scope: scope.clone(),
         resources: request::resources(&ctx.policy, resources)?,
         created_at: now,
+        redirect_uri: None,
     };
     let shape = issue::Shape {
         scope: &scope,

@@ -36,9 +36,9 @@ use tokio::sync::Barrier;
 
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, KeyBinding, PendingRequest,
-    SelfDescription, Session, SignIn, SigningKey, Stats, StoredClient, Timestamp, Token, TokenKind,
-    UpstreamIdentity, User, UserClaims,
+    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, GrantSummary, KeyBinding,
+    PendingRequest, SelfDescription, Session, SignIn, SigningKey, Stats, StoredClient, Timestamp,
+    Token, TokenKind, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::postgres::PostgresStore;
@@ -98,6 +98,7 @@ macro_rules! conformance_suite {
                 a_client_is_found_by_its_fingerprint_which_is_unique_and_cleared_by_an_update,
                 grants_are_listed_by_user_and_client_newest_first_with_their_live_tokens,
                 a_grant_is_deleted_for_a_user_only_if_that_user_granted_it,
+                grants_are_listed_by_the_key_they_are_bound_to_at_par_or_at_the_token_endpoint,
                 sweep_forgets_expired_jtis,
                 a_name_with_a_nul_character_is_not_found,
                 a_jti_with_a_nul_character_or_a_backslash_is_remembered_exactly,
@@ -376,6 +377,7 @@ fn grant(client: ClientSnapshot) -> Grant {
         scope: scope("read"),
         resources: vec!["https://api.example/".to_owned()],
         created_at: NOW,
+        redirect_uri: Some("http://127.0.0.1/callback".to_owned()),
     }
 }
 
@@ -1927,8 +1929,98 @@ fn filter(subject: Option<&str>, client_id: Option<&str>) -> GrantFilter {
     GrantFilter {
         subject: subject.map(str::to_owned),
         client_id: client_id.map(str::to_owned),
+        key: None,
         limit: 100,
     }
+}
+
+fn key_filter(key: &str) -> GrantFilter {
+    GrantFilter {
+        key: Some(key.to_owned()),
+        ..filter(None, None)
+    }
+}
+
+async fn grants_are_listed_by_the_key_they_are_bound_to_at_par_or_at_the_token_endpoint(
+    store: &dyn Store,
+) {
+    let app = registered_client("app").snapshot();
+    let bound = |dpop_jkt: Option<&str>, x5t_s256: Option<&str>| KeyBinding {
+        dpop_jkt: dpop_jkt.map(str::to_owned),
+        x5t_s256: x5t_s256.map(str::to_owned),
+    };
+    // Bound at PAR, by DPoP and by certificate; bound at the token endpoint
+    // (its tokens carry the key, the grant does not); another key's.
+    let at_par = Grant {
+        key_binding: bound(Some("jkt-1"), None),
+        ..grant(app.clone())
+    };
+    let by_certificate = Grant {
+        key_binding: bound(None, Some("x5t-1")),
+        created_at: NOW + 1,
+        ..grant(app.clone())
+    };
+    let at_token = Grant {
+        created_at: NOW + 2,
+        ..grant(app.clone())
+    };
+    let others = Grant {
+        created_at: NOW + 3,
+        ..grant(app)
+    };
+    store
+        .insert_grant_with_tokens(&at_par, &token_pair(&at_par))
+        .await
+        .unwrap();
+    store
+        .insert_grant_with_code(&by_certificate, &code(&by_certificate, NOW + 60))
+        .await
+        .unwrap();
+    for (g, jkt) in [(&at_token, "jkt-1"), (&others, "jkt-2")] {
+        let mut tokens = token_pair(g);
+        for t in &mut tokens {
+            t.jkt = Some(jkt.to_owned());
+        }
+        store.insert_grant_with_tokens(g, &tokens).await.unwrap();
+    }
+
+    let ids = |list: &[GrantSummary]| -> Vec<String> {
+        list.iter().map(|s| s.grant.id.clone()).collect()
+    };
+    let jkt_1 = store.list_grants(&key_filter("jkt-1"), NOW).await.unwrap();
+    assert_eq!(ids(&jkt_1), [at_token.id.clone(), at_par.id.clone()]);
+    assert_eq!(jkt_1[0].token_key, bound(Some("jkt-1"), None));
+    assert_eq!(jkt_1[0].key(), &bound(Some("jkt-1"), None));
+    assert_eq!(jkt_1[1].token_key, KeyBinding::default());
+    assert_eq!(jkt_1[1].key(), &at_par.key_binding);
+    let x5t_1 = store.list_grants(&key_filter("x5t-1"), NOW).await.unwrap();
+    assert_eq!(ids(&x5t_1), vec![by_certificate.id.clone()]);
+    assert_eq!(x5t_1[0].key(), &by_certificate.key_binding);
+    assert_eq!(
+        ids(&store.list_grants(&key_filter("jkt-2"), NOW).await.unwrap()),
+        vec![others.id.clone()]
+    );
+    for nothing in ["jkt-3", "jkt\0-1", ""] {
+        assert!(store
+            .list_grants(&key_filter(nothing), NOW)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    // With a user: both must match.
+    let bobs = GrantFilter {
+        subject: Some("user-2".to_owned()),
+        ..key_filter("jkt-1")
+    };
+    assert!(store.list_grants(&bobs, NOW).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .list_grants(&filter(None, None), NOW)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 async fn grants_are_listed_by_user_and_client_newest_first_with_their_live_tokens(

@@ -28,15 +28,32 @@ use crate::model::{
 use crate::secret::SecretHash;
 
 /// The grant list of `Store::list_grants`, in the SQL both stores speak:
-/// parameters now, subject, client_id (each `NULL` for any) and limit.
-const LIST_GRANTS: &str = "SELECT g.data, \
-       (SELECT count(*) FROM tokens t WHERE t.grant_id = g.id \
-          AND t.used_at IS NULL AND t.expires_at > $1) AS live_tokens, \
-       (SELECT max(t.issued_at) FROM tokens t WHERE t.grant_id = g.id) AS last_issued \
-     FROM grants g \
-     WHERE ($2 IS NULL OR g.subject = $2) AND ($3 IS NULL OR g.client_id = $3) \
-     ORDER BY g.created_at DESC, g.id \
-     LIMIT $4";
+/// parameters now, subject, client_id, key (each `NULL` for any) and limit,
+/// numbered in the order they appear (SQLite numbers `$N` that way).
+/// `binding(field)` is how the backend reads a field of the grant's
+/// `key_binding` out of its JSON `data`: a key filter reads the grant's
+/// binding from PAR and every token's, the column set at the token endpoint.
+fn list_grants_sql(binding: impl Fn(&str) -> String) -> String {
+    format!(
+        "SELECT g.data, \
+           (SELECT count(*) FROM tokens t WHERE t.grant_id = g.id \
+              AND t.used_at IS NULL AND t.expires_at > $1) AS live_tokens, \
+           (SELECT max(t.issued_at) FROM tokens t WHERE t.grant_id = g.id) AS last_issued, \
+           (SELECT t.jkt FROM tokens t WHERE t.grant_id = g.id AND t.jkt IS NOT NULL \
+              ORDER BY t.issued_at DESC LIMIT 1) AS token_jkt, \
+           (SELECT t.x5t FROM tokens t WHERE t.grant_id = g.id AND t.x5t IS NOT NULL \
+              ORDER BY t.issued_at DESC LIMIT 1) AS token_x5t \
+         FROM grants g \
+         WHERE ($2 IS NULL OR g.subject = $2) AND ($3 IS NULL OR g.client_id = $3) \
+           AND ($4 IS NULL OR {jkt} = $4 OR {x5t} = $4 \
+                OR EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id \
+                           AND (t.jkt = $4 OR t.x5t = $4))) \
+         ORDER BY g.created_at DESC, g.id \
+         LIMIT $5",
+        jkt = binding("dpop_jkt"),
+        x5t = binding("x5t_s256"),
+    )
+}
 
 /// What went wrong in storage. The client sees `server_error` for all but
 /// `Conflict`, which callers turn into a precise answer.

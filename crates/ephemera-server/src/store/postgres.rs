@@ -34,8 +34,8 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::rows::{conflict_or, from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
-    Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
+    Code, Grant, GrantFilter, GrantSummary, KeyBinding, PendingBudget, PendingRequest, Session,
+    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -787,13 +787,17 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> Result<Vec<GrantSummary>, StoreError> {
         let unstorable = |v: &Option<String>| v.as_deref().is_some_and(|s| !storable(s));
-        if unstorable(&filter.subject) || unstorable(&filter.client_id) {
+        if unstorable(&filter.subject) || unstorable(&filter.client_id) || unstorable(&filter.key) {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(super::LIST_GRANTS)
+        let sql = super::list_grants_sql(|field| {
+            format!("((g.data::jsonb) #>> '{{key_binding,{field}}}')")
+        });
+        let rows = sqlx::query(&sql)
             .bind(now)
             .bind(&filter.subject)
             .bind(&filter.client_id)
+            .bind(&filter.key)
             .bind(i64::from(filter.limit))
             .fetch_all(&self.pool)
             .await?;
@@ -803,6 +807,10 @@ impl Store for PostgresStore {
                     grant: from_json(&row.try_get::<String, _>(0)?)?,
                     live_tokens: row.try_get(1)?,
                     last_issued: row.try_get(2)?,
+                    token_key: KeyBinding {
+                        dpop_jkt: row.try_get(3)?,
+                        x5t_s256: row.try_get(4)?,
+                    },
                 })
             })
             .collect()

@@ -141,7 +141,7 @@ async fn when_every_token_has_ended_the_client_starts_again_with_nothing_carried
 
 /// Whether the database file or its WAL holds `marker` anywhere, in live
 /// rows, free space or old page images alike.
-fn files_hold(app: &TestApp, marker: &str) -> bool {
+pub(crate) fn files_hold(app: &TestApp, marker: &str) -> bool {
     let db = app
         .config
         .database

@@ -19,7 +19,7 @@ pub(crate) struct DocServer {
     keys: Arc<Mutex<Value>>,
     /// Requests for `/gone.json`, which answers 404.
     gone_hits: Arc<std::sync::atomic::AtomicUsize>,
-    cert_path: std::path::PathBuf,
+    pub(crate) cert_path: std::path::PathBuf,
     _dir: TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }

@@ -37,8 +37,8 @@ use threads::Threads;
 use super::rows::{from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
-    Code, Grant, GrantFilter, GrantSummary, PendingBudget, PendingRequest, Session, SigningKey,
-    Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
+    Code, Grant, GrantFilter, GrantSummary, KeyBinding, PendingBudget, PendingRequest, Session,
+    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -997,24 +997,38 @@ impl Store for SqliteStore {
     ) -> Result<Vec<GrantSummary>, StoreError> {
         let filter = filter.clone();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(super::LIST_GRANTS)?;
+            let sql = super::list_grants_sql(|field| {
+                format!("json_extract(g.data, '$.key_binding.{field}')")
+            });
+            let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(
-                params![now, filter.subject, filter.client_id, filter.limit],
+                params![
+                    now,
+                    filter.subject,
+                    filter.client_id,
+                    filter.key,
+                    filter.limit
+                ],
                 |row| {
                     Ok((
                         row.get::<_, String>(0)?,
                         row.get::<_, i64>(1)?,
                         row.get::<_, Option<i64>>(2)?,
+                        KeyBinding {
+                            dpop_jkt: row.get(3)?,
+                            x5t_s256: row.get(4)?,
+                        },
                     ))
                 },
             )?;
             let mut out = Vec::new();
             for row in rows {
-                let (data, live_tokens, last_issued) = row?;
+                let (data, live_tokens, last_issued, token_key) = row?;
                 out.push(GrantSummary {
                     grant: from_json(&data)?,
                     live_tokens,
                     last_issued,
+                    token_key,
                 });
             }
             Ok(out)

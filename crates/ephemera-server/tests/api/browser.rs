@@ -10,8 +10,13 @@
 //! What the server refuses at registration (`javascript:` and `data:` URLs,
 //! names over the length limit) is asserted over HTTP, without a browser.
 //!
-//! Without Node, Chromium or the installed package the browser test says so
-//! and passes, except on CI (`CI` set), where it fails: CI must run it.
+//! The account page gets the same treatment: a browser approves a pushed
+//! client with a hostile name, another signs in on `/account` as narrow as a
+//! phone (360 px), reads the grant, and ends it with the page's button; the
+//! token is then inactive.
+//!
+//! Without Node, Chromium or the installed package the browser tests say so
+//! and pass, except on CI (`CI` set), where they fail: CI must run them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +24,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::keys::TestKey;
 use crate::support::{self, node};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -322,4 +328,152 @@ async fn the_login_and_consent_pages_render_hostile_client_metadata_inert_in_chr
         screenshot.display()
     );
     eprintln!("consent page screenshot: {}", screenshot.display());
+}
+
+#[tokio::test]
+async fn the_account_page_lists_a_grant_readably_at_360_px_and_ends_it_in_chromium() {
+    let Some(dir) = browser_folder() else { return };
+    let app = TestApp::spawn_with(|c| c.resources = vec!["https://api.example/".into()]).await;
+    // A pushed client with markup and a long unbroken run in its name, bound
+    // at PAR to a DPoP key; the proof of the token request is made here.
+    let name = format!("{}{}", markup_name(), "W".repeat(500));
+    let key = TestKey::new();
+    let request_uri = app
+        .push_ok(
+            Some(&hostile_registration(&name)),
+            &[
+                ("dpop_jkt", key.jkt.as_str()),
+                ("resource", "https://api.example/"),
+            ],
+        )
+        .await;
+    let account = json!({
+        "authorize_url": app.authorize_url(URN, &request_uri),
+        "redirect_uri": REDIRECT,
+        "token_url": app.url("/token"),
+        "token_form": {
+            "grant_type": "authorization_code",
+            "redirect_uri": REDIRECT,
+            "code_verifier": VERIFIER,
+            "client_id": URN,
+        },
+        "token_headers": {"DPoP": key.proof(&app.url("/token"), app.now())},
+        "account_url": app.url("/account"),
+    });
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("account-360px.png");
+    let before = app.now();
+    let _ = std::fs::remove_file(&screenshot);
+    let report = node::run(
+        &dir,
+        "check.mjs",
+        &[
+            ("CHROMIUM", CHROMIUM),
+            ("CLIENTS", "[]"),
+            ("ACCOUNT", &account.to_string()),
+            ("LOGIN_USERNAME", "alice"),
+            ("LOGIN_PASSWORD", PASSWORD),
+            ("SCREENSHOT", screenshot.to_str().unwrap()),
+            ("SCREENSHOT_WIDTH", "360"),
+        ],
+        CHECK_TIMEOUT,
+    )
+    .await;
+
+    let seen = &report.as_array().unwrap()[0];
+    assert_eq!(seen["label"], "account");
+    assert_eq!(seen["token_status"], 200, "{}", seen["tokens"]);
+    // Bound to the key of the PAR (the script has ended it by now: it is
+    // introspected below).
+    assert_eq!(seen["tokens"]["token_type"], "DPoP");
+    let access_token = seen["tokens"]["access_token"].as_str().unwrap();
+    assert_eq!(seen["sign_in_status"], 200);
+
+    // Readable on a phone: nothing reaches past 360 px.
+    let page = &seen["account"];
+    assert_eq!(page["inner_width"], 360);
+    assert!(
+        page["scroll_width"].as_u64().unwrap() <= 360,
+        "the account page is wider than the phone: {}",
+        page["scroll_width"]
+    );
+    assert!(
+        page["widest"].as_f64().unwrap() <= 360.0,
+        "an element reaches past 360 px: {}",
+        page["widest"]
+    );
+    // The metadata is inert here too: no script ran, no element or link of its own.
+    assert_eq!(page["pwned"], Value::Null);
+    let allowed = [
+        "html", "head", "meta", "title", "link", "body", "main", "h1", "bdi", "span", "p",
+        "strong", "ul", "li", "form", "input", "label", "div", "button", "dl", "dt", "dd",
+    ];
+    for element in page["elements"].as_array().unwrap() {
+        let element = element.as_str().unwrap();
+        assert!(
+            allowed.contains(&element),
+            "a <{element}> on the account page"
+        );
+    }
+    for attribute in page["attributes"].as_array().unwrap() {
+        let (name, value) = (
+            attribute["name"].as_str().unwrap(),
+            attribute["value"].as_str().unwrap(),
+        );
+        assert!(!name.starts_with("on"), "{attribute}");
+        assert!(!value.contains("evil.example"), "{attribute}");
+        if name == "href" {
+            assert_eq!(value, "/assets/ephemera.css", "{attribute}");
+        }
+    }
+    assert!(!page["text"].as_str().unwrap().contains(RLO));
+
+    // The grant, with its fields.
+    let grants = page["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let grant = &grants[0];
+    assert!(!grant["id"].as_str().unwrap().is_empty());
+    let shown = grant["name"].as_str().unwrap();
+    assert!(
+        shown.starts_with("<script>window.__ephemeraPwned=1</script>") && shown.ends_with('…'),
+        "the name, as text and shortened: {shown}"
+    );
+    let fields = &grant["fields"];
+    let field = |f: &str| fields[f].as_str().unwrap_or_default().to_owned();
+    assert!(field("model").starts_with("pushed"), "{fields}");
+    assert!(field("origin").contains("not verified"), "{fields}");
+    assert_eq!(field("redirect"), "127.0.0.1:9999");
+    assert_eq!(field("key"), format!("DPoP key {}", key.jkt));
+    assert_eq!(field("resources"), "https://api.example/");
+    // The minute of the flow (the server's clock is the wall clock).
+    let minutes = [before, app.now()].map(ephemera_server::service::grants::utc);
+    for f in ["granted", "last-active"] {
+        assert!(minutes.contains(&field(f)), "{f}: {fields}");
+    }
+    assert!(fields.get("scopes").is_some(), "{fields}");
+
+    // Ended with the page's button: the page says so, and the token is dead.
+    let after = &seen["after"];
+    assert_eq!(after["ended"], true, "{after}");
+    assert_eq!(after["none_left"], true);
+    assert_eq!(after["grants"], json!([]));
+    assert_eq!(app.introspect(access_token).await, json!({"active": false}));
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+
+    // Only the account pages and the stylesheet were asked for.
+    for what in ["dialogs", "page_errors"] {
+        assert_eq!(seen[what], json!([]), "{what}");
+    }
+    for url in seen["requests"].as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        let path = url.strip_prefix(&app.base).unwrap_or(url);
+        assert!(
+            path.starts_with("/account")
+                || path == "/assets/ephemera.css"
+                || path == "/favicon.ico",
+            "the account page requested {url}"
+        );
+    }
+    let png = std::fs::read(&screenshot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+    eprintln!("account page screenshot: {}", screenshot.display());
 }

@@ -18,13 +18,13 @@
 //! - several server processes on one PostgreSQL database, and races between them: `multinode.rs`
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
-//! - the account page and `ephemera grant`: a user's grants, one installation revoked: `account.rs`
+//! - the account page and `ephemera grants`: a user's grants, one installation or all ended, the operator's by id, key or user: `account.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
 //! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
-//! - the consent page in headless Chromium with hostile client metadata (Node, `tests/browser/`): `browser.rs`
+//! - the consent and account pages in headless Chromium with hostile client metadata, the account page at 360 px (Node, `tests/browser/`): `browser.rs`
 //! - rate limits and login throttling (`[limits]`): `limits.rs`
 //!
 //! What tests share, in no test file of their own:

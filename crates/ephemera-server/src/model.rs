@@ -580,6 +580,24 @@ pub struct Session {
     pub sign_in: SignIn,
 }
 
+/// A sign-in through an upstream provider between the redirect to it and
+/// its callback. Only hashes of its secrets are stored: `state` (the key),
+/// and a value derived from the browser's cookie (the binding); the PKCE
+/// verifier and the nonce are derived from the cookie and `state` again at
+/// the callback, and where the browser returns (which may hold a
+/// `request_uri`) is sealed with a key derived from both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLogin {
+    pub state_hash: SecretHash,
+    pub browser_hash: SecretHash,
+    /// The configured name of the provider.
+    pub provider: String,
+    /// The sealed return target, base64url.
+    pub return_to: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// A signing key; the private part is PKCS#8 DER.
 #[derive(Clone, PartialEq)]
 pub struct SigningKey {

@@ -56,6 +56,7 @@ macro_rules! conformance_suite {
                 a_user_is_found_by_id_and_its_claims_replaced,
                 an_upstream_identity_signs_in_as_its_user_and_is_linked_once,
                 an_upstream_user_is_stored_whole_or_not_at_all,
+                an_upstream_login_is_taken_once_and_only_before_it_expires,
                 a_session_keeps_how_its_user_signed_in,
                 a_client_round_trips_with_its_secret_hash,
                 a_duplicate_client_id_is_a_conflict,
@@ -590,6 +591,46 @@ async fn an_upstream_user_is_stored_whole_or_not_at_all(store: &dyn Store) {
             .unwrap(),
         Some(carol)
     );
+}
+
+async fn an_upstream_login_is_taken_once_and_only_before_it_expires(store: &dyn Store) {
+    let login = |state: &str, expires_at| crate::model::UpstreamLogin {
+        state_hash: SecretHash::of(state),
+        browser_hash: SecretHash::of("browser"),
+        provider: "corp".to_owned(),
+        return_to: "sealed".to_owned(),
+        created_at: NOW,
+        expires_at,
+    };
+    store
+        .insert_upstream_login(&login("live", NOW + 600))
+        .await
+        .unwrap();
+    store
+        .insert_upstream_login(&login("old", NOW + 10))
+        .await
+        .unwrap();
+    let twice = store.insert_upstream_login(&login("live", NOW + 600)).await;
+    assert!(matches!(twice, Err(StoreError::Conflict)), "{twice:?}");
+
+    let taken = store
+        .take_upstream_login(&SecretHash::of("live"), NOW)
+        .await
+        .unwrap();
+    let again = store
+        .take_upstream_login(&SecretHash::of("live"), NOW)
+        .await
+        .unwrap();
+    let expired = store
+        .take_upstream_login(&SecretHash::of("old"), NOW + 10)
+        .await
+        .unwrap();
+
+    assert_eq!(taken, Some(login("live", NOW + 600)));
+    assert_eq!(again, None, "a callback replayed");
+    assert_eq!(expired, None);
+    let report = store.sweep(NOW + 10).await.unwrap();
+    assert_eq!(report.upstream_logins, 1);
 }
 
 async fn a_session_keeps_how_its_user_signed_in(store: &dyn Store) {
@@ -1432,6 +1473,7 @@ async fn sweep_removes_what_expired_and_ended_and_keeps_what_lives(store: &dyn S
         SweepReport {
             pending_requests: 2,
             sessions: 1,
+            upstream_logins: 0,
             codes: 1,
             tokens: 3,
             grants: 2,

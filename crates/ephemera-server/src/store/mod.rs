@@ -23,7 +23,7 @@ use ephemera_proto::scope::Scope;
 
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, PendingRequest, Session, SigningKey, Stats,
-    StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
+    StoredClient, Timestamp, Token, UpstreamIdentity, UpstreamLogin, User, UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -104,6 +104,8 @@ pub const ENDED_GRANT_SCAN: i64 = 10_000;
 pub struct SweepReport {
     pub pending_requests: u64,
     pub sessions: u64,
+    /// Sign-ins through upstream providers never brought back.
+    pub upstream_logins: u64,
     pub codes: u64,
     pub tokens: u64,
     pub grants: u64,
@@ -142,6 +144,16 @@ pub trait Store: Send + Sync + 'static {
         user: &User,
         identity: &UpstreamIdentity,
     ) -> Result<(), StoreError>;
+
+    /// Stores a sign-in through an upstream provider on its way there.
+    async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<(), StoreError>;
+    /// Removes and returns the unexpired sign-in with this `state` hash:
+    /// exactly one callback gets it.
+    async fn take_upstream_login(
+        &self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<UpstreamLogin>, StoreError>;
 
     async fn insert_client(&self, client: &StoredClient) -> Result<(), StoreError>;
     async fn find_client(&self, client_id: &str) -> Result<Option<StoredClient>, StoreError>;

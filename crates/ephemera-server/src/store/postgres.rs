@@ -35,7 +35,8 @@ use super::rows::{conflict_or, from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, KeyBinding, PendingBudget, PendingRequest, Session,
-    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
+    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, UpstreamLogin, User,
+    UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -533,6 +534,51 @@ impl Store for PostgresStore {
         Ok(taken)
     }
 
+    async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO upstream_logins \
+             (state_hash, browser_hash, provider, return_to, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(login.state_hash.as_bytes())
+        .bind(login.browser_hash.as_bytes())
+        .bind(&login.provider)
+        .bind(&login.return_to)
+        .bind(login.created_at)
+        .bind(login.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict_or)?;
+        Ok(())
+    }
+
+    async fn take_upstream_login(
+        &self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<UpstreamLogin>, StoreError> {
+        // A concurrent second DELETE waits for the first, then finds no row.
+        let row = sqlx::query(
+            "DELETE FROM upstream_logins WHERE state_hash = $1 AND expires_at > $2 \
+             RETURNING state_hash, browser_hash, provider, return_to, created_at, expires_at",
+        )
+        .bind(state_hash.as_bytes())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(UpstreamLogin {
+                state_hash: hash_col(&row, "state_hash")?,
+                browser_hash: hash_col(&row, "browser_hash")?,
+                provider: row.try_get("provider")?,
+                return_to: row.try_get("return_to")?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (hash, user_id, created_at, expires_at, sign_in) \
@@ -860,6 +906,7 @@ impl Store for PostgresStore {
         for (table, slot) in [
             ("pending_requests", &mut report.pending_requests),
             ("sessions", &mut report.sessions),
+            ("upstream_logins", &mut report.upstream_logins),
             ("seen_jtis", &mut report.jtis),
         ] {
             *slot = sqlx::query(&format!("DELETE FROM {table} WHERE expires_at <= $1"))

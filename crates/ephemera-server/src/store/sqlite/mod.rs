@@ -38,7 +38,8 @@ use super::rows::{from_json, sign_in_from, to_json};
 use super::{Store, StoreError, StoredCode, StoredToken, SweepReport, ENDED_GRANT_SCAN};
 use crate::model::{
     Code, Grant, GrantFilter, GrantSummary, KeyBinding, PendingBudget, PendingRequest, Session,
-    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, User, UserClaims,
+    SigningKey, Stats, StoredClient, Timestamp, Token, UpstreamIdentity, UpstreamLogin, User,
+    UserClaims,
 };
 use crate::secret::SecretHash;
 
@@ -742,6 +743,57 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<(), StoreError> {
+        let login = login.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO upstream_logins \
+                 (state_hash, browser_hash, provider, return_to, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                login.state_hash.as_bytes(),
+                login.browser_hash.as_bytes(),
+                login.provider,
+                login.return_to,
+                login.created_at,
+                login.expires_at
+            ])
+            .map_err(conflict_or)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_upstream_login(
+        &self,
+        state_hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<UpstreamLogin>, StoreError> {
+        let hash = state_hash.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM upstream_logins WHERE state_hash = ? AND expires_at > ? \
+                 RETURNING state_hash, browser_hash, provider, return_to, created_at, expires_at",
+            )?
+            .query_row(params![hash.as_bytes(), now], |row| {
+                Ok((|| {
+                    Ok(UpstreamLogin {
+                        state_hash: hash_col(row, "state_hash")?,
+                        browser_hash: hash_col(row, "browser_hash")?,
+                        provider: row.get("provider")?,
+                        return_to: row.get("return_to")?,
+                        created_at: row.get("created_at")?,
+                        expires_at: row.get("expires_at")?,
+                    })
+                })())
+            })
+            .optional()?
+            .transpose()
+        })
+        .await
+    }
+
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
         let session = session.clone();
         self.write(move |conn| {
@@ -1077,6 +1129,7 @@ impl Store for SqliteStore {
             .await?;
         for (table, returning, slot) in [
             ("sessions", "NULL", &mut report.sessions),
+            ("upstream_logins", "NULL", &mut report.upstream_logins),
             ("seen_jtis", "NULL", &mut report.jtis),
             ("codes", "grant_id", &mut report.codes),
             ("tokens", "grant_id", &mut report.tokens),

@@ -16,6 +16,7 @@
 //! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
 //! | [`dpop`] | DPoP proofs (RFC 9449) |
 //! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
+//! | [`id_token`] | an upstream provider's ID Token as a relying party checks it (OpenID Connect Core §3.1.3.7) |
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
 //! | [`token`] | the token request: its grant type and each grant type's parameters, typed |
@@ -26,6 +27,7 @@ pub mod client_document;
 pub mod dpop;
 pub mod error;
 pub mod form;
+pub mod id_token;
 pub mod jose;
 pub mod json;
 pub mod metadata;

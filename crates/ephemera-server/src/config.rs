@@ -21,10 +21,12 @@ use crate::policy::{
 pub mod clients;
 pub mod limits;
 pub mod metrics;
+pub mod upstream;
 
 pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
 pub use metrics::{MetricsConfig, RawMetrics};
+pub use upstream::{RawLogin, RawProvider, Upstreams};
 
 /// Why the configuration was refused; printed as is at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,10 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub clients: RawClients,
     pub metrics: RawMetrics,
+    /// Whether local passwords are accepted.
+    pub login: RawLogin,
+    /// Upstream identity providers, by name (`[upstream.<name>]`).
+    pub upstream: std::collections::BTreeMap<String, RawProvider>,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `Client-Cert` headers are believed.
     pub trusted_proxies: Vec<String>,
@@ -234,6 +240,8 @@ impl Default for RawConfig {
             limits: RawLimits::default(),
             clients: RawClients::default(),
             metrics: RawMetrics::default(),
+            login: RawLogin::default(),
+            upstream: std::collections::BTreeMap::new(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -351,6 +359,8 @@ pub struct Config {
     /// Rate limits, login throttling and connection limits.
     pub limits: Limits,
     pub metrics: MetricsConfig,
+    /// Local passwords on or off, and the upstream identity providers.
+    pub upstream: Upstreams,
 }
 
 impl Config {
@@ -459,7 +469,10 @@ impl Config {
         }
         let limits = Limits::from_raw(&raw.limits)?;
         let metrics = raw.metrics.validate(listen)?;
+        let upstream =
+            upstream::validate(&raw.login, &raw.upstream, |var| std::env::var(var).ok())?;
         Ok(Self {
+            upstream,
             metrics,
             limits,
             keys_encryption_key,

@@ -12,6 +12,7 @@
 //! | [`service`] | the OAuth logic, one module per flow |
 //! | [`store`] | persistence behind one trait |
 //! | [`documents`] | the fetcher of client ID metadata documents, behind `service::metadata_document::DocumentSource` |
+//! | [`upstream`] | the HTTP side of upstream identity providers: discovery, keys, token and userinfo requests |
 //! | [`http`] | axum handlers and all HTTP mapping |
 //!
 //! Where a change goes (the whole design is `docs/architecture.md`):
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod service;
 pub mod store;
 pub mod throttle;
+pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -79,7 +81,9 @@ pub async fn context(
     .map_err(|e| format!("loading signing keys: {e}"))?;
     let documents = DocumentFetcher::new(config.documents.clone())
         .map_err(|e| format!("metadata documents: {e}"))?;
+    let upstream = upstream::UpstreamClient::new(config.upstream.clone())?;
     Ok(Context {
+        upstream: Arc::new(upstream),
         store,
         policy: Arc::new(config.policy.clone()),
         issuer: Arc::from(config.issuer.as_str()),

@@ -81,6 +81,11 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// Constant-time equality of two byte strings (hashes).
+pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
 /// A value derived from a secret for another purpose (the CSRF token of a
 /// browser cookie): SHA-256 over a label and the secret, base64url.
 pub fn derive(label: &str, secret: &str) -> String {

@@ -18,6 +18,7 @@ use crate::service::grants;
 use crate::service::login::{self, csrf_error, csrf_token, csrf_valid};
 use crate::service::pending::find_session;
 use crate::service::resolve;
+use crate::service::upstream;
 
 const PATH: &str = "/account";
 
@@ -183,7 +184,10 @@ fn login_page(app: &App, cookie_value: Option<String>, message: Option<&str>) ->
             (v, Some(set))
         }
     };
+    let (providers, passwords) = upstream::offers(&app.ctx);
     let page = AccountLoginPage {
+        providers,
+        passwords,
         csrf: csrf_token(&value),
         message,
     };
@@ -290,6 +294,8 @@ struct AccountPage {
 #[derive(Template)]
 #[template(path = "account_login.html")]
 struct AccountLoginPage<'a> {
+    providers: Vec<upstream::Offer>,
+    passwords: bool,
     csrf: String,
     message: Option<&'a str>,
 }

@@ -13,6 +13,7 @@ use crate::secret::Secret;
 use crate::service::authorize::{self, Step};
 use crate::service::login::csrf_token;
 use crate::service::pending::Pending;
+use crate::service::upstream::{self, Offer};
 
 pub async fn get(
     State(app): State<App>,
@@ -48,7 +49,10 @@ pub fn login_page(
             (v, Some(set))
         }
     };
+    let (providers, passwords) = upstream::offers(&app.ctx);
     let page = LoginPage {
+        providers,
+        passwords,
         client: ClientView::of(pending),
         client_id: &pending.request.client.client_id,
         request_uri: &pending.request_uri,
@@ -152,6 +156,10 @@ pub fn display_text(s: &str, max: usize) -> String {
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage<'a> {
+    /// "Continue with …", one per upstream provider.
+    pub providers: Vec<Offer>,
+    /// Whether the password form is shown.
+    pub passwords: bool,
     pub client: ClientView,
     pub client_id: &'a str,
     pub request_uri: &'a str,

@@ -6,7 +6,7 @@
 //! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery |
-//! | [`par`] [`authorize`] [`login`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
+//! | [`par`] [`authorize`] [`login`] [`upstream`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
 //! | [`tls`] | the rustls server configuration that asks for client certificates |
 //! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
@@ -29,6 +29,7 @@ pub mod respond;
 pub mod revoke;
 pub mod tls;
 pub mod token;
+pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -161,6 +162,11 @@ pub fn router(app: App) -> Router {
             "/authorize/login",
             post(login::post).route_layer(limited(&app, limit::Family::Login)),
         )
+        .route(
+            "/login/upstream/{name}",
+            post(upstream::start).route_layer(limited(&app, limit::Family::Login)),
+        )
+        .route("/login/upstream/{name}/callback", get(upstream::callback))
         .route("/authorize/consent", post(consent::post))
         .route("/account", get(account::get))
         .route(

@@ -51,6 +51,7 @@ pub async fn login(
     if !csrf_valid(cookie, form) {
         return Err(csrf_error());
     }
+    passwords_on(ctx)?;
     let (Some(client_id), Some(request_uri)) = (form.get("client_id"), form.get("request_uri"))
     else {
         return Err(OAuthError::invalid_request(
@@ -62,7 +63,7 @@ pub async fn login(
         tracing::info!(client_id, "login failed");
         return Ok(LoginOutcome::Retry(Box::new(pending)));
     };
-    let session = start_session(ctx, &user, now).await?;
+    let session = start_session(ctx, &user, SignIn::password(), now).await?;
     let query = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", client_id)
         .append_pair("request_uri", request_uri)
@@ -84,11 +85,14 @@ pub async fn account_login(
     if !csrf_valid(cookie, form) {
         return Err(csrf_error());
     }
+    passwords_on(ctx)?;
     let Some(user) = check_password(ctx, form).await? else {
         tracing::info!("account login failed");
         return Ok(None);
     };
-    Ok(Some(start_session(ctx, &user, now).await?))
+    Ok(Some(
+        start_session(ctx, &user, SignIn::password(), now).await?,
+    ))
 }
 
 /// The user a form's `username` and `password` name, if the password is right.
@@ -105,8 +109,26 @@ async fn check_password(ctx: &Context, form: &Params) -> Result<Option<User>, OA
     Ok(user.filter(|u| ok && u.password_hash.is_some()))
 }
 
-/// A fresh session for `user` (never the pre-login cookie).
-async fn start_session(ctx: &Context, user: &User, now: Timestamp) -> Result<Secret, OAuthError> {
+/// Refuses a password when local passwords are turned off (`[login]
+/// passwords = false`): the form is not shown then, and a post is refused.
+fn passwords_on(ctx: &Context) -> Result<(), OAuthError> {
+    if ctx.upstream.config.passwords {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request(
+            "signing in with a password is turned off on this server; use one of the sign-in providers on the page",
+        ))
+    }
+}
+
+/// A fresh session for `user` (never the pre-login cookie), remembering how
+/// they signed in.
+pub(super) async fn start_session(
+    ctx: &Context,
+    user: &User,
+    sign_in: SignIn,
+    now: Timestamp,
+) -> Result<Secret, OAuthError> {
     let session = Secret::generate();
     ctx.store
         .insert_session(&Session {
@@ -115,7 +137,7 @@ async fn start_session(ctx: &Context, user: &User, now: Timestamp) -> Result<Sec
             username: user.username.clone(),
             created_at: now,
             expires_at: now + ctx.policy.lifetimes.session,
-            sign_in: SignIn::password(),
+            sign_in,
         })
         .await?;
     Ok(session)

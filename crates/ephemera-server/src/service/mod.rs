@@ -12,6 +12,7 @@
 //! | [`authorize`] | the authorization endpoint: which page, or the response |
 //! | [`pending`] | a pending request as the pages see it, and the login session |
 //! | [`login`] | checking a user's password and opening a session |
+//! | [`upstream`] | signing in through an upstream identity provider: the redirect there, the callback, the user it signs in as |
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
@@ -47,6 +48,7 @@ pub mod resolve;
 pub mod revoke;
 pub mod sweep;
 pub mod token;
+pub mod upstream;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -70,6 +72,9 @@ pub struct Context {
     pub documents: Arc<dyn metadata_document::DocumentSource>,
     /// The counts `/metrics` shows, as last recounted.
     pub gauges: Arc<gauges::Gauges>,
+    /// Local passwords on or off, the upstream identity providers, and
+    /// their discovery and keys.
+    pub upstream: Arc<crate::upstream::UpstreamClient>,
 }
 
 /// The server's clock: wall time plus an offset that tests may advance, so

@@ -26,6 +26,7 @@
 //! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
 //! - the consent and account pages in headless Chromium with hostile client metadata, the account page at 360 px (Node, `tests/browser/`): `browser.rs`
 //! - rate limits and login throttling (`[limits]`): `limits.rs`
+//! - signing in through upstream identity providers (node-oidc-provider from `tests/oidc-provider/`, a GitHub-shaped fake, and a fake OpenID Connect provider for bad ID Tokens): `upstream.rs`
 //!
 //! What tests share, in no test file of their own:
 //! - a server in this process, and the steps of a flow: `helpers.rs`;
@@ -84,3 +85,4 @@ mod resources;
 mod revocation;
 mod support;
 mod token_rules;
+mod upstream;

@@ -161,6 +161,7 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             resources: Vec::new(),
             created_at: now,
             redirect_uri: None,
+            authentication: None,
         };
         let shape = issue::Shape {
             scope: &scope,

@@ -46,6 +46,13 @@ pub enum ErrorCode {
     InvalidToken,
     /// RFC 6750 §3.1
     InsufficientScope,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and no one is signed in
+    /// (or the sign-in is older than `max_age`).
+    LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and consent would be asked.
+    ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none` and some page would be shown.
+    InteractionRequired,
 }
 
 impl ErrorCode {
@@ -72,6 +79,9 @@ impl ErrorCode {
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
         }
     }
 }

@@ -19,6 +19,7 @@
 //! | [`id_token`] | an upstream provider's ID Token as a relying party checks it (OpenID Connect Core §3.1.3.7) |
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
+//! | [`oidc`] | OpenID Connect request parameters (`prompt`, `max_age`, `nonce`), the identity scopes and the claims each releases |
 //! | [`token`] | the token request: its grant type and each grant type's parameters, typed |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
@@ -31,6 +32,7 @@ pub mod id_token;
 pub mod jose;
 pub mod json;
 pub mod metadata;
+pub mod oidc;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;

@@ -21,6 +21,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The ID Token (OpenID Connect Core §3.1.3.3), when `openid` was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -34,6 +37,7 @@ impl std::fmt::Debug for TokenResponse {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }

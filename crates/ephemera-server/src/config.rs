@@ -621,9 +621,21 @@ fn scope_list(key: &'static str, items: &[String]) -> Result<Scope, ConfigError>
 
 fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
     let (scopes, l, p) = (&raw.scopes, &raw.lifetimes, &raw.pushed_clients);
-    let supported = scope_list("scopes.supported", &scopes.supported)?;
+    let advertised = scope_list("scopes.supported", &scopes.supported)?;
+    // The OpenID Connect identity scopes exist everywhere, for every client
+    // model: each release is approved by the user on the consent page.
+    let identity = || {
+        ephemera_proto::oidc::IDENTITY_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+    };
+    let with_identity = |scope: &Scope| {
+        Scope::from_tokens(scope.iter().map(str::to_owned).chain(identity()))
+            .map_err(|e| invalid("scopes.supported", e.to_string()))
+    };
+    let supported = with_identity(&advertised)?;
     let pushed = match &scopes.pushed {
-        Some(list) => scope_list("scopes.pushed", list)?,
+        Some(list) => with_identity(&scope_list("scopes.pushed", list)?)?,
         None => supported.clone(),
     };
     let default = scope_list("scopes.default", &scopes.default)?;
@@ -709,6 +721,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
     };
     Ok(Policy {
         scopes_supported: supported,
+        advertised_scopes: advertised,
         pushed_scopes: pushed,
         default_scope: default,
         pushed: PushedPolicy {
@@ -972,6 +985,12 @@ mod tests {
             ..RawConfig::default()
         };
         let c = from(raw);
-        assert!(matches!(&c, Ok(c) if c.policy.pushed_scopes.to_string() == "read write"));
+        // The identity scopes of OpenID Connect always exist, for everyone;
+        // the RFC 8414 document lists only the configured ones.
+        assert!(
+            matches!(&c, Ok(c) if c.policy.pushed_scopes.to_string() == "email openid profile read write"),
+            "{c:?}"
+        );
+        assert!(matches!(&c, Ok(c) if c.policy.advertised_scopes.to_string() == "read write"));
     }
 }

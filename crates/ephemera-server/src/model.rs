@@ -143,6 +143,12 @@ pub struct Capabilities {
     /// grant made under keys it no longer publishes ends at its next use.
     #[serde(default)]
     pub grants_end_with_keys: bool,
+    /// Its OpenID Connect requests need a `nonce`, and its ID Tokens name
+    /// the grant in `aud` beside its `client_id`: its `client_id` is shared
+    /// by every client of its model, so neither it nor an ID Token made for
+    /// it tells one instance from another (docs/protocol.md).
+    #[serde(default)]
+    pub shared_client_id: bool,
 }
 
 /// Who vouches for a client's name and details.
@@ -359,6 +365,46 @@ pub struct PendingRequest {
     /// own, so unauthenticated browser traffic cannot use up PAR's.
     #[serde(default)]
     pub front_channel: bool,
+    /// The OpenID Connect parameters of the request (`nonce`, `prompt`,
+    /// `max_age`); stored as JSON, so older rows read as none.
+    #[serde(default, skip_serializing_if = "OidcRequest::is_empty")]
+    pub oidc: OidcRequest,
+}
+
+/// What an authorization request asked of the sign-in (OpenID Connect Core
+/// §3.1.2.1), carried from the request to the grant's ID Tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcRequest {
+    /// Echoed in the ID Token issued for the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// A session older than this many seconds signs in again; `auth_time`
+    /// is then always in the ID Token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<i64>,
+    #[serde(default)]
+    pub prompt: ephemera_proto::oidc::Prompt,
+}
+
+impl OidcRequest {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// How the user of a grant signed in, and the `nonce` of its request: what
+/// its ID Tokens say (OpenID Connect Core §2). Set at consent from the
+/// session; refreshed ID Tokens keep the original `auth_time` (§12.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authentication {
+    /// When the user signed in (the session's start).
+    pub auth_time: Timestamp,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// The two budgets of pending requests.
@@ -399,6 +445,10 @@ pub struct Grant {
     /// and for grants stored before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
+    /// How the user signed in, for ID Tokens; `None` for `client_credentials`
+    /// and grants stored before OpenID Connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<Authentication>,
 }
 
 /// Which grants to list: a user's, a client's, a key's, or any mix (`None`

@@ -158,8 +158,12 @@ impl Default for ClientPolicy {
 /// The whole policy of a deployment.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Every scope that exists here (RFC 8414 `scopes_supported`).
+    /// Every scope that exists here: the configured ones and the OpenID
+    /// Connect identity scopes (`openid`, `profile`, `email`).
     pub scopes_supported: Scope,
+    /// The configured scopes, which the RFC 8414 document lists
+    /// (`scopes_supported`); the OpenID document lists them all.
+    pub advertised_scopes: Scope,
     /// The subset pushed clients may be granted.
     pub pushed_scopes: Scope,
     /// Applied when a request names no scope (RFC 6749 §3.3).

@@ -214,3 +214,55 @@ pub fn error_page(err: OAuthError) -> Response {
     }
     res
 }
+
+/// A refusal of the UserInfo endpoint: `WWW-Authenticate` with the scheme
+/// the token needs (RFC 6750 §3, RFC 9449 §7.1), 401 for a missing or bad
+/// token or proof, 403 for `insufficient_scope` (naming `openid`), and the
+/// RFC 6749 §5.2 body beside it. Without credentials the challenge carries
+/// no error (RFC 6750 §3.1).
+pub fn userinfo(refusal: crate::service::userinfo::Refusal) -> Response {
+    use crate::service::userinfo::Scheme;
+    let mut challenge = match refusal.scheme {
+        Scheme::Bearer => "Bearer".to_owned(),
+        Scheme::DPoP => format!(
+            "DPoP algs=\"{}\"",
+            ephemera_proto::jose::ALLOWED_ALGS.join(" ")
+        ),
+    };
+    let Some(err) = refusal.error else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            NO_STORE,
+            [(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer")),
+            )],
+        )
+            .into_response();
+    };
+    let status = match err.code {
+        ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
+        code => status_for(code),
+    };
+    // A header value is visible ASCII: the description is cut to it.
+    let quoted: String = err
+        .description
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    let separator = if challenge.contains(' ') { ", " } else { " " };
+    challenge.push_str(&format!(
+        "{separator}error=\"{}\", error_description=\"{quoted}\"",
+        err.code.as_str()
+    ));
+    if err.code == ErrorCode::InsufficientScope {
+        challenge.push_str(", scope=\"openid\"");
+    }
+    let header_value =
+        HeaderValue::from_str(&challenge).unwrap_or(HeaderValue::from_static("Bearer"));
+    let mut res = json_error(status, err, false);
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, header_value);
+    res
+}

@@ -121,12 +121,19 @@ impl FromRequestParts<App> for ClientAddress {
 /// The client certificate (DER) of a request: from its own TLS connection,
 /// or from the `Client-Cert` header (RFC 9440) when a trusted proxy sent it.
 fn client_certificate(req: &Request, trusted: &TrustedProxies) -> Option<Vec<u8>> {
-    if let Some(PeerCertificate(der)) = req.extensions().get::<PeerCertificate>() {
+    certificate_of(req.headers(), req.extensions(), trusted)
+}
+
+fn certificate_of(
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+    trusted: &TrustedProxies,
+) -> Option<Vec<u8>> {
+    if let Some(PeerCertificate(der)) = extensions.get::<PeerCertificate>() {
         return Some(der.clone());
     }
-    let header = req.headers().get("client-cert")?;
-    let peer = req
-        .extensions()
+    let header = headers.get("client-cert")?;
+    let peer = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if !peer.is_some_and(|ip| trusted.trusts(ip)) {
@@ -137,6 +144,31 @@ fn client_certificate(req: &Request, trusted: &TrustedProxies) -> Option<Vec<u8>
     let value = header.to_str().ok()?.trim();
     let inner = value.strip_prefix(':')?.strip_suffix(':')?;
     STANDARD.decode(inner).ok()
+}
+
+/// What a request to a protected endpoint (`/userinfo`) presents beside
+/// its `Authorization` header: its `DPoP` headers (the service refuses
+/// more than one) and its client certificate. Never rejects: the body,
+/// if any, is not read.
+pub struct PresentedToken {
+    pub dpop: Vec<String>,
+    pub certificate: Option<Vec<u8>>,
+}
+
+impl FromRequestParts<App> for PresentedToken {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            dpop: parts
+                .headers
+                .get_all("dpop")
+                .iter()
+                .map(|v| v.to_str().unwrap_or_default().to_owned())
+                .collect(),
+            certificate: certificate_of(&parts.headers, &parts.extensions, &app.trusted_proxies),
+        })
+    }
 }
 
 /// A form body posted by one of our pages; refusals are error pages.

@@ -1,5 +1,7 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414): every endpoint
-//! and capability, stated truthfully.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0
+//! §3): every endpoint and capability, stated truthfully; the second is the
+//! first plus what an OpenID relying party reads.
 
 use axum::extract::State;
 use axum::http::header;
@@ -16,9 +18,63 @@ pub async fn get(State(app): State<App>) -> Response {
         .into_response()
 }
 
-/// Built once at start-up.
+pub async fn get_openid(State(app): State<App>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        app.openid_json.clone(),
+    )
+        .into_response()
+}
+
+/// The OpenID Provider metadata (Discovery §3): the RFC 8414 document,
+/// every scope (the identity scopes too), and the OpenID fields. Built once
+/// at start-up.
+pub fn build_openid(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServerMetadata {
+    let s =
+        |v: &[&str]| serde_json::Value::from(v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>());
+    let mut metadata = build(issuer, policy);
+    metadata.scopes_supported = policy.scopes_supported.iter().map(str::to_owned).collect();
+    metadata.extra.extend(
+        [
+            ("subject_types_supported", s(&["public"])),
+            // The server's own keys are ES256 (service/keys.rs).
+            ("id_token_signing_alg_values_supported", s(&["ES256"])),
+            ("userinfo_signing_alg_values_supported", s(&[])),
+            (
+                "claims_supported",
+                s(&crate::service::id_token::claims_supported()),
+            ),
+            (
+                "prompt_values_supported",
+                s(&["none", "login", "consent", "select_account"]),
+            ),
+            ("claims_parameter_supported", serde_json::Value::from(false)),
+            (
+                "request_parameter_supported",
+                serde_json::Value::from(false),
+            ),
+            (
+                "request_uri_parameter_supported",
+                serde_json::Value::from(true),
+            ),
+            (
+                "require_request_uri_registration",
+                serde_json::Value::from(false),
+            ),
+            ("claim_types_supported", s(&["normal"])),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    metadata
+}
+
+/// Built once at start-up. `scopes_supported` lists the configured scopes:
+/// MCP clients ask for every scope this document lists, and the identity
+/// scopes (`openid`, `profile`, `email`), always available, are listed in
+/// the OpenID document only.
 pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServerMetadata {
-    let scopes = policy.scopes_supported.iter().map(str::to_owned).collect();
+    let scopes = policy.advertised_scopes.iter().map(str::to_owned).collect();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     let algs = serde_json::Value::from(s(ephemera_proto::jose::ALLOWED_ALGS));
     AuthorizationServerMetadata {
@@ -62,6 +118,11 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
         // reading this must not choose it.
         pushed_client_registration_supported: policy.pushed.enabled,
         extra: [
+            // RFC 8414 §2 lets the OpenID fields in; the endpoint is the same.
+            (
+                "userinfo_endpoint",
+                serde_json::Value::from(format!("{issuer}/userinfo")),
+            ),
             ("dpop_signing_alg_values_supported", algs.clone()),
             (
                 "client_id_metadata_document_supported",

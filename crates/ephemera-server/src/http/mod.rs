@@ -5,8 +5,8 @@
 //! | [`error`] | ALL error -> HTTP mapping (back-channel JSON, front-channel error responses and pages) |
 //! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
-//! | [`metadata`] | RFC 8414 discovery |
-//! | [`par`] [`authorize`] [`login`] [`upstream`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
+//! | [`metadata`] | RFC 8414 discovery and OpenID Provider metadata |
+//! | [`par`] [`authorize`] [`login`] [`upstream`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`userinfo`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
 //! | [`tls`] | the rustls server configuration that asks for client certificates |
 //! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
 //! | [`metrics`] | `GET /metrics` (Prometheus text) and the middleware counting every request |
@@ -30,6 +30,7 @@ pub mod revoke;
 pub mod tls;
 pub mod token;
 pub mod upstream;
+pub mod userinfo;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -56,6 +57,8 @@ pub struct App {
     pub metadata: Arc<AuthorizationServerMetadata>,
     /// The same, serialized once: the body of every discovery response.
     pub metadata_json: axum::body::Bytes,
+    /// The OpenID Provider metadata, serialized once.
+    pub openid_json: axum::body::Bytes,
     /// `Secure` cookies with the `__Host-` prefix when the issuer is https.
     pub secure_cookies: bool,
     /// Peers whose `X-Forwarded-For` and `Client-Cert` (RFC 9440) headers
@@ -78,10 +81,14 @@ impl App {
         let secure_cookies = ctx.issuer.starts_with("https://");
         // Serializing a derived struct of strings cannot fail.
         let metadata_json = serde_json::to_vec(&metadata).unwrap_or_default().into();
+        let openid_json = serde_json::to_vec(&metadata::build_openid(&ctx.issuer, &ctx.policy))
+            .unwrap_or_default()
+            .into();
         Self {
             ctx,
             metadata: Arc::new(metadata),
             metadata_json,
+            openid_json,
             secure_cookies,
             trusted_proxies: Arc::default(),
             metrics: Arc::default(),
@@ -135,7 +142,12 @@ pub fn router(app: App) -> Router {
             "/.well-known/oauth-authorization-server",
             get(metadata::get),
         )
+        .route(
+            "/.well-known/openid-configuration",
+            get(metadata::get_openid),
+        )
         .route("/jwks", get(jwks::get))
+        .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route(
             "/par",
             post(par::post).route_layer(limited(&app, limit::Family::Par)),

@@ -5,13 +5,14 @@
 //! first; the pages carry only its `request_uri`. The request is consumed
 //! when the response is produced (consent), so reloading a page works.
 
+use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
 use ephemera_proto::{ClientRef, REQUEST_URI_PREFIX};
 
 use super::pending::{find_pending, find_session, Pending};
 use super::request::{self, AuthorizeError};
 use super::{consent, resolve, Context, OAuthError};
-use crate::model::{Session, Timestamp};
+use crate::model::{PendingRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// What the authorization endpoint answers.
@@ -38,11 +39,23 @@ pub async fn authorize(
         return front_channel(ctx, client_id, params, now).await;
     };
     let pending = find_pending(ctx, client_id, request_uri, now).await?;
-    let session = find_session(ctx, session, now).await?;
+    let prompt = pending.request.oidc.prompt;
+    // OpenID Connect Core §3.1.2.1: `prompt=login` and `max_age` ask for a
+    // sign-in newer than the session; one made during this request counts.
+    let session = find_session(ctx, session, now)
+        .await?
+        .filter(|s| signed_in_recently_enough(s, &pending.request, now));
+    if session.is_none() && prompt.none {
+        let error = OAuthError::new(
+            ErrorCode::LoginRequired,
+            "prompt=none, but the user is not signed in (or signed in longer ago than max_age allows)",
+        );
+        return Err(refuse(ctx, request_uri, error, now).await);
+    }
     // Consent is remembered for registered clients only: a pushed client has
-    // no stable identity to remember it for.
+    // no stable identity to remember it for. `prompt=consent` asks again.
     if let Some(session) = &session {
-        if pending.caps.remember_consent {
+        if pending.caps.remember_consent && !prompt.consent {
             let remembered = ctx
                 .store
                 .find_consent(&session.user_id, &pending.request.client.client_id)
@@ -53,6 +66,13 @@ pub async fn authorize(
                     consent::approve_found(ctx, request_uri, session, false, now).await?;
                 return Ok(Step::Redirect(location));
             }
+        }
+        if prompt.none {
+            let error = OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "prompt=none, but the user has not approved this request for this client",
+            );
+            return Err(refuse(ctx, request_uri, error, now).await);
         }
     }
     // A page is shown: the first time, the user gets the interaction window
@@ -108,4 +128,47 @@ async fn front_channel(
         .append_pair("request_uri", &request_uri)
         .finish();
     Ok(Step::Redirect(format!("{}/authorize?{query}", ctx.issuer)))
+}
+
+/// Whether `session` is a sign-in `request` accepts (OpenID Connect Core
+/// §3.1.2.1): one made since the request arrived always is; an older one
+/// is not under `prompt=login`, nor when it is older than `max_age`.
+pub fn signed_in_recently_enough(
+    session: &Session,
+    request: &PendingRequest,
+    now: Timestamp,
+) -> bool {
+    if session.created_at >= request.created_at {
+        return true;
+    }
+    let oidc = &request.oidc;
+    !oidc.prompt.login
+        && oidc
+            .max_age
+            .is_none_or(|max_age| now.saturating_sub(session.created_at) <= max_age)
+}
+
+/// Consumes the pending request and answers the client with `error` at its
+/// redirect URI (Core §3.1.2.6), with `state` and `iss`.
+async fn refuse(
+    ctx: &Context,
+    request_uri: &str,
+    error: OAuthError,
+    now: Timestamp,
+) -> AuthorizeError {
+    match ctx
+        .store
+        .take_pending_request(&SecretHash::of(request_uri), now)
+        .await
+    {
+        Ok(Some(request)) => AuthorizeError::Redirect {
+            error,
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+        },
+        Ok(None) => {
+            OAuthError::invalid_request("request_uri was already used or has expired").into()
+        }
+        Err(e) => e.into(),
+    }
 }

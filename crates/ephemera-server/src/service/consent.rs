@@ -9,7 +9,7 @@ use super::login::{csrf_error, csrf_valid};
 use super::pending::{find_pending, find_session};
 use super::request::AuthorizeError;
 use super::{new_id, Context, OAuthError};
-use crate::model::{Code, Grant, PendingRequest, Session, Timestamp};
+use crate::model::{Authentication, Code, Grant, PendingRequest, Session, Timestamp};
 use crate::secret::{Secret, SecretHash};
 
 /// Handles the consent form: CSRF check, the session, then the decision.
@@ -54,7 +54,14 @@ pub async fn approve(
 ) -> Result<String, OAuthError> {
     // Check ownership before consuming, so a mismatched client_id cannot
     // burn another client's request.
-    find_pending(ctx, client_id, request_uri, now).await?;
+    let pending = find_pending(ctx, client_id, request_uri, now).await?;
+    // `prompt=login` and `max_age` hold at the form too, not only on the
+    // way to the page.
+    if !super::authorize::signed_in_recently_enough(session, &pending.request, now) {
+        return Err(OAuthError::invalid_request(
+            "this request asks for a recent sign-in: go back to the application and start again",
+        ));
+    }
     approve_found(ctx, request_uri, session, true, now).await
 }
 
@@ -79,6 +86,14 @@ pub async fn approve_found(
         resources: request.resources.clone(),
         created_at: now,
         redirect_uri: Some(request.redirect_uri.clone()),
+        // What the grant's ID Tokens say of the sign-in (OpenID Connect
+        // Core §2): the session's start is `auth_time`.
+        authentication: Some(Authentication {
+            auth_time: session.created_at,
+            amr: session.sign_in.amr.clone(),
+            acr: session.sign_in.acr.clone(),
+            nonce: request.oidc.nonce.clone(),
+        }),
     };
     let code = Secret::generate();
     let stored = Code {

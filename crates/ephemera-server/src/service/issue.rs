@@ -81,6 +81,7 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
             expires_in: access_ttl.unsigned_abs(),
             refresh_token: refresh,
             scope: (!shape.scope.is_empty()).then(|| shape.scope.to_string()),
+            id_token: None,
         },
     }
 }

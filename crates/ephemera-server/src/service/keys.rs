@@ -88,6 +88,23 @@ impl KeySet {
         URL_SAFE_NO_PAD.encode(&h.finalize()[..18])
     }
 
+    /// A JWS in compact serialization (RFC 7515 §7.1) of `claims`, signed
+    /// with the newest signing key (ES256, RFC 7518 §3.4: the signature is
+    /// R and S, 32 bytes each). `None` when no key signs, which `ensure`
+    /// prevents.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Option<String> {
+        use p256::ecdsa::signature::Signer as _;
+        let (meta, key) = self.signing.first()?;
+        let header = json!({ "alg": "ES256", "kid": meta.kid, "typ": typ });
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).ok()?);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).ok()?, &mut jws);
+        let signature: p256::ecdsa::Signature = key.sign(jws.as_bytes());
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut jws);
+        Some(jws)
+    }
+
     /// The JWK Set document (RFC 7517 §5): signing keys and retired keys
     /// still within the lifetime of what they signed.
     pub fn jwks(&self) -> &Value {

@@ -19,6 +19,8 @@
 //! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
 //! | [`register`] | Dynamic Client Registration and management (RFC 7591, RFC 7592) |
 //! | [`issue`] | minting access and refresh tokens |
+//! | [`id_token`] | OpenID Connect ID Tokens, and the claims a user record releases by scope |
+//! | [`userinfo`] | the UserInfo endpoint (OpenID Connect Core §5.3): the access token, its binding, the claims |
 //! | [`introspect`] | RFC 7662 |
 //! | [`revoke`] | RFC 7009 |
 //! | [`grants`] | a user's grants on the account page, everyone's for the operator, and revoking one |
@@ -33,6 +35,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod gauges;
 pub mod grants;
+pub mod id_token;
 pub mod introspect;
 pub mod issue;
 pub mod keys;
@@ -49,6 +52,7 @@ pub mod revoke;
 pub mod sweep;
 pub mod token;
 pub mod upstream;
+pub mod userinfo;
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -71,11 +71,24 @@ pub async fn dpop(
     access_token: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<DpopProof>, OAuthError> {
+    dpop_for(ctx, proof, "POST", path, access_token, now).await
+}
+
+/// [`dpop`] for a request of `method` (`htm`): the UserInfo endpoint takes
+/// GET too.
+pub async fn dpop_for(
+    ctx: &Context,
+    proof: Option<&str>,
+    method: &str,
+    path: &str,
+    access_token: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<DpopProof>, OAuthError> {
     let Some(proof) = proof else { return Ok(None) };
     let policy = &ctx.policy.proofs;
     let url = format!("{}{path}", ctx.issuer);
     let expect = dpop::Expectations {
-        method: "POST",
+        method,
         url: &url,
         now,
         max_age: policy.dpop_max_age,

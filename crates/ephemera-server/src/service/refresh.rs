@@ -8,7 +8,7 @@ use ephemera_proto::wire::TokenResponse;
 
 use super::client_auth::{self, Caller};
 use super::proof::Presented;
-use super::{issue, proof, Context, OAuthError};
+use super::{id_token, issue, proof, Context, OAuthError};
 use crate::model::{Timestamp, TokenKind};
 use crate::secret::SecretHash;
 
@@ -86,7 +86,17 @@ pub async fn refresh(
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
     };
-    let minted = issue::mint(&ctx.policy, &grant, shape, now);
+    let mut minted = issue::mint(&ctx.policy, &grant, shape, now);
+    // OpenID Connect Core §12.2: a new ID Token with the original auth_time.
+    minted.response.id_token = id_token::mint(
+        ctx,
+        &grant,
+        &scope,
+        &minted.response.access_token,
+        id_token::Moment::Refresh,
+        now,
+    )
+    .await?;
     if !ctx
         .store
         .rotate_refresh_token(&hash, now, &minted.rows)

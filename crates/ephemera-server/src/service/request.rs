@@ -6,6 +6,7 @@
 
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
+use ephemera_proto::oidc;
 use ephemera_proto::pkce::CodeChallenge;
 use ephemera_proto::redirect::RedirectUri;
 use ephemera_proto::resource::ResourceIndicator;
@@ -13,7 +14,7 @@ use ephemera_proto::scope::Scope;
 
 use super::{resolve, OAuthError};
 use crate::model::{
-    Capabilities, ClientSnapshot, KeyBinding, PendingRequest, RedirectRule, Timestamp,
+    Capabilities, ClientSnapshot, KeyBinding, OidcRequest, PendingRequest, RedirectRule, Timestamp,
 };
 use crate::policy::Policy;
 
@@ -153,6 +154,8 @@ pub fn validate(
 
     let resources = resources(policy, params.get_all("resource")).map_err(fail)?;
 
+    let oidc = oidc_request(&caps, &scope, params).map_err(fail)?;
+
     Ok(PendingRequest {
         client,
         redirect_uri,
@@ -165,6 +168,48 @@ pub fn validate(
         created_at: now,
         expires_at: now + ttl,
         front_channel: false,
+        oidc,
+    })
+}
+
+/// The OpenID Connect parameters (Core §3.1.2.1). `prompt` and `max_age`
+/// are honored whatever the scope (they are about the sign-in); a client
+/// whose `client_id` is shared (pushed clients) must send a `nonce` with
+/// `openid`, since only the nonce ties an ID Token to its own request.
+fn oidc_request(
+    caps: &Capabilities,
+    scope: &Scope,
+    params: &Params,
+) -> Result<OidcRequest, OAuthError> {
+    let bad = |e: oidc::OidcParamError| OAuthError::invalid_request(e.to_string());
+    let prompt = params
+        .get("prompt")
+        .map(oidc::Prompt::parse)
+        .transpose()
+        .map_err(bad)?
+        .unwrap_or_default();
+    let max_age = params
+        .get("max_age")
+        .map(oidc::parse_max_age)
+        .transpose()
+        .map_err(bad)?;
+    let nonce = params
+        .get("nonce")
+        .map(oidc::parse_nonce)
+        .transpose()
+        .map_err(bad)?
+        .map(str::to_owned);
+    if nonce.is_none() && caps.shared_client_id && scope.contains(oidc::OPENID) {
+        return Err(OAuthError::invalid_request(
+            "nonce is required with the openid scope for pushed clients: their client_id is shared, so only the nonce binds an ID Token to this request",
+        ));
+    }
+    // `claims`, `id_token_hint`, `login_hint`, `acr_values`, `display` and
+    // `ui_locales` are ignored, as Core §5.5 and §3.1.2.1 allow.
+    Ok(OidcRequest {
+        nonce,
+        max_age,
+        prompt,
     })
 }
 

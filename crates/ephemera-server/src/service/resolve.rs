@@ -97,6 +97,8 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         refresh_lifetime: policy.refresh_lifetime(kind),
         renew_on_use: kind == ClientKind::SelfRegistered,
         grants_end_with_keys: kind == ClientKind::MetadataDocument,
+        // Every pushed client is `client_id=urn:ietf:oauth:parameters:dynamic`.
+        shared_client_id: pushed,
     }
 }
 

@@ -11,7 +11,7 @@ use ephemera_proto::wire::TokenResponse;
 use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
-use super::{issue, new_id, proof, refresh, request, resolve, Context, OAuthError};
+use super::{id_token, issue, new_id, proof, refresh, request, resolve, Context, OAuthError};
 use crate::model::{Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
 
@@ -185,7 +185,17 @@ async fn authorization_code(
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
     };
-    let minted = issue::mint(&ctx.policy, &grant, shape, now);
+    let mut minted = issue::mint(&ctx.policy, &grant, shape, now);
+    // OpenID Connect Core §3.1.3.3: the ID Token beside the access token.
+    minted.response.id_token = id_token::mint(
+        ctx,
+        &grant,
+        &grant.scope,
+        &minted.response.access_token,
+        id_token::Moment::CodeRedemption,
+        now,
+    )
+    .await?;
     if !ctx.store.redeem_code(&hash, now, &minted.rows).await? {
         return Err(replayed(ctx, &grant.id).await);
     }
@@ -238,6 +248,8 @@ async fn client_credentials(
         resources: request::resources(&ctx.policy, resources)?,
         created_at: now,
         redirect_uri: None,
+        // No user signed in: never an ID Token.
+        authentication: None,
     };
     let shape = issue::Shape {
         scope: &scope,

@@ -36,9 +36,9 @@ use tokio::sync::Barrier;
 
 use super::{Store, StoreError, SweepReport};
 use crate::model::{
-    AuthMethod, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, GrantSummary, KeyBinding,
-    PendingRequest, SelfDescription, Session, SignIn, SigningKey, Stats, StoredClient, Timestamp,
-    Token, TokenKind, UpstreamIdentity, User, UserClaims,
+    AuthMethod, Authentication, ClientKind, ClientSnapshot, Code, Grant, GrantFilter, GrantSummary,
+    KeyBinding, OidcRequest, PendingRequest, SelfDescription, Session, SignIn, SigningKey, Stats,
+    StoredClient, Timestamp, Token, TokenKind, UpstreamIdentity, User, UserClaims,
 };
 use crate::secret::{Secret, SecretHash};
 use crate::store::postgres::PostgresStore;
@@ -379,6 +379,13 @@ fn grant(client: ClientSnapshot) -> Grant {
         resources: vec!["https://api.example/".to_owned()],
         created_at: NOW,
         redirect_uri: Some("http://127.0.0.1/callback".to_owned()),
+        // Kept in the grant's JSON: both backends must give it back whole.
+        authentication: Some(Authentication {
+            auth_time: NOW - 30,
+            amr: vec!["pwd".to_owned()],
+            acr: Some("urn:example:loa:1".to_owned()),
+            nonce: Some("n-0S6_WzA2Mj".to_owned()),
+        }),
     }
 }
 
@@ -431,6 +438,15 @@ fn pushed_request(expires_at: Timestamp) -> PendingRequest {
         created_at: NOW,
         expires_at,
         front_channel: false,
+        // Kept in the request's JSON: both backends must give it back whole.
+        oidc: OidcRequest {
+            nonce: Some("n-0S6_WzA2Mj".to_owned()),
+            max_age: Some(0),
+            prompt: ephemera_proto::oidc::Prompt {
+                login: true,
+                ..Default::default()
+            },
+        },
     }
 }
 

@@ -19,6 +19,7 @@
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
 //! - the account page and `ephemera grants`: a user's grants, one installation or all ended, the operator's by id, key or user: `account.rs`
+//! - OpenID Connect (ID Tokens, `nonce`, `prompt`, `max_age`, `/userinfo`, OpenID discovery): `oidc.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
@@ -70,6 +71,7 @@ mod mcp_python;
 mod metadata_document;
 pub mod mtls;
 mod multinode;
+mod oidc;
 mod operability;
 mod par_rules;
 mod private_key_jwt;

@@ -19,7 +19,8 @@
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
 //! - the account page and `ephemera grants`: a user's grants, one installation or all ended, the operator's by id, key or user: `account.rs`
-//! - OpenID Connect (ID Tokens, `nonce`, `prompt`, `max_age`, `/userinfo`, OpenID discovery): `oidc.rs`
+//! - OpenID Connect (ID Tokens, `nonce`, `prompt`, `max_age`, `/userinfo`, OpenID discovery): `oidc.rs`;
+//!   the same with the certified relying-party library oauth4webapi (Node, `tests/oidc-rp/`): `oidc_rp.rs`
 //! - resource indicators (RFC 8707): `resources.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
@@ -72,6 +73,7 @@ mod metadata_document;
 pub mod mtls;
 mod multinode;
 mod oidc;
+mod oidc_rp;
 mod operability;
 mod par_rules;
 mod private_key_jwt;

@@ -401,3 +401,40 @@ async fn metadata_advertises_certificate_bound_tokens() {
         .unwrap()
         .contains(&json!("self_signed_tls_client_auth")));
 }
+
+#[tokio::test]
+async fn userinfo_takes_a_certificate_bound_token_only_over_its_certificate() {
+    let (app, _dir) = tls_app().await;
+    let cert = Cert::new("agent-a");
+    let agent = app.with_certificate(cert.identity());
+    let mut form = par_form(&bound_registration());
+    form.push(("scope", "openid".into()));
+    form.push(("nonce", "n-1".into()));
+    let res = agent
+        .post(app.url("/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let code = app.authorize(URN, &request_uri(res).await).await;
+    let tokens: Value = redeem_with(&app, &agent, &code).await.json().await.unwrap();
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let userinfo = |client: reqwest::Client| {
+        let (url, bearer) = (app.url("/userinfo"), bearer.clone());
+        async move {
+            client
+                .get(url)
+                .header("Authorization", bearer)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let stranger = app.with_certificate(Cert::new("agent-b").identity());
+    assert_error(userinfo(stranger).await, 401, "invalid_token").await;
+    assert_error(userinfo(app.http.clone()).await, 401, "invalid_token").await;
+    let ok = userinfo(agent).await;
+    assert_eq!(ok.status(), 200);
+    assert!(ok.json::<Value>().await.unwrap()["sub"].is_string());
+}

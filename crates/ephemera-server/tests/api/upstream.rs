@@ -1,6 +1,7 @@
 //! Signing in through an upstream identity provider, over real HTTP:
 //! node-oidc-provider (an independent OpenID Connect implementation, from
-//! `tests/oidc-provider/`), a GitHub-shaped OAuth 2 provider, and a fake
+//! `tests/oidc-provider/`), a second Ephemera (an OpenID provider itself),
+//! a GitHub-shaped OAuth 2 provider, and a fake
 //! OpenID Connect provider in this test (its own P-256 key) for the ID
 //! Tokens no real provider would send: wrong `iss`, wrong `nonce`, expired,
 //! signed by another key; plus `state` mismatches, replays, the provider's
@@ -997,4 +998,127 @@ async fn a_person_signs_in_through_node_oidc_provider_and_a_pushed_client_gets_i
         .await;
     assert_eq!(info["active"], true);
     assert_eq!(info["username"], "grace");
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_a_second_ephemera_as_an_openid_provider() {
+    // The upstream Ephemera: alice (password) with a name and an email, and
+    // a confidential client for the downstream one, allowed the identity
+    // scopes. Each site has its own cookie jar, as two hosts would.
+    let upstream = TestApp::spawn().await;
+    let alice = upstream
+        .ctx
+        .store
+        .find_user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let claims = ephemera_server::model::UserClaims {
+        name: Some("Alice Liddell".into()),
+        email: Some("alice@wonderland.example".into()),
+        email_verified: Some(true),
+        ..Default::default()
+    };
+    assert!(upstream
+        .ctx
+        .store
+        .update_user_claims(&alice.id, &claims)
+        .await
+        .unwrap());
+    let secret = "downstream-secret-0123456789abcdefghijklmnop";
+    let provider = RawProvider {
+        label: Some("Upstream Ephemera".into()),
+        kind: "oidc".into(),
+        issuer: Some(upstream.base.clone()),
+        client_id: "downstream".into(),
+        client_secret: Some(secret.into()),
+        ..RawProvider::default()
+    };
+    // Passwords off downstream: only the upstream sign-in is offered.
+    let app = app_with(vec![("corp", provider)], |raw| raw.login.passwords = false).await;
+    upstream
+        .add_client(ephemera_server::service::admin::NewClient {
+            client_id: "downstream".into(),
+            redirect_uris: vec![app.url("/login/upstream/corp/callback")],
+            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            confidential: true,
+            secret: Some(secret.into()),
+            ..Default::default()
+        })
+        .await;
+    let browser = app.browser();
+    let at_upstream = upstream.browser();
+    let (request_uri, html) = login_page(&app, &browser).await;
+    assert!(!html.contains("name=\"password\""), "{html}");
+
+    let auth = continue_with(&app, &browser, "corp", &request_uri, &html).await;
+    assert!(
+        auth.as_str()
+            .starts_with(&format!("{}/authorize?", upstream.base)),
+        "{auth}"
+    );
+    assert_eq!(query(&auth, "client_id").as_deref(), Some("downstream"));
+    assert_eq!(
+        query(&auth, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query(&auth, "nonce").is_some(), "{auth}");
+    // The upstream Ephemera stores the front-channel request and sends the
+    // browser to it by request_uri; alice signs in there and approves.
+    let stored = at_upstream.get(auth.clone()).send().await.unwrap();
+    let page = if stored.status().is_redirection() {
+        location(&stored)
+    } else {
+        auth.clone()
+    };
+    let upstream_request = query(&page, "request_uri").expect("a request_uri at the upstream");
+    upstream
+        .login(&at_upstream, "downstream", &upstream_request)
+        .await;
+    let callback = upstream
+        .decide(&at_upstream, "downstream", &upstream_request, "approve")
+        .await;
+    assert!(
+        callback
+            .as_str()
+            .starts_with(&app.url("/login/upstream/corp/callback")),
+        "{callback}"
+    );
+    assert_eq!(query(&callback, "iss"), Some(upstream.base.clone()));
+    let back = browser.get(callback).send().await.unwrap();
+
+    assert_eq!(back.status(), 302, "{:?}", back.text().await);
+    assert_eq!(
+        location(&back).as_str(),
+        app.authorize_url(URN, &request_uri)
+    );
+    let session = session_of(&app, &back).await;
+    assert_eq!(session.sign_in.provider.as_deref(), Some("corp"));
+    assert_eq!(
+        session.sign_in.amr,
+        vec!["pwd".to_owned()],
+        "the upstream's amr"
+    );
+    let user = app
+        .ctx
+        .store
+        .find_upstream_user(&upstream.base, &alice.id)
+        .await
+        .unwrap()
+        .expect("the user keyed by the upstream's issuer and alice's id there");
+    assert_eq!(user.password_hash, None);
+    assert_eq!(user.claims.name.as_deref(), Some("Alice Liddell"));
+    assert_eq!(
+        user.claims.email.as_deref(),
+        Some("alice@wonderland.example")
+    );
+    let to = app.decide(&browser, URN, &request_uri, "approve").await;
+    let res = app.redeem(&query(&to, "code").unwrap(), &[]).await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let info = app
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["sub"], user.id.as_str());
 }

@@ -75,7 +75,9 @@ pub struct ClientView {
     pub redirect_host: String,
     pub redirect_uri: String,
     pub client_uri: Option<String>,
-    pub scopes: Vec<String>,
+    /// Each scope, with what it releases in words for the ones whose name
+    /// does not say (the OpenID Connect identity scopes).
+    pub scopes: Vec<(String, Option<&'static str>)>,
     /// The host a metadata document was fetched from.
     pub verified_origin: Option<String>,
     /// A client that describes itself and returns only to this device
@@ -83,6 +85,19 @@ pub struct ClientView {
     /// the device could be the one listening (the MCP authorization
     /// specification asks for it with metadata documents).
     pub loopback_only: bool,
+}
+
+/// What an identity scope releases, as the consent page says it (OpenID
+/// Connect Core §5.4); `None` for the others, whose names are the
+/// operator's own words.
+pub fn scope_meaning(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("sign you in: your account identifier"),
+        "profile" => Some("your name and profile details"),
+        "email" => Some("your email address"),
+        "offline_access" => Some("access while you are away"),
+        _ => None,
+    }
 }
 
 impl ClientView {
@@ -124,7 +139,11 @@ impl ClientView {
                 .unwrap_or_default(),
             redirect_uri: display_text(&r.redirect_uri, 200),
             client_uri,
-            scopes: r.scope.iter().map(str::to_owned).collect(),
+            scopes: r
+                .scope
+                .iter()
+                .map(|s| (s.to_owned(), scope_meaning(s)))
+                .collect(),
             verified_origin: r
                 .client
                 .verified_origin

@@ -738,3 +738,28 @@ async fn a_server_with_no_configuration_completes_an_openid_flow() {
     assert_eq!(tokens["scope"], "openid profile");
     verified(&app, tokens["id_token"].as_str().unwrap(), URN).await;
 }
+
+#[tokio::test]
+async fn the_consent_page_says_what_each_identity_scope_releases() {
+    let app = TestApp::spawn().await;
+    let browser = app.browser();
+    let request_uri = push_openid(&app, &[]).await;
+    app.login(&browser, URN, &request_uri).await;
+
+    let html = app.consent_page(&browser, URN, &request_uri).await;
+
+    for (scope, meaning) in [
+        ("openid", "sign you in: your account identifier"),
+        ("profile", "your name and profile details"),
+        ("email", "your email address"),
+    ] {
+        assert!(
+            html.contains(&format!(
+                "<li>{scope} <span class=\"muted\">({meaning})</span></li>"
+            )),
+            "{scope}: {html}"
+        );
+    }
+    // A scope of the operator's own is shown by its name alone.
+    assert!(html.contains("<li>read</li>"), "{html}");
+}

@@ -15,16 +15,26 @@
 //! phone (360 px), reads the grant, and ends it with the page's button; the
 //! token is then inactive.
 //!
+//! And with passwords off and an upstream provider (the fake of
+//! `support/fake_oidc.rs`) configured, a browser signs in only through the
+//! provider's button, approves a pushed client, and, in the same session,
+//! ends the grant on `/account` at 360 px (`tests/browser/upstream.mjs`); the
+//! user is the provider's, the ID Token's `amr` the provider's, and the
+//! token is then inactive.
+//!
 //! Without Node, Chromium or the installed package the browser tests say so
 //! and pass, except on CI (`CI` set), where they fail: CI must run them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ephemera_server::secret::SecretHash;
 use serde_json::{json, Value};
+use url::Url;
 
 use crate::helpers::*;
 use crate::keys::TestKey;
+use crate::support::fake_oidc::{Fake, CLIENT_ID};
 use crate::support::{self, node};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -475,5 +485,219 @@ async fn the_account_page_lists_a_grant_readably_at_360_px_and_ends_it_in_chromi
     }
     let png = std::fs::read(&screenshot).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
+    eprintln!("account page screenshot: {}", screenshot.display());
+}
+
+/// Runs one step of `upstream.mjs` with the browser's cookies in `state`.
+async fn upstream_step(dir: &Path, state: &Path, step: &str, vars: &[(&str, &str)]) -> Value {
+    let mut all = vec![
+        ("CHROMIUM", CHROMIUM),
+        ("STEP", step),
+        ("STATE", state.to_str().unwrap()),
+    ];
+    all.extend_from_slice(vars);
+    let seen = node::run(dir, "upstream.mjs", &all, CHECK_TIMEOUT).await;
+    for what in ["dialogs", "page_errors"] {
+        assert_eq!(seen[what], json!([]), "{step}: {what}");
+    }
+    seen
+}
+
+#[tokio::test]
+async fn with_passwords_off_a_person_signs_in_upstream_approves_and_ends_the_grant_in_chromium() {
+    let Some(dir) = browser_folder() else { return };
+    let fake = Fake::start().await;
+    let app = TestApp::spawn_with(|raw| {
+        raw.upstream.insert("corp".into(), fake.oidc());
+        raw.login.passwords = false;
+    })
+    .await;
+    // A pushed client asking for an ID Token, bound at PAR to a DPoP key.
+    let key = TestKey::new();
+    let nonce = "n-upstream-chromium";
+    let request_uri = app
+        .push_ok(
+            Some(&registration()),
+            &[
+                ("dpop_jkt", key.jkt.as_str()),
+                ("scope", "openid profile read"),
+                ("nonce", nonce),
+            ],
+        )
+        .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state.json");
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("account-upstream-360px.png");
+    let _ = std::fs::remove_file(&screenshot);
+
+    // 1. The login page, the provider and back, the consent page, approved.
+    let authorize_url = app.authorize_url(URN, &request_uri);
+    let seen = upstream_step(
+        &dir,
+        &state,
+        "approve",
+        &[
+            ("AUTHORIZE_URL", &authorize_url),
+            ("PROVIDER", "corp"),
+            ("REDIRECT_URI", REDIRECT),
+        ],
+    )
+    .await;
+    let login = &seen["login"];
+    assert_eq!(seen["login_status"], 200);
+    assert_eq!(login["password_inputs"], 0, "a password field: {login}");
+    assert_eq!(login["username_inputs"], 0, "a username field: {login}");
+    assert_eq!(login["forms"], json!(["/login/upstream/corp"]), "{login}");
+    assert_eq!(
+        login["buttons"],
+        json!([{"id": "upstream-corp", "text": "Continue with Corp"}])
+    );
+    assert_eq!(seen["consent"]["kind"], "consent");
+    assert_eq!(seen["consent"]["name_text"], "Test Agent");
+    assert_eq!(seen["consent"]["url"], authorize_url.as_str());
+    // The browser went to the provider and came back through the callback
+    // to the same request, with nothing between.
+    let navigations: Vec<&str> = seen["navigations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let callback = app.url("/login/upstream/corp/callback");
+    let expected = [
+        format!("GET {authorize_url}"),
+        format!("POST {}", app.url("/login/upstream/corp")),
+        format!("GET {}/authorize?", fake.issuer),
+        format!("GET {callback}?"),
+        format!("GET {authorize_url}"),
+        format!("POST {}", app.url("/authorize/consent")),
+        format!("GET {REDIRECT}?"),
+    ];
+    assert_eq!(navigations.len(), expected.len(), "{navigations:#?}");
+    for (n, e) in navigations.iter().zip(&expected) {
+        assert!(
+            n == e || (e.ends_with('?') && n.starts_with(e.as_str())),
+            "{e} expected: {navigations:#?}"
+        );
+    }
+    let asked = fake.authorized.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(query(&asked[0], "client_id").as_deref(), Some(CLIENT_ID));
+    assert_eq!(query(&asked[0], "redirect_uri"), Some(callback));
+    for url in seen["requests"].as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(
+            url.starts_with(&app.base)
+                || url.starts_with(&fake.issuer)
+                || url.starts_with(REDIRECT),
+            "the browser requested {url}"
+        );
+    }
+
+    // 2. The client redeems the code, with a proof of its key.
+    let to = Url::parse(seen["redirect"].as_str().unwrap()).unwrap();
+    assert_eq!(query(&to, "state").as_deref(), Some("state-123"));
+    let res = app
+        .http
+        .post(app.url("/token"))
+        .header("DPoP", key.proof(&app.url("/token"), app.now()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &query(&to, "code").unwrap()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", URN),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    let tokens: Value = res.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access_token = tokens["access_token"].as_str().unwrap();
+    // The person is the one the provider named: a user it created, without
+    // a password, signed in by the provider's methods (not `pwd`).
+    let user = app
+        .ctx
+        .store
+        .find_upstream_user(&fake.issuer, "u-248289761001")
+        .await
+        .unwrap()
+        .expect("the provider's user");
+    assert_eq!(user.username, "ada");
+    assert_eq!(user.password_hash, None);
+    let info = app.introspect(access_token).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["username"], "ada");
+    let id_token = crate::oidc::verified(&app, tokens["id_token"].as_str().unwrap(), URN).await;
+    assert_eq!(id_token["sub"], user.id.to_string());
+    assert_eq!(id_token["nonce"], nonce);
+    assert_eq!(id_token["preferred_username"], "ada");
+    assert_eq!(id_token["amr"], json!(["hwk"]), "the provider's, not pwd");
+    let cookies: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let cookie = cookies["cookies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "ephemera")
+        .expect("the session cookie");
+    let session = app
+        .ctx
+        .store
+        .find_session(
+            &SecretHash::of(cookie["value"].as_str().unwrap()),
+            app.now(),
+        )
+        .await
+        .unwrap()
+        .expect("the browser's session");
+    assert_eq!(session.username, "ada");
+    assert_eq!(session.sign_in.provider.as_deref(), Some("corp"));
+
+    // 3. The same browser session on the account page at 360 px: the grant,
+    // readable, then ended with "End all".
+    let seen = upstream_step(
+        &dir,
+        &state,
+        "account",
+        &[
+            ("ACCOUNT_URL", &app.url("/account")),
+            ("SCREENSHOT", screenshot.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(seen["status"], 200);
+    let page = &seen["account"];
+    assert_eq!(page["heading"], "Applications with access to ada");
+    assert_eq!(page["password_inputs"], 0);
+    assert_eq!(page["inner_width"], 360);
+    assert!(page["scroll_width"].as_u64().unwrap() <= 360, "{page}");
+    assert!(page["widest"].as_f64().unwrap() <= 360.0, "{page}");
+    let grants = page["grants"].as_array().unwrap();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(grants[0]["name"], "Test Agent");
+    let fields = &grants[0]["fields"];
+    let field = |f: &str| fields[f].as_str().unwrap_or_default().to_owned();
+    assert!(field("model").starts_with("pushed"), "{fields}");
+    assert_eq!(field("redirect"), "127.0.0.1:9999");
+    assert_eq!(field("key"), format!("DPoP key {}", key.jkt));
+    for scope in ["openid", "profile", "read"] {
+        assert!(field("scopes").contains(scope), "{fields}");
+    }
+    let after = &seen["after"];
+    assert_eq!(after["ended"], true, "{after}");
+    assert_eq!(after["none_left"], true);
+    assert_eq!(app.introspect(access_token).await, json!({"active": false}));
+    assert_eq!(app.stats().await.pushed_client_grants, 0);
+    for url in seen["requests"].as_array().unwrap() {
+        let path = url.as_str().unwrap().strip_prefix(&app.base).unwrap_or("?");
+        assert!(
+            path.starts_with("/account")
+                || path == "/assets/ephemera.css"
+                || path == "/favicon.ico",
+            "the account page requested {url}"
+        );
+    }
+    assert!(std::fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
     eprintln!("account page screenshot: {}", screenshot.display());
 }

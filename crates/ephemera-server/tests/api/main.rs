@@ -26,7 +26,7 @@
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
 //! - the `ephemera` process killed with SIGKILL under load and restarted: `crash.rs`
-//! - the consent and account pages in headless Chromium with hostile client metadata, the account page at 360 px (Node, `tests/browser/`): `browser.rs`
+//! - the consent and account pages in headless Chromium with hostile client metadata, the account page at 360 px, upstream sign-in with passwords off (Node, `tests/browser/`): `browser.rs`
 //! - rate limits and login throttling (`[limits]`): `limits.rs`
 //! - signing in through upstream identity providers (node-oidc-provider from `tests/oidc-provider/`, a GitHub-shaped fake, and a fake OpenID Connect provider for bad ID Tokens): `upstream.rs`
 //!
@@ -49,6 +49,8 @@
 //!     a bound, killed if the test ends first, for the JSON it prints last
 //!   - `support/cluster.rs`: several `ephemera serve` nodes on one schema
 //!     (started, restarted, killed) and a flow's steps aimed at one node each
+//!   - `support/fake_oidc.rs`: a fake upstream OpenID Connect provider (its own
+//!     key; GitHub's shape too) whose `/authorize` can send a browser straight back
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account;

@@ -45,8 +45,9 @@ async fn push_openid(app: &TestApp, extra: &[(&str, &str)]) -> String {
 }
 
 /// The claims of `id_token`, after checking its signature against the
-/// server's `/jwks`, its issuer and that `aud` holds `audience`.
-async fn verified(app: &TestApp, id_token: &str, audience: &str) -> Value {
+/// server's `/jwks`, its issuer and that `aud` holds `audience` (also for
+/// `browser.rs`).
+pub async fn verified(app: &TestApp, id_token: &str, audience: &str) -> Value {
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
     let kid = header.kid.expect("an ID Token names its key");

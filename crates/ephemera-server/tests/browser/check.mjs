@@ -21,6 +21,8 @@
 //                   button. The report is one entry, "account".
 import { chromium } from "playwright-core";
 
+import { facts, grants, watched, widest } from "./pages.mjs";
+
 const env = (name) => {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set`);
@@ -31,33 +33,6 @@ const clients = JSON.parse(env("CLIENTS"));
 const account = process.env.ACCOUNT ? JSON.parse(process.env.ACCOUNT) : null;
 // Narrow as a phone, wide as a desktop: a long name must widen neither.
 const WIDTHS = [360, 1280];
-
-// Runs in the page: the facts the test asserts on.
-function facts() {
-  const all = [...document.querySelectorAll("*")];
-  const attributes = all.flatMap((el) =>
-    [...el.attributes].map((a) => ({ element: el.localName, name: a.name, value: a.value })),
-  );
-  const name = document.getElementById("client-name");
-  const style = name ? getComputedStyle(name) : null;
-  return {
-    kind: document.querySelector("input[name=username]")
-      ? "login"
-      : document.querySelector("button[name=decision]")
-        ? "consent"
-        : "other",
-    name_text: name ? name.textContent : null,
-    name_element: name ? name.localName : null,
-    name_unicode_bidi: style ? style.unicodeBidi : null,
-    name_dir: name ? name.getAttribute("dir") : null,
-    text: document.body.innerText,
-    elements: [...new Set(all.map((el) => el.localName))].sort(),
-    attributes,
-    pwned: window.__ephemeraPwned === undefined ? null : String(window.__ephemeraPwned),
-    scroll_width: document.documentElement.scrollWidth,
-    inner_width: window.innerWidth,
-  };
-}
 
 async function look(page) {
   const widths = [];
@@ -79,44 +54,16 @@ const browser = await chromium.launch({
   // Root in a container has no user namespaces for Chromium's sandbox.
   args: ["--no-sandbox"],
 });
-// Runs in the account page: its grants as a person reads them, and the
-// widest element (nothing may reach past the viewport).
-function grants() {
-  return [...document.querySelectorAll("li.grant")].map((li) => ({
-    id: li.dataset.grantId,
-    name: li.querySelector(".grant-name")?.textContent ?? null,
-    fields: Object.fromEntries(
-      [...li.querySelectorAll("dd[data-field]")].map((dd) => [dd.dataset.field, dd.innerText]),
-    ),
-  }));
-}
-
-function widest() {
-  return Math.max(...[...document.querySelectorAll("body *")].map((el) => el.getBoundingClientRect().right));
-}
-
-// A browser context whose dialogs, console, errors and requests are noted in `seen`.
-async function watched(seen, width) {
-  const context = await browser.newContext({ viewport: { width, height: 900 } });
-  const page = await context.newPage();
-  page.on("dialog", async (dialog) => {
-    seen.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
-    await dialog.dismiss();
-  });
-  page.on("console", (msg) =>
-    seen.console.push({ type: msg.type(), text: msg.text(), url: msg.location().url }),
-  );
-  page.on("pageerror", (err) => seen.page_errors.push(String(err)));
-  page.on("request", (req) => seen.requests.push(req.url()));
-  return { context, page };
-}
-
 async function accountScenario() {
   const seen = { label: "account", dialogs: [], console: [], page_errors: [], requests: [] };
   // 1. The device that approves: login, consent, and the code in the
   // redirect to the client (nothing listens there: the request is enough),
   // redeemed for tokens.
-  const approver = await watched({ dialogs: [], console: [], page_errors: [], requests: [] }, 1280);
+  const approver = await watched(
+    browser,
+    { dialogs: [], console: [], page_errors: [], requests: [] },
+    { viewport: { width: 1280, height: 900 } },
+  );
   await approver.page.goto(account.authorize_url, { waitUntil: "load" });
   await approver.page.fill("#username", env("LOGIN_USERNAME"));
   await approver.page.fill("#password", env("LOGIN_PASSWORD"));
@@ -140,7 +87,7 @@ async function accountScenario() {
   seen.tokens = await res.json();
 
   // 2. Another device, as narrow as a phone: sign in on the account page.
-  const { context, page } = await watched(seen, 360);
+  const { context, page } = await watched(browser, seen, { viewport: { width: 360, height: 900 } });
   const signIn = await page.goto(account.account_url, { waitUntil: "load" });
   seen.sign_in_status = signIn ? signIn.status() : null;
   await page.fill("#username", env("LOGIN_USERNAME"));

@@ -3,6 +3,7 @@
 //! processes. One copy of each, for every test that needs it:
 //! - `binary`: the `ephemera` binary run as an operator runs it
 //! - `cluster`: several nodes on one PostgreSQL schema, and a flow's steps aimed at one node each
+//! - `fake_oidc`: a fake upstream OpenID Connect (and GitHub-shaped) provider on 127.0.0.1
 //! - `postgres`: a PostgreSQL schema of a test's own
 //! - `load`: load on a server, a SIGKILL in the middle of it, what was acknowledged
 //! - `node`: Node scripts and the npm packages they need
@@ -17,6 +18,7 @@ use std::io::Write as _;
 
 pub mod binary;
 pub mod cluster;
+pub mod fake_oidc;
 pub mod load;
 pub mod node;
 pub mod postgres;

@@ -366,6 +366,32 @@ impl TestApp {
 pub const RS_SECRET: &str = "resource-server-secret-0123456789abcdef";
 
 /// The registration most tests push.
+/// Gives alice's record a name and an email (the claims ID Tokens and
+/// `/userinfo` release); returns her user id (the `sub` they carry).
+pub async fn alice_with_claims(app: &TestApp) -> String {
+    let alice = app
+        .ctx
+        .store
+        .find_user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let claims = ephemera_server::model::UserClaims {
+        name: Some("Alice Liddell".into()),
+        given_name: Some("Alice".into()),
+        email: Some("alice@example.com".into()),
+        email_verified: Some(true),
+        ..Default::default()
+    };
+    assert!(app
+        .ctx
+        .store
+        .update_user_claims(&alice.id, &claims)
+        .await
+        .unwrap());
+    alice.id
+}
+
 pub fn registration() -> String {
     serde_json::json!({
         "client_name": "Test Agent",

@@ -11,31 +11,6 @@ use crate::keys::{random_id, TestKey};
 
 const NONCE: &str = "n-0S6_WzA2Mj";
 
-/// Alice's record gets a name and an email.
-async fn alice_with_claims(app: &TestApp) -> String {
-    let alice = app
-        .ctx
-        .store
-        .find_user_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    let claims = ephemera_server::model::UserClaims {
-        name: Some("Alice Liddell".into()),
-        given_name: Some("Alice".into()),
-        email: Some("alice@example.com".into()),
-        email_verified: Some(true),
-        ..Default::default()
-    };
-    assert!(app
-        .ctx
-        .store
-        .update_user_claims(&alice.id, &claims)
-        .await
-        .unwrap());
-    alice.id
-}
-
 /// A pushed OpenID request with `extra` parameters; returns the request_uri.
 async fn push_openid(app: &TestApp, extra: &[(&str, &str)]) -> String {
     let mut params = vec![("scope", "openid profile email read"), ("nonce", NONCE)];

@@ -54,33 +54,11 @@ async fn run(
     .await
 }
 
-async fn alice(app: &TestApp) -> String {
-    let alice = app
-        .ctx
-        .store
-        .find_user_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    let claims = ephemera_server::model::UserClaims {
-        name: Some("Alice Liddell".into()),
-        email: Some("alice@example.com".into()),
-        email_verified: Some(true),
-        ..Default::default()
-    };
-    app.ctx
-        .store
-        .update_user_claims(&alice.id, &claims)
-        .await
-        .unwrap();
-    alice.id
-}
-
 #[tokio::test]
 async fn oauth4webapi_signs_in_a_pre_registered_client_and_reads_userinfo() {
     let Some(dir) = rp_folder() else { return };
     let app = TestApp::spawn().await;
-    let sub = alice(&app).await;
+    let sub = alice_with_claims(&app).await;
     app.add_public_client("rp", &[RP_REDIRECT]).await;
 
     let out = run(&app, &dir, "rp", "front_channel", false).await;
@@ -111,7 +89,7 @@ async fn oauth4webapi_signs_in_a_pre_registered_client_and_reads_userinfo() {
 async fn oauth4webapi_accepts_a_pushed_clients_id_token_and_its_dpop_bound_userinfo() {
     let Some(dir) = rp_folder() else { return };
     let app = TestApp::spawn().await;
-    let sub = alice(&app).await;
+    let sub = alice_with_claims(&app).await;
 
     let out = run(&app, &dir, URN, "pushed", true).await;
 

@@ -16,7 +16,7 @@ use ephemera_server::secret::SecretHash;
 use serde_json::{json, Value};
 use url::Url;
 
-use crate::helpers::{csrf, location, query, registration, TestApp, URN};
+use crate::helpers::{alice_with_claims, csrf, location, query, registration, TestApp, URN};
 use crate::keys::TestKey;
 use crate::support::fake_oidc::{fake_info, Fake, CLIENT_ID};
 
@@ -810,25 +810,7 @@ async fn a_person_signs_in_through_a_second_ephemera_as_an_openid_provider() {
     // a confidential client for the downstream one, allowed the identity
     // scopes. Each site has its own cookie jar, as two hosts would.
     let upstream = TestApp::spawn().await;
-    let alice = upstream
-        .ctx
-        .store
-        .find_user_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    let claims = ephemera_server::model::UserClaims {
-        name: Some("Alice Liddell".into()),
-        email: Some("alice@wonderland.example".into()),
-        email_verified: Some(true),
-        ..Default::default()
-    };
-    assert!(upstream
-        .ctx
-        .store
-        .update_user_claims(&alice.id, &claims)
-        .await
-        .unwrap());
+    let alice = alice_with_claims(&upstream).await;
     let secret = "downstream-secret-0123456789abcdefghijklmnop";
     let provider = RawProvider {
         label: Some("Upstream Ephemera".into()),
@@ -906,16 +888,13 @@ async fn a_person_signs_in_through_a_second_ephemera_as_an_openid_provider() {
     let user = app
         .ctx
         .store
-        .find_upstream_user(&upstream.base, &alice.id)
+        .find_upstream_user(&upstream.base, &alice)
         .await
         .unwrap()
         .expect("the user keyed by the upstream's issuer and alice's id there");
     assert_eq!(user.password_hash, None);
     assert_eq!(user.claims.name.as_deref(), Some("Alice Liddell"));
-    assert_eq!(
-        user.claims.email.as_deref(),
-        Some("alice@wonderland.example")
-    );
+    assert_eq!(user.claims.email.as_deref(), Some("alice@example.com"));
     let to = app.decide(&browser, URN, &request_uri, "approve").await;
     let res = app.redeem(&query(&to, "code").unwrap(), &[]).await;
     assert_eq!(res.status(), 200);

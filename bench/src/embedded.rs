@@ -170,7 +170,9 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             x5t: None,
             audience: None,
         };
-        let rows = issue::mint(&ctx.policy, &grant, shape, now).rows;
+        let rows = issue::mint(&ctx.policy, &grant, shape, now)
+            .map_err(|e| anyhow!("minting tokens: {e:?}"))?
+            .rows;
         let store = ctx.store.clone();
         writes.spawn(async move { store.insert_grant_with_tokens(&grant, &rows).await });
         if writes.len() >= 512 {

@@ -359,7 +359,7 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys(KeysCommand::List) => {
-            let published_since = now - config.policy.lifetimes.access_token;
+            let published_since = now - config.policy.longest_access_token_lifetime();
             for k in store
                 .signing_keys(published_since)
                 .await

@@ -21,11 +21,13 @@ use crate::policy::{
 pub mod clients;
 pub mod limits;
 pub mod metrics;
+pub mod resources;
 pub mod upstream;
 
 pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
 pub use metrics::{MetricsConfig, RawMetrics};
+pub use resources::{RawResource, RawResourceEntry};
 pub use upstream::{RawLogin, RawProvider, Upstreams};
 
 /// Why the configuration was refused; printed as is at start-up.
@@ -52,8 +54,9 @@ pub struct RawConfig {
     pub issuer: Option<String>,
     /// `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     pub database: String,
-    /// The resources (RFC 8707) this server issues tokens for.
-    pub resources: Vec<String>,
+    /// The resource registry (RFC 8707): identifiers, or tables with the
+    /// scopes, token format, lifetime and exchange of each.
+    pub resources: Vec<RawResource>,
     pub log_format: String,
     pub sweep_interval: u64,
     pub scopes: RawScopes,
@@ -719,6 +722,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
             _ => return Err(invalid("proofs.leeway", "must be 0 to 60 seconds")),
         },
     };
+    let resources = resources::validate(&raw.resources, &supported, &lifetimes)?;
     Ok(Policy {
         scopes_supported: supported,
         advertised_scopes: advertised,
@@ -737,15 +741,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         proofs,
         clients: raw.clients.validate()?,
         documents_enabled: raw.metadata_documents.enabled,
-        resources: raw
-            .resources
-            .iter()
-            .map(|r| {
-                ephemera_proto::resource::ResourceIndicator::parse(r)
-                    .map(|p| p.as_str().to_owned())
-                    .map_err(|e| invalid("resources", format!("`{r}`: {e}")))
-            })
-            .collect::<Result<_, _>>()?,
+        resources,
         registration: {
             let r = &raw.registration;
             if r.initial_access_tokens.iter().any(|t| t.len() < 32) {

@@ -75,7 +75,7 @@ pub async fn context(
         store.as_ref(),
         cipher,
         clock.now(),
-        config.policy.lifetimes.access_token,
+        config.policy.longest_access_token_lifetime(),
     )
     .await
     .map_err(|e| format!("loading signing keys: {e}"))?;

@@ -175,12 +175,87 @@ pub struct Policy {
     pub clients: ClientPolicy,
     /// URL client_ids (Client ID Metadata Documents) are accepted.
     pub documents_enabled: bool,
-    /// The resources (RFC 8707) tokens may be issued for; empty: any
-    /// absolute URI.
-    pub resources: Vec<String>,
+    /// The resource registry: the resources (RFC 8707) tokens may be
+    /// issued for, each with its scopes, token format and access token
+    /// lifetime; empty: any absolute URI, with opaque tokens.
+    pub resources: Vec<ResourcePolicy>,
+}
+
+/// What an access token is on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenFormat {
+    /// 256 random bits, meaningful only to introspection (RFC 7662).
+    #[default]
+    Opaque,
+    /// A JWT access token (RFC 9068), signed with the server's keys, that
+    /// a resource server can validate without calling back.
+    Jwt,
+}
+
+impl TokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "opaque" => Some(Self::Opaque),
+            "jwt" => Some(Self::Jwt),
+            _ => None,
+        }
+    }
+}
+
+/// One entry of the resource registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourcePolicy {
+    /// The resource indicator (RFC 8707 §2): an absolute URI without a
+    /// fragment, compared as a string.
+    pub identifier: String,
+    /// The scopes this resource accepts: a token for it carries only these
+    /// of the granted scopes (and the OpenID identity scopes, which are for
+    /// `/userinfo`). `None`: every granted scope.
+    pub scopes: Option<Scope>,
+    pub format: TokenFormat,
+    /// How long an access token for it lives, in seconds.
+    pub access_token_lifetime: i64,
+    /// Whether token exchange (RFC 8693) may issue tokens for it.
+    pub exchange: bool,
+}
+
+impl ResourcePolicy {
+    /// An entry of the old flat list: every scope, opaque tokens, the
+    /// default lifetime, no exchange.
+    pub fn plain(identifier: String, lifetimes: &Lifetimes) -> Self {
+        Self {
+            identifier,
+            scopes: None,
+            format: TokenFormat::Opaque,
+            access_token_lifetime: lifetimes.access_token,
+            exchange: false,
+        }
+    }
 }
 
 impl Policy {
+    /// The registry's entry for `identifier`, if it lists one.
+    pub fn resource(&self, identifier: &str) -> Option<&ResourcePolicy> {
+        self.resources.iter().find(|r| r.identifier == identifier)
+    }
+
+    /// The longest an access token can live, whatever its resource: how
+    /// long a retired signing key stays published, so every JWT it signed
+    /// can still be checked until it expires.
+    pub fn longest_access_token_lifetime(&self) -> i64 {
+        self.resources
+            .iter()
+            .map(|r| r.access_token_lifetime)
+            .fold(self.lifetimes.access_token, i64::max)
+    }
+
     /// The scopes a client of `kind` may be granted at most.
     pub fn grantable_scopes(&self, kind: ClientKind) -> &Scope {
         match kind {

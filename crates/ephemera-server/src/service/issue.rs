@@ -1,5 +1,7 @@
 //! Minting tokens: opaque 256-bit values, stored only as hashes; the
-//! audience a token request narrows them to; and what getting tokens renews.
+//! audience a token request narrows them to, and what the resource registry
+//! says of it (the scopes it accepts, the lifetime, the format); and what
+//! getting tokens renews.
 
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::scope::Scope;
@@ -7,7 +9,7 @@ use ephemera_proto::wire::TokenResponse;
 
 use super::{Context, OAuthError};
 use crate::model::{Grant, Timestamp, Token, TokenKind};
-use crate::policy::Policy;
+use crate::policy::{Policy, ResourcePolicy, TokenFormat};
 use crate::secret::Secret;
 
 /// New tokens: the rows to store and the response to send.
@@ -36,15 +38,23 @@ pub struct Shape<'a> {
 /// A bound access token's refresh token is bound too when the client is
 /// public (RFC 9449 §5, RFC 8705 §4); a confidential client's refresh token
 /// is bound by its authentication.
-pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) -> Minted {
+pub fn mint(
+    policy: &Policy,
+    grant: &Grant,
+    shape: Shape<'_>,
+    now: Timestamp,
+) -> Result<Minted, OAuthError> {
+    let audience = shape.audience.unwrap_or(&grant.resources);
+    let target = Target::of(policy, audience)?;
+    let access_scope = target.narrow(shape.scope);
     let access = Secret::generate();
-    let access_ttl = policy.lifetimes.access_token;
+    let access_ttl = target.lifetime;
     let public = grant.client.is_public();
     let mut rows = vec![Token {
         hash: access.hash(),
         grant_id: grant.id.clone(),
         kind: TokenKind::Access,
-        scope: shape.scope.clone(),
+        scope: access_scope.clone(),
         issued_at: now,
         expires_at: now + access_ttl,
         used_at: None,
@@ -68,7 +78,7 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
         });
         secret.into_string()
     });
-    Minted {
+    Ok(Minted {
         rows,
         response: TokenResponse {
             access_token: access.into_string(),
@@ -80,9 +90,77 @@ pub fn mint(policy: &Policy, grant: &Grant, shape: Shape<'_>, now: Timestamp) ->
             .to_owned(),
             expires_in: access_ttl.unsigned_abs(),
             refresh_token: refresh,
-            scope: (!shape.scope.is_empty()).then(|| shape.scope.to_string()),
+            scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
             id_token: None,
         },
+    })
+}
+
+/// What the resource registry says of an access token's audience.
+#[derive(Debug)]
+pub struct Target<'a> {
+    /// The registry's entries for the audience; empty when the token names
+    /// no resource or the registry is empty.
+    entries: Vec<&'a ResourcePolicy>,
+    /// The shortest lifetime among them, or `lifetimes.access_token`.
+    pub lifetime: i64,
+    pub format: TokenFormat,
+}
+
+impl<'a> Target<'a> {
+    /// The entries of `audience`. Resources that take different token
+    /// formats cannot share one token: the request is refused with
+    /// `invalid_target` (RFC 8707 §2.2), and the client asks for a token
+    /// per resource with `resource` at the token endpoint.
+    pub fn of(policy: &'a Policy, audience: &[String]) -> Result<Self, OAuthError> {
+        let entries: Vec<&ResourcePolicy> =
+            audience.iter().filter_map(|r| policy.resource(r)).collect();
+        let mut format = None;
+        for entry in &entries {
+            match format {
+                None => format = Some((entry.format, entry.identifier.as_str())),
+                Some((f, first)) if f != entry.format => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidTarget,
+                        format!(
+                            "resources `{first}` ({}) and `{}` ({}) take different token formats; ask for a token for each with `resource`",
+                            f.as_str(),
+                            entry.identifier,
+                            entry.format.as_str()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let lifetime = entries
+            .iter()
+            .map(|e| e.access_token_lifetime)
+            .min()
+            .unwrap_or(policy.lifetimes.access_token);
+        Ok(Self {
+            format: format.map(|(f, _)| f).unwrap_or_default(),
+            entries,
+            lifetime,
+        })
+    }
+
+    /// The granted scopes the audience accepts: those some resource of it
+    /// lists, every one when a resource lists none, and always the OpenID
+    /// identity scopes, which are `/userinfo`'s rather than a resource's.
+    pub fn narrow(&self, granted: &Scope) -> Scope {
+        if self.entries.is_empty() || self.entries.iter().any(|e| e.scopes.is_none()) {
+            return granted.clone();
+        }
+        let accepted = |t: &str| {
+            ephemera_proto::oidc::IDENTITY_SCOPES.contains(&t)
+                || self
+                    .entries
+                    .iter()
+                    .any(|e| e.scopes.as_ref().is_some_and(|s| s.contains(t)))
+        };
+        Scope::from_tokens(granted.iter().filter(|t| accepted(t)).map(str::to_owned))
+            .unwrap_or_else(|_| granted.clone())
     }
 }
 

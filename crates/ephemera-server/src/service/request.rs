@@ -333,12 +333,7 @@ pub fn resources(policy: &Policy, raw: &[String]) -> Result<Vec<String>, OAuthEr
         .map(|r| {
             let parsed = ResourceIndicator::parse(r)
                 .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, e.to_string()))?;
-            if !policy.resources.is_empty()
-                && !policy
-                    .resources
-                    .iter()
-                    .any(|known| known == parsed.as_str())
-            {
+            if !policy.resources.is_empty() && policy.resource(parsed.as_str()).is_none() {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidTarget,
                     format!("resource `{r}` is not served by this authorization server"),

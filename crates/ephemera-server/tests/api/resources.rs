@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use ephemera_server::config::RawResourceEntry;
+
 use crate::helpers::*;
 
 const API: &str = "https://api.example/";
@@ -118,4 +120,87 @@ async fn client_credentials_may_name_a_served_resource_only() {
             .await["aud"],
         API
     );
+}
+
+/// A code for `resources` with `scope`.
+async fn code_with_scope(app: &TestApp, resources: &[&str], scope: &str) -> String {
+    let registration = registration();
+    let mut extra: Vec<(&str, &str)> = resources.iter().map(|r| ("resource", *r)).collect();
+    extra.push(("scope", scope));
+    let request_uri = app.push_ok(Some(&registration), &extra).await;
+    app.authorize(URN, &request_uri).await
+}
+
+#[tokio::test]
+async fn a_registry_entry_sets_the_lifetime_and_the_scopes_of_its_tokens() {
+    let app = TestApp::spawn_with(|c| {
+        c.resources = vec![
+            RawResourceEntry {
+                identifier: API.into(),
+                scopes: Some(vec!["read".into()]),
+                access_token_lifetime: Some(120),
+                ..RawResourceEntry::default()
+            }
+            .into(),
+            FILES.into(),
+        ]
+    })
+    .await;
+    let code = code_with_scope(&app, &[API], "read write").await;
+
+    let tokens: Value = app.redeem(&code, &[]).await.json().await.unwrap();
+
+    assert_eq!(tokens["expires_in"], 120, "{tokens}");
+    assert_eq!(tokens["scope"], "read", "{tokens}");
+    let info = app
+        .introspect(tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(info["scope"], "read");
+    assert_eq!(
+        info["exp"].as_i64().unwrap() - info["iat"].as_i64().unwrap(),
+        120
+    );
+    // A refreshed token for the resource is narrowed the same way; a
+    // resource listed without scopes gets every granted scope.
+    let res = app
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", URN),
+            ],
+        )
+        .await;
+    let refreshed: Value = res.json().await.unwrap();
+    assert_eq!(refreshed["scope"], "read", "{refreshed}");
+    let code = code_with_scope(&app, &[FILES], "read write").await;
+    let tokens: Value = app.redeem(&code, &[]).await.json().await.unwrap();
+    assert_eq!(tokens["scope"], "read write", "{tokens}");
+    assert_eq!(tokens["expires_in"], 3600, "{tokens}");
+}
+
+#[tokio::test]
+async fn resources_that_take_different_token_formats_get_a_token_each() {
+    let app = TestApp::spawn_with(|c| {
+        c.resources = vec![
+            RawResourceEntry {
+                identifier: API.into(),
+                token_format: Some("jwt".into()),
+                ..RawResourceEntry::default()
+            }
+            .into(),
+            FILES.into(),
+        ]
+    })
+    .await;
+    let code = code_with_scope(&app, &[API, FILES], "read").await;
+
+    let res = app.redeem(&code, &[]).await;
+
+    let d = assert_error(res, 400, "invalid_target").await;
+    assert!(d.contains("different token formats"), "{d}");
+    // The code was not spent: the client asks again for one resource.
+    let res = app.redeem(&code, &[("resource", FILES)]).await;
+    assert_eq!(res.status(), 200);
 }

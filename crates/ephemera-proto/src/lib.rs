@@ -16,6 +16,7 @@
 //! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
 //! | [`dpop`] | DPoP proofs (RFC 9449) |
 //! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
+//! | [`access_token`] | JWT access tokens (RFC 9068): their claims, and the checks a resource server makes on one |
 //! | [`id_token`] | an upstream provider's ID Token as a relying party checks it (OpenID Connect Core §3.1.3.7) |
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
@@ -23,6 +24,7 @@
 //! | [`token`] | the token request: its grant type and each grant type's parameters, typed |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
+pub mod access_token;
 pub mod assertion;
 pub mod client_document;
 pub mod dpop;

@@ -13,6 +13,7 @@
 //! | `EPHEMERA_RS_LISTEN` | the address to listen on | `127.0.0.1:9090` |
 //! | `EPHEMERA_RS_PUBLIC_URL` | the URL clients reach this server at: the RFC 9728 resource identifier and the base of DPoP `htu` | `http://<listen>` |
 //! | `EPHEMERA_RS_AUDIENCE` | when set, tokens' `aud` must contain it | unset |
+//! | `EPHEMERA_RS_VALIDATE_JWT` | `1`: JWT access tokens (RFC 9068) are validated here with the server's keys, not introspected (needs `EPHEMERA_RS_AUDIENCE`) | unset |
 //!
 //! ```text
 //! EPHEMERA_RS_CLIENT_SECRET=… cargo run -p ephemera-resource --example protected_api
@@ -68,6 +69,12 @@ pub async fn build(
             .public_base_url(public_base_url);
     if let Some(audience) = env("EPHEMERA_RS_AUDIENCE") {
         config = config.audience(audience);
+    }
+    if env("EPHEMERA_RS_VALIDATE_JWT").as_deref() == Some("1") {
+        if config.audience.is_none() {
+            return Err("EPHEMERA_RS_VALIDATE_JWT needs EPHEMERA_RS_AUDIENCE: a JWT's `aud` is checked against it".into());
+        }
+        config = config.validate_jwt_locally();
     }
     let mut resource_metadata = ProtectedResourceMetadata::for_config(&resource, &config);
     resource_metadata.resource_name = Some("Ephemera example API".into());

@@ -1,7 +1,8 @@
 //! [`IntrospectionLayer`] and the service it wraps routes in: read the
-//! access token (and DPoP proof, client certificate), find or fetch its
-//! introspection, check it and its binding, and put a [`TokenContext`] in
-//! the request extensions, or answer with the rejection.
+//! access token (and DPoP proof, client certificate), validate it here when
+//! it is a JWT access token and local validation is on, else find or fetch
+//! its introspection, check it and its binding, and put a [`TokenContext`]
+//! in the request extensions, or answer with the rejection.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderValue, Request};
 use axum::response::Response;
+use ephemera_proto::access_token;
 use ephemera_proto::dpop::DpopProof;
 use tower::{Layer, Service};
 
@@ -21,6 +23,7 @@ use crate::config::IntrospectionConfig;
 use crate::context::TokenContext;
 use crate::dpop::DpopCheck;
 use crate::introspect::{default_http_client, Introspector};
+use crate::jwt::JwtValidator;
 use crate::rejection::{Challenges, Rejection, DPOP_NONCE};
 use crate::verdict::{accept, check_scopes};
 
@@ -77,6 +80,8 @@ pub struct IntrospectionLayer {
 
 struct Shared {
     introspector: Introspector,
+    /// `None` when JWT access tokens are introspected like any other.
+    jwt: Option<JwtValidator>,
     cache: Cache,
     /// `None` when DPoP is off.
     dpop: Option<DpopCheck>,
@@ -92,10 +97,23 @@ impl IntrospectionLayer {
         Self::with_http_client(config, default_http_client())
     }
 
-    /// A layer calling the introspection endpoint with the given client.
+    /// A layer calling the introspection endpoint (and, with local JWT
+    /// validation, fetching the authorization server's keys) with the given
+    /// client.
     pub fn with_http_client(config: IntrospectionConfig, http: reqwest::Client) -> Self {
+        let jwt = match (&config.jwt_validation, &config.audience) {
+            (Some(settings), Some(_)) => {
+                Some(JwtValidator::new(http.clone(), &config.issuer, settings))
+            }
+            (Some(_), None) => {
+                tracing::warn!("JWT access tokens are introspected: local validation needs the audience (IntrospectionConfig::audience) to check `aud` against");
+                None
+            }
+            (None, _) => None,
+        };
         let shared = Shared {
             introspector: Introspector::new(http, &config),
+            jwt,
             cache: Cache::new(config.cache_ttl, CACHE_CAPACITY),
             dpop: DpopCheck::new(&config, Instant::now()),
             scope: (!config.required_scopes.is_empty()).then(|| config.required_scopes.join(" ")),
@@ -234,18 +252,29 @@ impl Shared {
     }
 
     async fn authorize(&self, presented: Presented) -> Result<TokenContext, Rejection> {
-        let key = cache::key(&presented.token);
+        let context = match (&self.jwt, &self.config.audience) {
+            (Some(jwt), Some(audience)) if access_token::is_jwt(&presented.token) => {
+                jwt.validate(&presented.token, &self.config.issuer, audience)
+                    .await?
+            }
+            _ => self.introspected(&presented.token).await?,
+        };
+        self.check_binding(&context, &presented)?;
+        check_scopes(&context, &self.config.required_scopes)?;
+        Ok(context)
+    }
+
+    /// The context of a token the authorization server vouches for, from
+    /// the cache or a new introspection.
+    async fn introspected(&self, token: &str) -> Result<TokenContext, Rejection> {
+        let key = cache::key(token);
         let context = match self.cache.get(&key, Instant::now()) {
             Some(context) => context,
             None => {
-                let response = self
-                    .introspector
-                    .introspect(&presented.token)
-                    .await
-                    .map_err(|error| {
-                        tracing::warn!(%error, "token introspection failed");
-                        Rejection::Unavailable
-                    })?;
+                let response = self.introspector.introspect(token).await.map_err(|error| {
+                    tracing::warn!(%error, "token introspection failed");
+                    Rejection::Unavailable
+                })?;
                 let context = accept(&response, &self.config)?;
                 self.cache.insert(
                     key,
@@ -256,8 +285,6 @@ impl Shared {
                 context
             }
         };
-        self.check_binding(&context, &presented)?;
-        check_scopes(&context, &self.config.required_scopes)?;
         Ok(context)
     }
 

@@ -7,8 +7,10 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`config`] | [`IntrospectionConfig`]: endpoint, credentials, issuer, audience, required scopes, cache lifetime, realm, public base URL (DPoP on), proof age and leeway, nonces, trusted `Client-Cert` header, `resource_metadata` URL |
+//! | [`config`] | [`IntrospectionConfig`]: endpoint, credentials, issuer, audience, required scopes, cache lifetime, realm, public base URL (DPoP on), proof age and leeway, nonces, trusted `Client-Cert` header, `resource_metadata` URL, [`JwtValidation`] (local validation of JWT access tokens) |
 //! | [`layer`] | [`IntrospectionLayer`] / [`IntrospectionService`]: the per-request flow |
+//! | `jwt` | JWT access tokens (RFC 9068) validated here via [`ephemera_proto::access_token::verify`], to a [`TokenContext`] |
+//! | `jwks` | the authorization server's keys: `jwks_uri` from its metadata, cached, fetched again for an unknown `kid` at most every `min_refetch_interval` |
 //! | `authorization` | reading `Authorization: Bearer` / `DPoP` (RFC 6750 §2.1, RFC 9449 §7.1) |
 //! | `dpop` | the `DPoP` header, proof verification via [`ephemera_proto::dpop::verify`], key match, replay and nonce checks |
 //! | `replay` | proofs seen, by `jkt` + `jti`, for the proof window, bounded |
@@ -31,15 +33,26 @@
 //! | no token | 401 `WWW-Authenticate: Bearer realm="…"` (+ `DPoP algs="…"` where DPoP is on) |
 //! | malformed `Authorization` | 400 `error="invalid_request"` |
 //! | inactive, other issuer, other audience, refresh token, uncheckable `cnf` | 401 `error="invalid_token"` |
+//! | a JWT validated locally: not `typ: at+jwt`, not ES256, an unpublished key, a bad signature, expired, not yet valid | 401 `error="invalid_token"` |
 //! | DPoP-bound token with `Bearer` | 401 `Bearer error="invalid_token"` + `DPoP algs="…"` |
 //! | `DPoP` scheme: no/two/bad proof, wrong `htm`/`htu`/`ath`, stale `iat`, another key, replayed `jti` | 401 `DPoP error="invalid_dpop_proof", algs="…"` |
 //! | `DPoP` scheme, nonces on, proof without the current nonce | 401 `DPoP error="use_dpop_nonce"` + `DPoP-Nonce` |
 //! | unbound token with `DPoP` and a valid proof | accepted (RFC 9449 §7.2); the proof is still checked |
 //! | certificate-bound token without that certificate | 401 `error="invalid_token"` |
 //! | a required scope missing | 403 `error="insufficient_scope", scope="…"` |
-//! | introspection endpoint failing, DPoP replay cache full | 503 |
+//! | introspection endpoint failing, the authorization server's keys unavailable (never fetched), DPoP replay cache full | 503 |
 //!
 //! Every answer to a `DPoP` request carries `DPoP-Nonce` when nonces are on.
+//!
+//! # JWT access tokens
+//! With [`IntrospectionConfig::validate_jwt_locally`] (and an
+//! [`IntrospectionConfig::audience`]), a token that is a JWT is validated
+//! here as RFC 9068 §4 says, with the keys of the authorization server's
+//! `jwks_uri`, and never introspected; an opaque token still is. Such a
+//! token's revocation is not seen here before it expires. A JWT with
+//! another `typ`, algorithm, issuer or audience, expired, or with a bad
+//! signature gets 401 `error="invalid_token"`; keys that cannot be fetched
+//! a 503. Its `cnf` binds it like an introspected token's.
 //!
 //! # DPoP
 //! Set [`IntrospectionConfig::public_base_url`] to the URL clients reach
@@ -71,6 +84,8 @@ pub mod config;
 pub mod context;
 mod dpop;
 mod introspect;
+mod jwks;
+mod jwt;
 pub mod layer;
 pub mod metadata;
 mod nonce;
@@ -79,7 +94,7 @@ mod replay;
 mod verdict;
 
 pub use certificate::ClientCertificate;
-pub use config::IntrospectionConfig;
+pub use config::{IntrospectionConfig, JwtValidation};
 pub use context::{MissingTokenContext, TokenContext};
 pub use layer::{IntrospectionLayer, IntrospectionService};
 pub use metadata::ProtectedResourceMetadata;

@@ -80,7 +80,7 @@ pub fn accept(
 /// A confirmation this resource server cannot check (`jwk`, `kid`, ...)
 /// or an empty one refuses the token: failing open would turn a
 /// sender-constrained token back into a bearer token.
-fn binding(cnf: Option<&Value>) -> Result<(Option<String>, Option<String>), Rejection> {
+pub fn binding(cnf: Option<&Value>) -> Result<(Option<String>, Option<String>), Rejection> {
     const UNCHECKABLE: Rejection =
         Rejection::InvalidToken("the token is bound in a way this resource server cannot check");
     let Some(cnf) = cnf else {

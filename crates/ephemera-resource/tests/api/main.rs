@@ -10,6 +10,7 @@
 //! | `dpop` | DPoP-bound tokens: proofs, replay, nonces, the scheme's challenges (RFC 9449) |
 //! | `certificate` | certificate-bound tokens: the extension and the `Client-Cert` header (RFC 8705, RFC 9440) |
 //! | `metadata` | the RFC 9728 metadata route and `resource_metadata` in challenges |
+//! | `jwt` | JWT access tokens (RFC 9068) validated by the layer, with a fake authorization server's keys |
 //!
 //! A new test goes in the module of the behavior it checks; a new fake goes
 //! in `support`.
@@ -19,6 +20,7 @@
 mod cache;
 mod certificate;
 mod dpop;
+mod jwt;
 mod layer;
 mod metadata;
 mod support;

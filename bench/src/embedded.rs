@@ -170,7 +170,7 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             x5t: None,
             audience: None,
         };
-        let rows = issue::mint(&ctx.policy, &grant, shape, now)
+        let rows = issue::mint(ctx, &grant, shape, now)
             .map_err(|e| anyhow!("minting tokens: {e:?}"))?
             .rows;
         let store = ctx.store.clone();

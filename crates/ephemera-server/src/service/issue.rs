@@ -1,16 +1,18 @@
-//! Minting tokens: opaque 256-bit values, stored only as hashes; the
+//! Minting tokens: opaque 256-bit values, or JWT access tokens (RFC 9068)
+//! for resources that take them, either way stored only as hashes; the
 //! audience a token request narrows them to, and what the resource registry
 //! says of it (the scopes it accepts, the lifetime, the format); and what
 //! getting tokens renews.
 
+use ephemera_proto::access_token::{self, AccessTokenClaims, Audience};
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
-use super::{Context, OAuthError};
+use super::{new_id, Context, OAuthError};
 use crate::model::{Grant, Timestamp, Token, TokenKind};
 use crate::policy::{Policy, ResourcePolicy, TokenFormat};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretHash};
 
 /// New tokens: the rows to store and the response to send.
 pub struct Minted {
@@ -39,19 +41,26 @@ pub struct Shape<'a> {
 /// public (RFC 9449 §5, RFC 8705 §4); a confidential client's refresh token
 /// is bound by its authentication.
 pub fn mint(
-    policy: &Policy,
+    ctx: &Context,
     grant: &Grant,
     shape: Shape<'_>,
     now: Timestamp,
 ) -> Result<Minted, OAuthError> {
+    let policy = &ctx.policy;
     let audience = shape.audience.unwrap_or(&grant.resources);
     let target = Target::of(policy, audience)?;
     let access_scope = target.narrow(shape.scope);
-    let access = Secret::generate();
     let access_ttl = target.lifetime;
+    let access = match target.format {
+        TokenFormat::Opaque => Secret::generate().into_string(),
+        TokenFormat::Jwt => {
+            let claims = jwt_claims(ctx, grant, &shape, audience, &access_scope, now, access_ttl);
+            jwt(ctx, &claims)?
+        }
+    };
     let public = grant.client.is_public();
     let mut rows = vec![Token {
-        hash: access.hash(),
+        hash: SecretHash::of(&access),
         grant_id: grant.id.clone(),
         kind: TokenKind::Access,
         scope: access_scope.clone(),
@@ -81,7 +90,7 @@ pub fn mint(
     Ok(Minted {
         rows,
         response: TokenResponse {
-            access_token: access.into_string(),
+            access_token: access,
             token_type: if shape.jkt.is_some() {
                 "DPoP"
             } else {
@@ -93,6 +102,49 @@ pub fn mint(
             scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
             id_token: None,
         },
+    })
+}
+
+/// The claims of a JWT access token (RFC 9068 §2.2): `sub` is the user, or
+/// the client of a token without one (§2.2, `client_credentials`);
+/// `auth_time` and `acr` when the grant knows how the user signed in
+/// (§2.2.1); `cnf` for a bound token (RFC 9449 §6.1, RFC 8705 §3.1).
+fn jwt_claims(
+    ctx: &Context,
+    grant: &Grant,
+    shape: &Shape<'_>,
+    audience: &[String],
+    scope: &Scope,
+    now: Timestamp,
+    ttl: i64,
+) -> AccessTokenClaims {
+    let client_id = grant.client.client_id.clone();
+    let authentication = grant.authentication.as_ref();
+    AccessTokenClaims {
+        iss: ctx.issuer.to_string(),
+        exp: now + ttl,
+        aud: Audience::of(audience),
+        sub: grant.subject.clone().unwrap_or_else(|| client_id.clone()),
+        client_id,
+        iat: now,
+        jti: new_id(),
+        nbf: None,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
+        cnf: access_token::confirmation(shape.jkt, shape.x5t),
+        auth_time: authentication.map(|a| a.auth_time),
+        acr: authentication.and_then(|a| a.acr.clone()),
+        grant_id: Some(grant.id.clone()),
+    }
+}
+
+/// `claims` signed with the newest signing key, `typ: at+jwt` (RFC 9068 §2.1).
+fn jwt(ctx: &Context, claims: &AccessTokenClaims) -> Result<String, OAuthError> {
+    let signed = serde_json::to_value(claims)
+        .ok()
+        .and_then(|value| ctx.keys.get().sign(access_token::TYP, &value));
+    signed.ok_or_else(|| {
+        tracing::error!("no signing key to sign a JWT access token with");
+        OAuthError::server_error()
     })
 }
 

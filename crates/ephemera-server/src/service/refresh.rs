@@ -86,7 +86,7 @@ pub async fn refresh(
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
     };
-    let mut minted = issue::mint(&ctx.policy, &grant, shape, now)?;
+    let mut minted = issue::mint(ctx, &grant, shape, now)?;
     // OpenID Connect Core §12.2: a new ID Token with the original auth_time.
     minted.response.id_token = id_token::mint(
         ctx,

@@ -185,7 +185,7 @@ async fn authorization_code(
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
     };
-    let mut minted = issue::mint(&ctx.policy, &grant, shape, now)?;
+    let mut minted = issue::mint(ctx, &grant, shape, now)?;
     // OpenID Connect Core §3.1.3.3: the ID Token beside the access token.
     minted.response.id_token = id_token::mint(
         ctx,
@@ -258,7 +258,7 @@ async fn client_credentials(
         x5t: grant.key_binding.x5t_s256.as_deref(),
         audience: None,
     };
-    let minted = issue::mint(&ctx.policy, &grant, shape, now)?;
+    let minted = issue::mint(ctx, &grant, shape, now)?;
     ctx.store
         .insert_grant_with_tokens(&grant, &minted.rows)
         .await?;

@@ -21,7 +21,9 @@
 //! - the account page and `ephemera grants`: a user's grants, one installation or all ended, the operator's by id, key or user: `account.rs`
 //! - OpenID Connect (ID Tokens, `nonce`, `prompt`, `max_age`, `/userinfo`, OpenID discovery): `oidc.rs`;
 //!   the same with the certified relying-party library oauth4webapi (Node, `tests/oidc-rp/`): `oidc_rp.rs`
-//! - resource indicators (RFC 8707): `resources.rs`
+//! - resource indicators (RFC 8707) and the resource registry: `resources.rs`
+//! - JWT access tokens (RFC 9068): their claims, `ephemera-resource` validating them locally, and the
+//!   `jose` npm library verifying them (Node, `tests/jose/`): `jwt_access_tokens.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
@@ -64,6 +66,7 @@ mod dpop;
 mod erasure;
 mod helpers;
 mod introspection;
+mod jwt_access_tokens;
 mod keys;
 mod libraries;
 mod limits;

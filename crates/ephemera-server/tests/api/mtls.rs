@@ -438,3 +438,43 @@ async fn userinfo_takes_a_certificate_bound_token_only_over_its_certificate() {
     assert_eq!(ok.status(), 200);
     assert!(ok.json::<Value>().await.unwrap()["sub"].is_string());
 }
+
+#[tokio::test]
+async fn a_certificate_bound_jwt_access_token_names_the_certificate_in_cnf() {
+    const API: &str = "https://api.example/";
+    let (app, _dir) = tls_app_with(|c| {
+        c.resources = vec![ephemera_server::config::RawResourceEntry {
+            identifier: API.into(),
+            token_format: Some("jwt".into()),
+            ..Default::default()
+        }
+        .into()]
+    })
+    .await;
+    let cert = Cert::new("agent-a");
+    let agent = app.with_certificate(cert.identity());
+    let mut form = par_form(&bound_registration());
+    form.push(("resource", API.into()));
+    let res = agent
+        .post(app.url("/par"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let code = app.authorize(URN, &request_uri(res).await).await;
+
+    let res = redeem_with(&app, &agent, &code).await;
+
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    let claims: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["cnf"], json!({"x5t#S256": cert.x5t()}));
+    assert_eq!(claims["aud"], API);
+}

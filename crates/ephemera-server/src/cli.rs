@@ -553,10 +553,16 @@ async fn serve(
     clock: Arc<Clock>,
 ) -> Result<(), String> {
     init_logging(config.log_format)?;
-    if let Some(password) = admin::ensure_admin(store.as_ref(), clock.now())
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    // With local passwords off, people sign in only through the upstream
+    // providers: a password account would be one nobody can use.
+    let first_admin = if config.upstream.passwords {
+        admin::ensure_admin(store.as_ref(), clock.now())
+            .await
+            .map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    if let Some(password) = first_admin {
         println!("created user `admin` with password: {password}");
         println!("(shown once: change it or add your own users with `ephemera user add`)");
     }

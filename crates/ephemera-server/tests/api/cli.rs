@@ -267,3 +267,64 @@ fn the_config_file_and_database_flag_are_honoured() {
     assert!(out.status.success());
     assert!(d.join("other.db").exists());
 }
+
+/// `ephemera serve` on a free port in `installation` until it answers.
+async fn serve_until_ready(installation: &binary::Installation) -> binary::Serve {
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let mut child = installation.serve(&listen, &[], &[], "serve.log");
+    let http = reqwest::Client::new();
+    installation
+        .wait_until_answering(
+            &http,
+            &format!("http://{listen}/readyz"),
+            std::time::Duration::from_secs(30),
+            "serve.log",
+            || child.exited(),
+        )
+        .await;
+    child
+}
+
+#[tokio::test]
+async fn a_first_start_creates_admin_only_where_local_passwords_are_on() {
+    let sqlite = |dir: &Path| format!("sqlite://{}", dir.join("ephemera.db").display());
+    let default = binary::Installation::new(sqlite, &[]);
+    // Passwords off: people sign in through a provider (never reached here:
+    // its discovery waits for the first sign-in).
+    let upstream_only = binary::Installation::new(
+        sqlite,
+        &[
+            ("EPHEMERA_LOGIN__PASSWORDS", "false"),
+            ("EPHEMERA_UPSTREAM__CORP__KIND", "oidc"),
+            (
+                "EPHEMERA_UPSTREAM__CORP__ISSUER",
+                "https://idp.corp.example",
+            ),
+            ("EPHEMERA_UPSTREAM__CORP__CLIENT_ID", "ephemera"),
+            (
+                "EPHEMERA_UPSTREAM__CORP__CLIENT_SECRET",
+                "corp-secret-0123456789",
+            ),
+        ],
+    );
+
+    let first = serve_until_ready(&default).await;
+    let second = serve_until_ready(&upstream_only).await;
+    drop((first, second));
+
+    let users = |i: &binary::Installation| text(&i.admin(&["user", "list"], None));
+    assert!(
+        users(&default).starts_with("admin\t"),
+        "{}",
+        users(&default)
+    );
+    assert_eq!(
+        users(&upstream_only),
+        "",
+        "no password account with passwords off"
+    );
+}

@@ -40,6 +40,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { UserAgent } from '../user-agent.mjs';
+
 const env = (name, fallback) => {
     const value = process.env[name] ?? fallback;
     if (value === undefined || value === '') {
@@ -102,95 +104,6 @@ async function register(endpoint, redirectUri) {
     return body.client_id;
 }
 
-/** Just enough of a browser for Ephemera's pages: cookies, redirects, forms. */
-class UserAgent {
-    constructor() {
-        this.cookies = new Map();
-        this.pages = [];
-    }
-
-    async request(url, init = {}) {
-        const headers = new Headers(init.headers);
-        if (this.cookies.size > 0) {
-            headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-        }
-        const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-        for (const line of res.headers.getSetCookie()) {
-            const [pair] = line.split(';', 1);
-            const eq = pair.indexOf('=');
-            if (eq > 0) this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-        }
-        return res;
-    }
-
-    /**
-     * Opens `url`, signs in and approves, and returns the URL the server
-     * finally redirects to under `callbackPrefix`, without following it.
-     */
-    async authorize(url, callbackPrefix) {
-        let current = new URL(url);
-        let res = await this.request(current);
-        for (let step = 0; step < 10; step++) {
-            if (res.status >= 300 && res.status < 400) {
-                const to = new URL(res.headers.get('location'), current);
-                await res.body?.cancel();
-                if (to.href.startsWith(callbackPrefix)) return to;
-                current = to;
-                res = await this.request(current);
-                continue;
-            }
-            const html = await res.text();
-            if (res.status !== 200) {
-                throw new Error(`${current} answered ${res.status}: ${html.slice(0, 1000)}`);
-            }
-            const form = pageForm(html, current);
-            if ('password' in form.fields) {
-                this.pages.push('login');
-                form.fields.username = USERNAME;
-                form.fields.password = PASSWORD;
-            } else if (form.decisions.includes('approve')) {
-                this.pages.push('consent');
-                form.fields.decision = 'approve';
-            } else {
-                throw new Error(`neither the login nor the consent page at ${current}: ${html.slice(0, 1000)}`);
-            }
-            current = form.action;
-            res = await this.request(current, { method: 'POST', body: new URLSearchParams(form.fields) });
-        }
-        throw new Error('no redirect to the callback after 10 steps');
-    }
-}
-
-const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-const unescapeHtml = s =>
-    s.replace(/&(?:#x([0-9a-f]+)|#([0-9]+)|([a-z]+));/gi, (whole, hex, dec, name) => {
-        if (hex) return String.fromCodePoint(parseInt(hex, 16));
-        if (dec) return String.fromCodePoint(parseInt(dec, 10));
-        return ENTITIES[name.toLowerCase()] ?? whole;
-    });
-
-const attrs = tag =>
-    Object.fromEntries(
-        [...tag.matchAll(/([\w:-]+)\s*=\s*"([^"]*)"/g)].map(([, k, v]) => [k.toLowerCase(), unescapeHtml(v)]),
-    );
-
-/** The page's form: its action, its named inputs, the values of its `decision` buttons. */
-function pageForm(html, base) {
-    const form = html.match(/<form\b([^>]*)>([\s\S]*?)<\/form>/i);
-    if (!form) throw new Error(`no form at ${base}`);
-    const fields = {};
-    for (const [tag] of form[2].matchAll(/<input\b[^>]*>/gi)) {
-        const a = attrs(tag);
-        if (a.name) fields[a.name] = a.value ?? '';
-    }
-    const decisions = [...form[2].matchAll(/<button\b[^>]*>/gi)]
-        .map(([tag]) => attrs(tag))
-        .filter(a => a.name === 'decision')
-        .map(a => a.value);
-    return { action: new URL(attrs(form[1]).action ?? '', base), fields, decisions };
-}
-
 /** GETs the callback URL, as the browser would, retrying while nothing listens yet. */
 async function deliver(callback) {
     for (let attempt = 0; ; attempt++) {
@@ -248,7 +161,7 @@ async function main() {
     }, DEADLINE_MS);
     suite.stderr.on('data', chunk => process.stderr.write(chunk));
 
-    const agent = new UserAgent();
+    const agent = new UserAgent(USERNAME, PASSWORD);
     let authorizationUrl;
     let callback;
     let delivered;

@@ -23,6 +23,8 @@
 import { randomBytes } from 'node:crypto';
 import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 
+import { UserAgent } from '../user-agent.mjs';
+
 const env = (name, fallback) => {
     const value = process.env[name] ?? fallback;
     if (value === undefined || value === '') {
@@ -138,98 +140,10 @@ class MemoryProvider {
             has_state: Boolean(q.get('state')),
         };
         log('authorization request', JSON.stringify(this.authorizationRequest));
-        this.callback = await new Browser().authorize(url, this.pages);
+        const agent = new UserAgent(USERNAME, PASSWORD);
+        this.callback = await agent.authorize(url, REDIRECT_URL);
+        this.pages.push(...agent.pages);
     }
-}
-
-/** Just enough of a browser for Ephemera's pages: cookies, redirects, forms. */
-class Browser {
-    constructor() {
-        this.cookies = new Map();
-    }
-
-    async request(url, init = {}) {
-        const headers = new Headers(init.headers);
-        if (this.cookies.size > 0) {
-            headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-        }
-        const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-        for (const line of res.headers.getSetCookie()) {
-            const pair = line.split(';', 1)[0];
-            const eq = pair.indexOf('=');
-            if (eq > 0) this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-        }
-        return res;
-    }
-
-    /** Follows `url` through the login and consent pages to the redirect_uri. */
-    async authorize(url, pages) {
-        let current = new URL(url);
-        let res = await this.request(current);
-        for (let step = 0; step < 12; step++) {
-            if (res.status >= 300 && res.status < 400) {
-                const to = new URL(res.headers.get('location'), current);
-                await res.body?.cancel();
-                if (to.href.startsWith(REDIRECT_URL)) {
-                    return to;
-                }
-                current = to;
-                res = await this.request(current);
-                continue;
-            }
-            const html = await res.text();
-            if (res.status !== 200) {
-                throw new Error(`${current} answered ${res.status}: ${html.slice(0, 2000)}`);
-            }
-            const form = parseForm(html, current);
-            if ('password' in form.fields) {
-                pages.push('login');
-                form.fields.username = USERNAME;
-                form.fields.password = PASSWORD;
-            } else if (form.buttons.decision?.includes('approve')) {
-                pages.push('consent');
-                form.fields.decision = 'approve';
-            } else {
-                throw new Error(`neither a login nor a consent page at ${current}: ${html.slice(0, 2000)}`);
-            }
-            current = form.action;
-            res = await this.request(current, { method: 'POST', body: new URLSearchParams(form.fields) });
-        }
-        throw new Error('too many steps before the redirect to the client');
-    }
-}
-
-const decodeEntities = s =>
-    s.replace(/&(#x[0-9a-f]+|#[0-9]+|amp|lt|gt|quot|apos);/gi, (_, e) => {
-        const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[e.toLowerCase()];
-        if (named) return named;
-        return String.fromCodePoint(e[1].toLowerCase() === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
-    });
-
-const attributes = tag => {
-    const out = {};
-    for (const [, name, value] of tag.matchAll(/([a-zA-Z_:][-\w:.]*)\s*=\s*"([^"]*)"/g)) {
-        out[name.toLowerCase()] = decodeEntities(value);
-    }
-    return out;
-};
-
-/** The page's one POST form: its action, its inputs' values, its buttons' values. */
-function parseForm(html, base) {
-    const m = html.match(/<form\b([^>]*)>([\s\S]*?)<\/form>/i);
-    if (!m) throw new Error(`no form at ${base}: ${html.slice(0, 2000)}`);
-    const action = new URL(attributes(m[1]).action ?? '', base);
-    const fields = {};
-    const buttons = {};
-    for (const [tag] of m[2].matchAll(/<input\b[^>]*>/gi)) {
-        const a = attributes(tag);
-        if (a.name) fields[a.name] = a.value ?? '';
-    }
-    for (const [tag] of m[2].matchAll(/<button\b[^>]*>/gi)) {
-        const a = attributes(tag);
-        if (a.name) (buttons[a.name] ??= []).push(a.value ?? '');
-    }
-    return { action, fields, buttons };
 }
 
 async function main() {

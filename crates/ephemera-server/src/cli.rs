@@ -259,21 +259,15 @@ async fn run_cli(cli: Cli) -> Result<(), String> {
             ..
         }) => {
             let password = read_stdin("password")?;
-            let user = admin::add_user(store.as_ref(), &name, password, now)
+            let claims = crate::model::UserClaims {
+                name: full_name,
+                email_verified: email.as_ref().map(|_| true),
+                email,
+                ..Default::default()
+            };
+            let user = admin::add_user_with_claims(store.as_ref(), &name, password, claims, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            if full_name.is_some() || email.is_some() {
-                let claims = crate::model::UserClaims {
-                    name: full_name,
-                    email_verified: email.as_ref().map(|_| true),
-                    email,
-                    ..Default::default()
-                };
-                store
-                    .update_user_claims(&user.id, &claims)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
             println!("added user {} ({})", user.username, user.id);
             Ok(())
         }

@@ -39,6 +39,18 @@ pub async fn add_user(
     password: String,
     now: Timestamp,
 ) -> Result<User, AdminError> {
+    add_user_with_claims(store, username, password, UserClaims::default(), now).await
+}
+
+/// [`add_user`] with the standard claims of the person's record, stored
+/// with it in one write.
+pub async fn add_user_with_claims(
+    store: &dyn Store,
+    username: &str,
+    password: String,
+    claims: UserClaims,
+    now: Timestamp,
+) -> Result<User, AdminError> {
     if username.is_empty()
         || username.len() > 64
         || username
@@ -58,7 +70,7 @@ pub async fn add_user(
                 .await
                 .map_err(|_| AdminError::Hash)?,
         ),
-        claims: UserClaims::default(),
+        claims,
         created_at: now,
     };
     match store.insert_user(&user).await {

@@ -328,3 +328,36 @@ async fn a_first_start_creates_admin_only_where_local_passwords_are_on() {
         "no password account with passwords off"
     );
 }
+
+#[tokio::test]
+async fn user_add_stores_the_name_and_email_it_is_given() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--database",
+        app.config.database.as_str(),
+        "user",
+        "add",
+        "carol",
+        "--password-stdin",
+        "--full-name",
+        "Carol Quinn",
+        "--email",
+        "carol@example.com",
+    ];
+
+    let out = ephemera(dir.path(), &args, Some("a long password\n"));
+
+    assert!(out.status.success(), "{}", text(&out));
+    let carol = app
+        .ctx
+        .store
+        .find_user_by_name("carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(carol.claims.name.as_deref(), Some("Carol Quinn"));
+    assert_eq!(carol.claims.email.as_deref(), Some("carol@example.com"));
+    assert_eq!(carol.claims.email_verified, Some(true));
+    assert!(carol.password_hash.is_some());
+}

@@ -61,11 +61,9 @@ pub async fn login(
     let cookie_value = cookie(&headers, app.cookie_name());
     let now = app.ctx.clock.now();
     // The same per-username throttle as the authorization login.
-    let username = form.get("username").unwrap_or_default().to_owned();
-    let failures = app.limits.login_failures.as_ref();
-    if let Some(Err(retry)) = failures.map(|l| l.check(&username, now)) {
-        tracing::info!("account login throttled for a username");
-        return error::rate_limited_page(retry, "failed logins for this username");
+    let username = form.get("username").unwrap_or_default();
+    if let Some(page) = super::login::throttled(&app, username, now) {
+        return page;
     }
     match login::account_login(&app.ctx, &form, cookie_value.as_deref(), now).await {
         Ok(Some(session)) => respond::redirect(
@@ -74,9 +72,7 @@ pub async fn login(
             Some(session_cookie(&app, session.expose())),
         ),
         Ok(None) => {
-            if let Some(l) = failures {
-                let _ = l.hit(&username, now);
-            }
+            super::login::count_failure(&app, username, now);
             login_page(&app, cookie_value, Some("Wrong username or password."))
         }
         Err(e) => error::error_page(e),

@@ -162,6 +162,7 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             created_at: now,
             redirect_uri: None,
             authentication: None,
+            exchanged: None,
         };
         let shape = issue::Shape {
             scope: &scope,
@@ -169,6 +170,7 @@ async fn store_grants(ctx: &Context, creds: &Credentials, n: u64) -> Result<()> 
             jkt: None,
             x5t: None,
             audience: None,
+            not_after: None,
         };
         let rows = issue::mint(ctx, &grant, shape, now)
             .map_err(|e| anyhow!("minting tokens: {e:?}"))?

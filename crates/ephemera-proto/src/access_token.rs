@@ -104,6 +104,10 @@ pub struct AccessTokenClaims {
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// The actor chain of a token obtained by token exchange (RFC 8693
+    /// §4.1): the current actor, prior actors nested in its own `act`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 impl AccessTokenClaims {
@@ -251,6 +255,7 @@ mod tests {
             auth_time: None,
             acr: None,
             grant_id: None,
+            act: None,
         }
     }
 

@@ -20,8 +20,9 @@ pub struct Params {
     multi: BTreeMap<String, Vec<String>>,
 }
 
-/// Parameters that may legitimately repeat: `resource` (RFC 8707 §2).
-pub const MULTI_VALUED: &[&str] = &["resource"];
+/// Parameters that may legitimately repeat: `resource` (RFC 8707 §2) and
+/// `audience` (RFC 8693 §2.1).
+pub const MULTI_VALUED: &[&str] = &["resource", "audience"];
 
 /// The most parameters one request may carry; no OAuth request needs more.
 pub const MAX_PARAMS: usize = 64;

@@ -13,7 +13,18 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 6749 §4.4.
     ClientCredentials,
+    /// RFC 8693 §2.1: a token for another resource, from one the caller holds.
+    TokenExchange,
 }
+
+/// RFC 8693 §2.1 `grant_type`.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// RFC 8693 §3: an OAuth 2.0 access token.
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// RFC 8693 §3: a JWT; what a JWT access token (RFC 9068) may also be called.
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
@@ -21,6 +32,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => TOKEN_EXCHANGE,
         }
     }
 }
@@ -32,6 +44,9 @@ pub enum TokenRequestError {
     /// A parameter the grant type needs is missing (`invalid_request`).
     #[error("{0} is required")]
     Missing(&'static str),
+    /// A parameter sent without the one it goes with (`invalid_request`).
+    #[error("{0} must not be sent without {1}")]
+    Stray(&'static str, &'static str),
     /// `unsupported_grant_type` (RFC 6749 §5.2).
     #[error("grant_type `{0}` is not supported")]
     Unsupported(String),
@@ -44,6 +59,7 @@ pub fn grant_type(params: &Params) -> Result<GrantType, TokenRequestError> {
         Some("authorization_code") => Ok(GrantType::AuthorizationCode),
         Some("refresh_token") => Ok(GrantType::RefreshToken),
         Some("client_credentials") => Ok(GrantType::ClientCredentials),
+        Some(TOKEN_EXCHANGE) => Ok(GrantType::TokenExchange),
         Some(other) => Err(TokenRequestError::Unsupported(other.to_owned())),
     }
 }
@@ -69,6 +85,22 @@ pub enum TokenRequest<'a> {
         scope: Option<&'a str>,
         resources: &'a [String],
     },
+    TokenExchange(Exchange<'a>),
+}
+
+/// A token exchange request's parameters (RFC 8693 §2.1), their types not
+/// yet judged: which token types are served is the server's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange<'a> {
+    pub subject_token: &'a str,
+    pub subject_token_type: &'a str,
+    /// With `actor_token_type`, or neither (§2.1).
+    pub actor: Option<(&'a str, &'a str)>,
+    pub requested_token_type: Option<&'a str>,
+    pub scope: Option<&'a str>,
+    pub resources: &'a [String],
+    /// `audience`: logical names of the target services (§2.1).
+    pub audiences: &'a [String],
 }
 
 impl<'a> TokenRequest<'a> {
@@ -95,6 +127,29 @@ impl<'a> TokenRequest<'a> {
                 scope: params.get("scope"),
                 resources,
             },
+            GrantType::TokenExchange => {
+                let actor = match (params.get("actor_token"), params.get("actor_token_type")) {
+                    (Some(token), Some(kind)) => Some((token, kind)),
+                    (None, None) => None,
+                    (Some(_), None) => return Err(TokenRequestError::Missing("actor_token_type")),
+                    (None, Some(_)) => {
+                        return Err(TokenRequestError::Stray("actor_token_type", "actor_token"))
+                    }
+                };
+                Self::TokenExchange(Exchange {
+                    subject_token: params
+                        .get("subject_token")
+                        .ok_or(TokenRequestError::Missing("subject_token"))?,
+                    subject_token_type: params
+                        .get("subject_token_type")
+                        .ok_or(TokenRequestError::Missing("subject_token_type"))?,
+                    actor,
+                    requested_token_type: params.get("requested_token_type"),
+                    scope: params.get("scope"),
+                    resources,
+                    audiences: params.get_all("audience"),
+                })
+            }
         })
     }
 }
@@ -128,6 +183,22 @@ mod tests {
                 ..
             })
         ));
+        let p = params(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=s\
+             &subject_token_type=st&actor_token=a&actor_token_type=at&audience=x&audience=y&resource=https%3A%2F%2Fr",
+        );
+        assert!(matches!(
+            TokenRequest::parse(grant_type(&p).unwrap(), &p),
+            Ok(TokenRequest::TokenExchange(Exchange {
+                subject_token: "s",
+                subject_token_type: "st",
+                actor: Some(("a", "at")),
+                requested_token_type: None,
+                scope: None,
+                resources,
+                audiences,
+            })) if resources == ["https://r"] && audiences == ["x", "y"]
+        ));
         let p = params("grant_type=client_credentials");
         assert!(matches!(
             TokenRequest::parse(grant_type(&p).unwrap(), &p),
@@ -149,6 +220,18 @@ mod tests {
         assert_eq!(
             TokenRequest::parse(GrantType::AuthorizationCode, &p).map(|_| ()),
             Err(TokenRequestError::Missing("code"))
+        );
+        let p = params(&format!(
+            "grant_type={TOKEN_EXCHANGE}&subject_token=t&subject_token_type=x&actor_token=a"
+        ));
+        assert_eq!(
+            TokenRequest::parse(GrantType::TokenExchange, &p).map(|_| ()),
+            Err(TokenRequestError::Missing("actor_token_type"))
+        );
+        let p = params("subject_token=t&subject_token_type=x&actor_token_type=y");
+        assert_eq!(
+            TokenRequest::parse(GrantType::TokenExchange, &p).map(|_| ()),
+            Err(TokenRequestError::Stray("actor_token_type", "actor_token"))
         );
         assert_eq!(
             TokenRequestError::Missing("refresh_token").to_string(),

@@ -24,6 +24,10 @@ pub struct TokenResponse {
     /// The ID Token (OpenID Connect Core §3.1.3.3), when `openid` was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// The type of `access_token` in a token exchange response (RFC 8693
+    /// §2.2.1), where it is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -38,6 +42,7 @@ impl std::fmt::Debug for TokenResponse {
             )
             .field("scope", &self.scope)
             .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }

@@ -109,6 +109,7 @@ mod tests {
             token_type: None,
             dpop_jkt: None,
             certificate_thumbprint: None,
+            act: None,
         }
     }
 

@@ -40,6 +40,11 @@ pub struct TokenContext {
     /// the token is bound to (RFC 8705 §3.1). When set, this request came
     /// with that certificate.
     pub certificate_thumbprint: Option<String>,
+    /// `act` (RFC 8693 §4.1): who acts for the subject, for a token the
+    /// authorization server issued by token exchange: the current actor's
+    /// `sub` (and `client_id`), prior actors nested in its own `act`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 impl TokenContext {
@@ -51,6 +56,12 @@ impl TokenContext {
     /// Whether the token is sender-constrained (DPoP or certificate).
     pub fn is_bound(&self) -> bool {
         self.dpop_jkt.is_some() || self.certificate_thumbprint.is_some()
+    }
+
+    /// The current actor's `sub`: the party calling on the subject's
+    /// behalf, when the token was obtained by delegation (RFC 8693 §4.1).
+    pub fn actor(&self) -> Option<&str> {
+        self.act.as_ref()?.get("sub")?.as_str()
     }
 }
 

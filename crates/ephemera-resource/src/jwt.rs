@@ -66,6 +66,7 @@ fn context(claims: AccessTokenClaims) -> Result<TokenContext, Rejection> {
         token_type: Some(if dpop_jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned()),
         dpop_jkt,
         certificate_thumbprint,
+        act: claims.act,
     })
 }
 

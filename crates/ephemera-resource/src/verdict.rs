@@ -73,6 +73,7 @@ pub fn accept(
         token_type: response.token_type.clone(),
         dpop_jkt,
         certificate_thumbprint,
+        act: response.extra.get("act").cloned(),
     })
 }
 

@@ -27,7 +27,7 @@ pub mod upstream;
 pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
 pub use metrics::{MetricsConfig, RawMetrics};
-pub use resources::{RawResource, RawResourceEntry};
+pub use resources::{RawExchange, RawExchangePolicy, RawResource, RawResourceEntry};
 pub use upstream::{RawLogin, RawProvider, Upstreams};
 
 /// Why the configuration was refused; printed as is at start-up.

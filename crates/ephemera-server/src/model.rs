@@ -449,6 +449,42 @@ pub struct Grant {
     /// and grants stored before OpenID Connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication: Option<Authentication>,
+    /// Set for a grant made by token exchange (RFC 8693): where it came
+    /// from and who acts. `None` for every other grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchanged: Option<Exchanged>,
+}
+
+impl Grant {
+    /// The token's `sub`: the user, else the client a token of no user was
+    /// issued to (RFC 9068 §2.2), which for an exchanged token is the
+    /// subject token's client, not the one that exchanged it.
+    pub fn sub(&self) -> &str {
+        self.subject
+            .as_deref()
+            .or_else(|| self.exchanged.as_ref().map(|e| e.subject_client.as_str()))
+            .unwrap_or(&self.client.client_id)
+    }
+
+    /// The actor chain of an exchanged grant (RFC 8693 §4.1 `act`).
+    pub fn act(&self) -> Option<&Value> {
+        self.exchanged.as_ref().and_then(|e| e.act.as_ref())
+    }
+}
+
+/// What a grant made by token exchange (RFC 8693) keeps of the exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchanged {
+    /// The grant of the subject token. Ending it ends this grant (the store
+    /// deletes it with its parent), and so every token exchanged from it.
+    pub parent: String,
+    /// The client the subject token was issued to: the `sub` of a token of
+    /// no user.
+    pub subject_client: String,
+    /// The actor chain (RFC 8693 §4.1): the current actor outermost, prior
+    /// actors nested in it; `None` for impersonation without prior actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 /// Which grants to list: a user's, a client's, a key's, or any mix (`None`

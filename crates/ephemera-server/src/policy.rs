@@ -222,8 +222,45 @@ pub struct ResourcePolicy {
     pub format: TokenFormat,
     /// How long an access token for it lives, in seconds.
     pub access_token_lifetime: i64,
-    /// Whether token exchange (RFC 8693) may issue tokens for it.
-    pub exchange: bool,
+    /// Who may get tokens for it by token exchange (RFC 8693); `None`:
+    /// nobody.
+    pub exchange: Option<ExchangePolicy>,
+}
+
+/// Who may exchange a token for one to a resource (RFC 8693), and from
+/// which tokens. Only clients the operator registered with the token
+/// exchange grant type ever may; this narrows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExchangePolicy {
+    /// The clients that may; `None`: every registered client with the
+    /// grant type.
+    pub clients: Option<Vec<String>>,
+    /// The resources a subject token must have been issued for; `None`:
+    /// any.
+    pub from: Option<Vec<String>>,
+    /// The clients whose exchanges without an `actor_token` are
+    /// impersonation: the new token carries no `act` of theirs. Everyone
+    /// else's are delegation, with the client as the actor.
+    pub impersonation: Vec<String>,
+}
+
+impl ExchangePolicy {
+    pub fn admits(&self, client_id: &str) -> bool {
+        self.clients
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|x| x == client_id))
+    }
+
+    /// Whether a subject token for `audience` may be exchanged.
+    pub fn accepts_from(&self, audience: &[String]) -> bool {
+        self.from
+            .as_ref()
+            .is_none_or(|from| audience.iter().any(|a| from.contains(a)))
+    }
+
+    pub fn impersonates(&self, client_id: &str) -> bool {
+        self.impersonation.iter().any(|x| x == client_id)
+    }
 }
 
 impl ResourcePolicy {
@@ -235,7 +272,7 @@ impl ResourcePolicy {
             scopes: None,
             format: TokenFormat::Opaque,
             access_token_lifetime: lifetimes.access_token,
-            exchange: false,
+            exchange: None,
         }
     }
 }

@@ -11,7 +11,9 @@
 //! scopes = ["read", "write"]
 //! token_format = "jwt"
 //! access_token_lifetime = 600
-//! exchange = false
+//! # token exchange (RFC 8693) toward it: `true` for every registered client
+//! # with the grant type, or a table narrowing who and from what
+//! exchange = { clients = ["mcp-server"], from = ["https://mcp.example/mcp"] }
 //! ```
 
 use std::fmt;
@@ -22,7 +24,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{invalid, ConfigError};
-use crate::policy::{Lifetimes, ResourcePolicy, TokenFormat};
+use crate::policy::{ExchangePolicy, Lifetimes, ResourcePolicy, TokenFormat};
 
 /// The longest access token lifetime a resource may set: a JWT access token
 /// cannot be recalled from a resource that validates it locally, so it
@@ -65,9 +67,69 @@ pub struct RawResourceEntry {
     /// Seconds; absent: `lifetimes.access_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_lifetime: Option<i64>,
-    /// Whether token exchange (RFC 8693) may target it.
-    #[serde(default)]
-    pub exchange: bool,
+    /// Whether token exchange (RFC 8693) may target it, and for whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<RawExchange>,
+}
+
+/// A resource's `exchange`: `true`/`false`, or a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum RawExchange {
+    Enabled(bool),
+    Policy(RawExchangePolicy),
+}
+
+/// An `exchange` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExchangePolicy {
+    /// The client ids that may exchange toward the resource; absent: every
+    /// registered client with the token exchange grant type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Vec<String>>,
+    /// The resources a subject token must be for; absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<String>>,
+    /// Clients whose exchanges without an `actor_token` are impersonation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub impersonation: Vec<String>,
+}
+
+// A boolean or a table, told apart by type, so a table's own errors (an
+// unknown key) are reported as such.
+impl<'de> Deserialize<'de> for RawExchange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+
+        impl<'de> Visitor<'de> for Either {
+            type Value = RawExchange;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a table with `clients`, `from`, `impersonation`")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawExchange::Enabled(v))
+            }
+
+            // The environment form gives `true` as a string.
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "true" => Ok(RawExchange::Enabled(true)),
+                    "false" => Ok(RawExchange::Enabled(false)),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+                }
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawExchangePolicy::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawExchange::Policy)
+            }
+        }
+
+        deserializer.deserialize_any(Either)
+    }
 }
 
 // A string or a table: the two forms are told apart by their type, and a
@@ -162,10 +224,69 @@ pub fn validate(
             scopes,
             format,
             access_token_lifetime,
-            exchange: entry.exchange,
+            exchange: exchange(id, entry.exchange)?,
         });
     }
+    // `from` names resources of the registry: a typo would otherwise
+    // refuse every exchange without saying why.
+    for entry in &registry {
+        let from = entry.exchange.as_ref().and_then(|e| e.from.as_ref());
+        if let Some(unknown) = from
+            .into_iter()
+            .flatten()
+            .find(|f| !registry.iter().any(|r| r.identifier == **f))
+        {
+            return Err(invalid(
+                "resources",
+                format!(
+                    "`{}`: exchange.from names `{unknown}`, which is not in the registry",
+                    entry.identifier
+                ),
+            ));
+        }
+    }
     Ok(registry)
+}
+
+/// A resource's exchange policy, checked: `impersonation` only among the
+/// `clients` it names.
+fn exchange(id: &str, raw: Option<RawExchange>) -> Result<Option<ExchangePolicy>, ConfigError> {
+    let raw = match raw {
+        None | Some(RawExchange::Enabled(false)) => return Ok(None),
+        Some(RawExchange::Enabled(true)) => RawExchangePolicy::default(),
+        Some(RawExchange::Policy(p)) => p,
+    };
+    if let Some(empty) = [("clients", &raw.clients), ("from", &raw.from)]
+        .into_iter()
+        .find(|(_, list)| list.as_ref().is_some_and(Vec::is_empty))
+    {
+        return Err(invalid(
+            "resources",
+            format!(
+                "`{id}`: exchange.{} is empty, which admits nothing; set `exchange = false` instead",
+                empty.0
+            ),
+        ));
+    }
+    if let (Some(clients), Some(outsider)) = (
+        &raw.clients,
+        raw.impersonation
+            .iter()
+            .find(|c| raw.clients.as_ref().is_some_and(|l| !l.contains(c))),
+    ) {
+        return Err(invalid(
+            "resources",
+            format!(
+                "`{id}`: exchange.impersonation names `{outsider}`, which is not in exchange.clients ({})",
+                clients.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(ExchangePolicy {
+        clients: raw.clients,
+        from: raw.from,
+        impersonation: raw.impersonation,
+    }))
 }
 
 #[cfg(test)]
@@ -227,7 +348,7 @@ mod tests {
                 scopes: Scope::parse("read").ok(),
                 format: TokenFormat::Jwt,
                 access_token_lifetime: 300,
-                exchange: true,
+                exchange: Some(ExchangePolicy::default()),
             })
         );
     }
@@ -275,6 +396,61 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn an_exchange_table_names_clients_sources_and_impersonators() {
+        let raw = read(
+            r#"
+            resources = [
+                "https://mcp.example/mcp",
+                { identifier = "https://api.example/", exchange = { clients = ["mcp", "gateway"], from = ["https://mcp.example/mcp"], impersonation = ["gateway"] } },
+                { identifier = "https://off.example/", exchange = false },
+            ]
+            "#,
+        )
+        .unwrap_or_default();
+        let registry = check(&raw).unwrap_or_default();
+        let policy = registry.get(1).and_then(|r| r.exchange.clone());
+        assert_eq!(
+            policy,
+            Some(ExchangePolicy {
+                clients: Some(vec!["mcp".into(), "gateway".into()]),
+                from: Some(vec!["https://mcp.example/mcp".into()]),
+                impersonation: vec!["gateway".into()],
+            })
+        );
+        assert_eq!(registry.get(2).map(|r| r.exchange.is_none()), Some(true));
+        assert_eq!(registry.first().map(|r| r.exchange.is_none()), Some(true));
+    }
+
+    #[test]
+    fn a_bad_exchange_policy_is_refused_with_the_resource_named() {
+        for (toml, expected) in [
+            (
+                r#"resources = [{ identifier = "https://api.example/", exchange = { from = ["https://nowhere.example/"] } }]"#,
+                "exchange.from names `https://nowhere.example/`",
+            ),
+            (
+                r#"resources = [{ identifier = "https://api.example/", exchange = { clients = ["a"], impersonation = ["b"] } }]"#,
+                "exchange.impersonation names `b`",
+            ),
+            (
+                r#"resources = [{ identifier = "https://api.example/", exchange = { clients = [] } }]"#,
+                "exchange.clients is empty",
+            ),
+        ] {
+            let raw = read(toml).unwrap_or_default();
+            let message = check(&raw).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                message.contains("`https://api.example/`") && message.contains(expected),
+                "{toml}: {message}"
+            );
+        }
+        let error = read(r#"resources = [{ identifier = "https://api.example/", exchange = { client = ["a"] } }]"#)
+            .err()
+            .unwrap_or_default();
+        assert!(error.contains("client"), "{error}");
     }
 
     #[test]

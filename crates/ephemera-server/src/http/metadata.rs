@@ -69,6 +69,19 @@ pub fn build_openid(issuer: &str, policy: &crate::policy::Policy) -> Authorizati
     metadata
 }
 
+/// The grant types served: token exchange (RFC 8693) only when some
+/// resource accepts exchanged tokens.
+fn grant_types(policy: &crate::policy::Policy) -> Vec<String> {
+    let mut grant_types: Vec<String> =
+        ["authorization_code", "refresh_token", "client_credentials"]
+            .map(str::to_owned)
+            .to_vec();
+    if policy.resources.iter().any(|r| r.exchange.is_some()) {
+        grant_types.push(ephemera_proto::token::TOKEN_EXCHANGE.to_owned());
+    }
+    grant_types
+}
+
 /// Built once at start-up. `scopes_supported` lists the configured scopes:
 /// MCP clients ask for every scope this document lists, and the identity
 /// scopes (`openid`, `profile`, `email`), always available, are listed in
@@ -93,7 +106,7 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
         scopes_supported: scopes,
         response_types_supported: s(&["code"]),
         response_modes_supported: s(&["query"]),
-        grant_types_supported: s(&["authorization_code", "refresh_token", "client_credentials"]),
+        grant_types_supported: grant_types(policy),
         token_endpoint_auth_methods_supported: s(&[
             "client_secret_basic",
             "client_secret_post",

@@ -113,7 +113,12 @@ pub struct NewClient {
 }
 
 /// The grant types an operator may give a registered client.
-const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    ephemera_proto::token::TOKEN_EXCHANGE,
+];
 
 /// Creates a registered client; returns its secret if one was generated.
 pub async fn add_client(
@@ -223,10 +228,13 @@ fn grant_types(named: &[String], confidential: bool) -> Result<Option<Vec<String
         }
     }
     let has = |g: &str| out.iter().any(|o| o == g);
-    if has("client_credentials") && !confidential {
-        return Err(invalid(
-            "client_credentials needs a client that authenticates (--confidential or --jwks-file)",
-        ));
+    if let Some(g) = ["client_credentials", ephemera_proto::token::TOKEN_EXCHANGE]
+        .into_iter()
+        .find(|g| has(g) && !confidential)
+    {
+        return Err(invalid(format!(
+            "{g} needs a client that authenticates (--confidential or --jwks-file)"
+        )));
     }
     if has("refresh_token") && !has("authorization_code") {
         return Err(invalid(

@@ -94,6 +94,7 @@ pub async fn approve_found(
             acr: session.sign_in.acr.clone(),
             nonce: request.oidc.nonce.clone(),
         }),
+        exchanged: None,
     };
     let code = Secret::generate();
     let stored = Code {

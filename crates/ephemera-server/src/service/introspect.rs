@@ -62,6 +62,11 @@ pub async fn introspect(
             TokenKind::Refresh => "refresh_token",
         }),
     );
+    // RFC 8693 §4.1: who acts for the subject, for a token obtained by
+    // exchange in delegation.
+    if let Some(act) = grant.act() {
+        extra.insert("act".into(), act.clone());
+    }
     Ok(IntrospectionResponse {
         active: true,
         scope: (!token.scope.is_empty()).then(|| token.scope.to_string()),
@@ -79,12 +84,7 @@ pub async fn introspect(
         exp: Some(token.expires_at.unsigned_abs()),
         iat: Some(token.issued_at.unsigned_abs()),
         nbf: None,
-        sub: Some(
-            grant
-                .subject
-                .clone()
-                .unwrap_or_else(|| grant.client.client_id.clone()),
-        ),
+        sub: Some(grant.sub().to_owned()),
         aud,
         iss: Some(ctx.issuer.to_string()),
         jti: None,

@@ -34,6 +34,9 @@ pub struct Shape<'a> {
     /// The access token's audience when narrowed (RFC 8707 §2.2); `None`:
     /// all of the grant's resources.
     pub audience: Option<&'a [String]>,
+    /// The access token expires by then at the latest: an exchanged token
+    /// does not outlive its subject token (RFC 8693).
+    pub not_after: Option<Timestamp>,
 }
 
 /// An access token, and a refresh token when `shape.refresh_scope` is set.
@@ -50,7 +53,10 @@ pub fn mint(
     let audience = shape.audience.unwrap_or(&grant.resources);
     let target = Target::of(policy, audience)?;
     let access_scope = target.narrow(shape.scope);
-    let access_ttl = target.lifetime;
+    let access_ttl = match shape.not_after {
+        Some(end) => target.lifetime.min(end - now).max(0),
+        None => target.lifetime,
+    };
     let access = match target.format {
         TokenFormat::Opaque => Secret::generate().into_string(),
         TokenFormat::Jwt => {
@@ -101,6 +107,7 @@ pub fn mint(
             refresh_token: refresh,
             scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
             id_token: None,
+            issued_token_type: None,
         },
     })
 }
@@ -118,14 +125,13 @@ fn jwt_claims(
     now: Timestamp,
     ttl: i64,
 ) -> AccessTokenClaims {
-    let client_id = grant.client.client_id.clone();
     let authentication = grant.authentication.as_ref();
     AccessTokenClaims {
         iss: ctx.issuer.to_string(),
         exp: now + ttl,
         aud: Audience::of(audience),
-        sub: grant.subject.clone().unwrap_or_else(|| client_id.clone()),
-        client_id,
+        sub: grant.sub().to_owned(),
+        client_id: grant.client.client_id.clone(),
         iat: now,
         jti: new_id(),
         nbf: None,
@@ -134,6 +140,7 @@ fn jwt_claims(
         auth_time: authentication.map(|a| a.auth_time),
         acr: authentication.and_then(|a| a.acr.clone()),
         grant_id: Some(grant.id.clone()),
+        act: grant.act().cloned(),
     }
 }
 

@@ -16,6 +16,7 @@
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
+//! | [`exchange`] | token exchange (RFC 8693): delegation and impersonation by resource policy, the `act` chain |
 //! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
 //! | [`register`] | Dynamic Client Registration and management (RFC 7591, RFC 7592) |
 //! | [`issue`] | minting access and refresh tokens |
@@ -33,6 +34,7 @@ pub mod admin;
 pub mod authorize;
 pub mod client_auth;
 pub mod consent;
+pub mod exchange;
 pub mod gauges;
 pub mod grants;
 pub mod id_token;

@@ -85,6 +85,7 @@ pub async fn refresh(
         jkt: jkt.as_deref(),
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
+        not_after: None,
     };
     let mut minted = issue::mint(ctx, &grant, shape, now)?;
     // OpenID Connect Core §12.2: a new ID Token with the original auth_time.

@@ -1,6 +1,7 @@
 //! The token endpoint (RFC 6749 §3.2): dispatch by `grant_type`, the
 //! `authorization_code` grant with PKCE (RFC 7636) and code replay
-//! detection (§10.5), and `client_credentials` (§4.4).
+//! detection (§10.5), and `client_credentials` (§4.4); token exchange
+//! (RFC 8693) is `exchange`'s.
 
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
@@ -11,7 +12,9 @@ use ephemera_proto::wire::TokenResponse;
 use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
-use super::{id_token, issue, new_id, proof, refresh, request, resolve, Context, OAuthError};
+use super::{
+    exchange, id_token, issue, new_id, proof, refresh, request, resolve, Context, OAuthError,
+};
 use crate::model::{Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
 
@@ -70,13 +73,18 @@ pub async fn token(
         TokenRequest::ClientCredentials { scope, resources } => {
             client_credentials(ctx, scope, resources, &caller, &presented, now).await
         }
+        TokenRequest::TokenExchange(asked) => {
+            exchange::exchange(ctx, asked, &caller, &presented, now).await
+        }
     }
 }
 
 /// A token request refused before anything was looked up.
 fn refused(e: TokenRequestError) -> OAuthError {
     match e {
-        TokenRequestError::Missing(_) => OAuthError::invalid_request(e.to_string()),
+        TokenRequestError::Missing(_) | TokenRequestError::Stray(..) => {
+            OAuthError::invalid_request(e.to_string())
+        }
         TokenRequestError::Unsupported(_) => {
             OAuthError::new(ErrorCode::UnsupportedGrantType, e.to_string())
         }
@@ -184,6 +192,7 @@ async fn authorization_code(
         jkt: jkt.as_deref(),
         x5t: x5t.as_deref(),
         audience: audience.as_deref(),
+        not_after: None,
     };
     let mut minted = issue::mint(ctx, &grant, shape, now)?;
     // OpenID Connect Core §3.1.3.3: the ID Token beside the access token.
@@ -250,6 +259,7 @@ async fn client_credentials(
         redirect_uri: None,
         // No user signed in: never an ID Token.
         authentication: None,
+        exchanged: None,
     };
     let shape = issue::Shape {
         scope: &scope,
@@ -257,6 +267,7 @@ async fn client_credentials(
         jkt: grant.key_binding.dpop_jkt.as_deref(),
         x5t: grant.key_binding.x5t_s256.as_deref(),
         audience: None,
+        not_after: None,
     };
     let minted = issue::mint(ctx, &grant, shape, now)?;
     ctx.store

@@ -82,6 +82,8 @@ macro_rules! conformance_suite {
                 a_new_code_is_found_unused_with_its_grant,
                 a_code_is_redeemed_exactly_once,
                 a_grant_with_tokens_stores_them_with_the_grant,
+                ending_a_grant_ends_the_grants_exchanged_from_it_down_the_chain,
+                a_grant_exchanged_from_one_that_is_gone_is_not_stored,
                 a_refresh_token_is_rotated_exactly_once,
                 an_access_token_cannot_be_rotated,
                 a_revoked_token_is_not_found_and_its_grant_stays_while_another_lives,
@@ -386,6 +388,7 @@ fn grant(client: ClientSnapshot) -> Grant {
             acr: Some("urn:example:loa:1".to_owned()),
             nonce: Some("n-0S6_WzA2Mj".to_owned()),
         }),
+        exchanged: None,
     }
 }
 
@@ -1153,6 +1156,62 @@ async fn a_code_is_redeemed_exactly_once_under_concurrency(store: Arc<dyn Store>
         (stats.codes, stats.access_tokens, stats.refresh_tokens),
         (0, 1, 1)
     );
+}
+
+/// A grant made by token exchange, child of `parent`.
+fn exchanged_from(parent: &Grant) -> Grant {
+    Grant {
+        exchanged: Some(crate::model::Exchanged {
+            parent: parent.id.clone(),
+            subject_client: parent.client.client_id.clone(),
+            act: Some(json!({ "sub": "mcp", "client_id": "mcp" })),
+        }),
+        ..grant(registered_client("mcp").snapshot())
+    }
+}
+
+async fn ending_a_grant_ends_the_grants_exchanged_from_it_down_the_chain(store: &dyn Store) {
+    let root = grant(pushed_client());
+    let root_tokens = token_pair(&root);
+    store
+        .insert_grant_with_tokens(&root, &root_tokens)
+        .await
+        .unwrap();
+    let child = exchanged_from(&root);
+    let child_token = token(&child, TokenKind::Access, NOW + 300);
+    store
+        .insert_grant_with_tokens(&child, std::slice::from_ref(&child_token))
+        .await
+        .unwrap();
+    let grandchild = exchanged_from(&child);
+    let grandchild_token = token(&grandchild, TokenKind::Access, NOW + 300);
+    store
+        .insert_grant_with_tokens(&grandchild, std::slice::from_ref(&grandchild_token))
+        .await
+        .unwrap();
+    let found = store.find_token(&grandchild_token.hash).await.unwrap();
+    assert_eq!(found.map(|t| t.grant), Some(grandchild.clone()));
+
+    assert!(store.delete_grant(&root.id).await.unwrap());
+
+    for t in [&child_token, &grandchild_token] {
+        assert!(store.find_token(&t.hash).await.unwrap().is_none());
+    }
+    assert!(!store.delete_grant(&child.id).await.unwrap());
+    assert!(!store.delete_grant(&grandchild.id).await.unwrap());
+}
+
+async fn a_grant_exchanged_from_one_that_is_gone_is_not_stored(store: &dyn Store) {
+    let gone = grant(pushed_client());
+    let child = exchanged_from(&gone);
+    let child_token = token(&child, TokenKind::Access, NOW + 300);
+
+    let result = store
+        .insert_grant_with_tokens(&child, std::slice::from_ref(&child_token))
+        .await;
+
+    assert!(matches!(result, Err(StoreError::Gone)), "{result:?}");
+    assert!(store.find_token(&child_token.hash).await.unwrap().is_none());
 }
 
 async fn a_grant_with_tokens_stores_them_with_the_grant(store: &dyn Store) {

@@ -62,6 +62,10 @@ pub enum StoreError {
     /// A unique key already exists.
     #[error("already exists")]
     Conflict,
+    /// A row the new one refers to is gone (a token exchanged from a grant
+    /// that ended meanwhile).
+    #[error("a row it refers to no longer exists")]
+    Gone,
     /// A stored value could not be read back (corruption or a schema mismatch).
     #[error("stored data is malformed: {0}")]
     Corrupt(String),

@@ -133,7 +133,8 @@ async fn insert_tokens_tx(tx: &mut PgConnection, tokens: &[Token]) -> Result<(),
 
 async fn insert_grant_tx(tx: &mut PgConnection, grant: &Grant) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject, parent_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&grant.id)
     .bind(&grant.client.client_id)
@@ -141,6 +142,7 @@ async fn insert_grant_tx(tx: &mut PgConnection, grant: &Grant) -> Result<(), Sto
     .bind(to_json(grant)?)
     .bind(grant.created_at)
     .bind(&grant.subject)
+    .bind(grant.exchanged.as_ref().map(|e| e.parent.as_str()))
     .execute(&mut *tx)
     .await
     .map_err(conflict_or)?;

@@ -9,6 +9,7 @@ use super::StoreError;
 pub(super) fn conflict_or(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::Gone,
         _ => StoreError::Database(e),
     }
 }

@@ -134,6 +134,8 @@ fn the_cli_refuses_to_register_the_pushed_client_urn() {
     assert!(text(&out).contains("reserved"));
 }
 
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 #[test]
 fn the_cli_registers_the_grant_types_an_operator_names_and_refuses_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +154,13 @@ fn the_cli_registers_the_grant_types_an_operator_names_and_refuses_the_rest() {
     assert!(out.status.success(), "{}", text(&out));
     let out = add(&["web", "--redirect-uri", "https://web.example/cb"]);
     assert!(out.status.success(), "{}", text(&out));
+    let out = add(&["mcp", "--confidential", "--grant-type", TOKEN_EXCHANGE]);
+    assert!(out.status.success(), "{}", text(&out));
     let listed = text(&ephemera(d, &["client", "list"], None));
+    assert!(
+        listed.contains(&format!("mcp\tconfidential\t\t{TOKEN_EXCHANGE}\n")),
+        "{listed}"
+    );
     assert!(
         listed.contains("svc\tconfidential\t\tclient_credentials\n"),
         "{listed}"
@@ -171,6 +179,10 @@ fn the_cli_registers_the_grant_types_an_operator_names_and_refuses_the_rest() {
                 "--grant-type",
                 "client_credentials",
             ][..],
+            "needs a client that authenticates",
+        ),
+        (
+            &["p", "--grant-type", TOKEN_EXCHANGE][..],
             "needs a client that authenticates",
         ),
         (

@@ -24,6 +24,8 @@
 //! - resource indicators (RFC 8707) and the resource registry: `resources.rs`
 //! - JWT access tokens (RFC 9068): their claims, `ephemera-resource` validating them locally, and the
 //!   `jose` npm library verifying them (Node, `tests/jose/`): `jwt_access_tokens.rs`
+//! - token exchange (RFC 8693): delegation and impersonation by resource policy, the `act` chain,
+//!   the downstream resource through `ephemera-resource`, ending with the user's grant: `token_exchange.rs`
 //! - discovery, CORS and headers: `discovery.rs`
 //! - liveness, readiness and metrics (`/healthz`, `/readyz`, `/metrics`): `operability.rs`
 //! - the command line: `cli.rs`
@@ -93,5 +95,6 @@ mod registration;
 mod resources;
 mod revocation;
 mod support;
+mod token_exchange;
 mod token_rules;
 mod upstream;

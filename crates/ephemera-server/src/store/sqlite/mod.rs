@@ -85,6 +85,11 @@ fn conflict_or(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Conflict
         }
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            StoreError::Gone
+        }
         _ => StoreError::Sqlite(e),
     }
 }
@@ -214,7 +219,8 @@ fn insert_tokens(conn: &Connection, tokens: &[Token]) -> Result<(), StoreError> 
 
 fn insert_grant(conn: &Connection, grant: &Grant) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO grants (id, client_id, client_kind, data, created_at, subject, parent_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         grant.id,
@@ -223,6 +229,7 @@ fn insert_grant(conn: &Connection, grant: &Grant) -> Result<(), StoreError> {
         to_json(grant)?,
         grant.created_at,
         grant.subject,
+        grant.exchanged.as_ref().map(|e| e.parent.as_str()),
     ])
     .map_err(conflict_or)?;
     Ok(())

@@ -23,6 +23,7 @@ use url::Url;
 
 use crate::dpop::{self, DpopKey, DPOP_HEADER};
 use crate::error::{Error, Result};
+use crate::exchange::TokenExchangeResponse;
 
 /// An access token and how to present it.
 ///
@@ -55,14 +56,37 @@ impl AccessToken {
     /// A certificate-bound token is `Bearer` too: send it over the mutual TLS
     /// client (see the [module docs](self)).
     pub fn from_response(tokens: &TokenResponse, dpop: Option<&DpopKey>) -> Result<Self> {
-        let token_type = tokens.token_type.as_str();
+        Self::of_type(&tokens.access_token, &tokens.token_type, dpop)
+    }
+
+    /// The token a token exchange (RFC 8693 §2.2.1) issued, presented as
+    /// its `token_type` says, as [`from_response`](Self::from_response)
+    /// does. A token whose `token_type` is `N_A` is not an access token (an
+    /// ID-JAG, say: present it with
+    /// [`jwt_bearer`](crate::AuthorizationServer::jwt_bearer) instead) and
+    /// is refused.
+    pub fn from_exchange(
+        exchanged: &TokenExchangeResponse,
+        dpop: Option<&DpopKey>,
+    ) -> Result<Self> {
+        if !exchanged.is_access_token() {
+            return Err(Error::protocol(format!(
+                "the exchanged token is a {} with token_type N_A, not an access token \
+                 (RFC 8693 §2.2.1)",
+                exchanged.issued_token_type
+            )));
+        }
+        Self::of_type(&exchanged.access_token, &exchanged.token_type, dpop)
+    }
+
+    fn of_type(token: &str, token_type: &str, dpop: Option<&DpopKey>) -> Result<Self> {
         if token_type.eq_ignore_ascii_case("DPoP") {
             let key = dpop.ok_or_else(|| {
                 Error::protocol("the token is DPoP-bound but no DPoP key was given")
             })?;
-            Ok(Self::dpop(tokens.access_token.clone(), key.clone()))
+            Ok(Self::dpop(token, key.clone()))
         } else if token_type.eq_ignore_ascii_case("Bearer") {
-            Ok(Self::bearer(tokens.access_token.clone()))
+            Ok(Self::bearer(token))
         } else {
             Err(Error::protocol(format!(
                 "unsupported token_type {token_type:?}"
@@ -294,6 +318,31 @@ mod tests {
         let key = DpopKey::generate();
         let bearer = AccessToken::from_response(&tokens("bearer"), Some(&key)).unwrap();
         assert_eq!(bearer.scheme(), "Bearer");
+    }
+
+    #[test]
+    fn an_exchanged_access_token_is_presented_as_its_type_says_and_n_a_is_refused() {
+        let exchanged = |token_type: &str, issued: &str| -> TokenExchangeResponse {
+            serde_json::from_value(serde_json::json!({
+                "access_token": "xt-1",
+                "token_type": token_type,
+                "issued_token_type": issued,
+            }))
+            .unwrap()
+        };
+        let key = DpopKey::generate();
+        let access = "urn:ietf:params:oauth:token-type:access_token";
+
+        let dpop = AccessToken::from_exchange(&exchanged("DPoP", access), Some(&key)).unwrap();
+        let bearer = AccessToken::from_exchange(&exchanged("Bearer", access), None).unwrap();
+        let id_jag = exchanged("N_A", "urn:ietf:params:oauth:token-type:id-jag");
+
+        assert_eq!((dpop.scheme(), dpop.secret()), ("DPoP", "xt-1"));
+        assert_eq!(bearer.scheme(), "Bearer");
+        assert!(matches!(
+            AccessToken::from_exchange(&id_jag, Some(&key)),
+            Err(Error::Protocol(m)) if m.contains("N_A")
+        ));
     }
 
     #[test]

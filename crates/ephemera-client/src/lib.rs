@@ -2,12 +2,15 @@
 //! Registration (draft-richer-oauth-pushed-client-registration), with PAR
 //! (RFC 9126), PKCE S256 (RFC 7636), `iss` checks (RFC 9207), DPoP
 //! (RFC 9449), `private_key_jwt` (RFC 7523), mutual TLS (RFC 8705), refresh,
-//! revocation (RFC 7009) and introspection (RFC 7662); and a complete MCP
+//! revocation (RFC 7009), introspection (RFC 7662), token exchange
+//! (RFC 8693) and JWT bearer grants (RFC 7523 §2.1); and a complete MCP
 //! client of any authorization server: discovery from a resource's `401`
 //! (RFC 9728, RFC 8414, OpenID Connect Discovery), every MCP way to
 //! register, the authorization request with or without PAR, resource
 //! indicators (RFC 8707), step-up on `insufficient_scope` and tokens kept
-//! per issuer and resource (see [MCP](#mcp) below).
+//! per issuer and resource (see [MCP](#mcp) below), with MCP's
+//! Enterprise-Managed Authorization and workload identity extensions (see
+//! [token exchange and JWT bearer grants](#token-exchange-and-jwt-bearer-grants)).
 //!
 //! | module | owns |
 //! |---|---|
@@ -16,7 +19,8 @@
 //! | [`keys`] | [`ClientKey`]: the ES256 key of a `private_key_jwt` client, its `jwks` and client assertions; the signing shared with [`dpop`] |
 //! | [`dpop`] | [`DpopKey`]: DPoP proofs (RFC 9449 §4) and the server's `DPoP-Nonce` (§8, §9) |
 //! | [`http`] | [`http_client`] and [`HttpClientOptions`]: the rustls HTTP client every call uses, with extra roots and the client certificate of mutual TLS (RFC 8705) |
-//! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call, with DPoP proofs and the one `use_dpop_nonce` retry |
+//! | [`server`] | [`AuthorizationServer`]: discovery (RFC 8414) and every back-channel call, each grant among them (the JWT bearer grant too), with DPoP proofs and the one `use_dpop_nonce` retry |
+//! | [`exchange`] | [`TokenExchangeRequest`], [`TokenType`] and [`TokenExchangeResponse`]: token exchange (RFC 8693), an ID-JAG's (SEP-990) among others |
 //! | [`authorize`] | [`AuthorizationRequest`] -> [`PendingAuthorization`]: the PAR form, `state`, PKCE, the authorization URL and the checks on the redirect back |
 //! | [`access`] | [`AccessToken`]: presenting a token at a resource server, `Bearer` or `DPoP` (RFC 6750 §2.1, RFC 9449 §7), certificate-bound over the same mutual TLS client (RFC 8705 §3) |
 //! | [`loopback`] | [`LoopbackRedirect`]: an `http://127.0.0.1:PORT/callback` listener (RFC 8252 §7.3) |
@@ -165,6 +169,86 @@
 //! # }
 //! ```
 //!
+//! # Token exchange and JWT bearer grants
+//!
+//! [`AuthorizationServer::token_exchange`] sends a [`TokenExchangeRequest`]
+//! (RFC 8693 §2.1: the subject token and its [`TokenType`], an actor token,
+//! the type asked for, `audience`, `resource`, `scope`) and reads a
+//! [`TokenExchangeResponse`] (§2.2.1: what was issued, and a `token_type`
+//! that is `N_A` for a token that is not an access token).
+//! [`AuthorizationServer::jwt_bearer`] presents a JWT another party issued
+//! as an authorization grant (RFC 7523 §2.1). Both authenticate the client
+//! as every other token request does (`client_secret_basic` or `_post`,
+//! `private_key_jwt`, a certificate) and send a DPoP proof when the
+//! identity has a key; a refusal is an [`Error::OAuth`].
+//!
+//! MCP's Enterprise-Managed Authorization (SEP-990) chains them: the user's
+//! ID token from the enterprise identity provider is exchanged there for
+//! an ID-JAG ([`TokenExchangeRequest::id_jag`]) naming the MCP server's
+//! authorization server and the MCP server, and the ID-JAG is presented at
+//! that authorization server, which issues the access token:
+//!
+//! ```no_run
+//! use ephemera_client::{
+//!     AccessToken, AuthorizationServer, ClientIdentity, SecretMethod, TokenExchangeRequest,
+//!     TokenType,
+//! };
+//!
+//! # async fn run(id_token: &str) -> Result<(), ephemera_client::Error> {
+//! let idp = AuthorizationServer::discover("https://idp.example").await?;
+//! let server = AuthorizationServer::discover("https://as.example").await?;
+//! let mcp = "https://mcp.example/mcp";
+//! // The client as the identity provider knows it, then as the MCP
+//! // server's authorization server knows it.
+//! let at_idp = ClientIdentity::public("agent-at-idp");
+//! let at_server = ClientIdentity::confidential("agent", "secret", SecretMethod::Basic);
+//!
+//! let request = TokenExchangeRequest::id_jag(id_token, server.issuer(), mcp);
+//! let exchanged = idp.token_exchange(&at_idp, &request).await?;
+//! let id_jag = exchanged.token_of_type(&TokenType::ID_JAG)?;
+//! let tokens = server
+//!     .jwt_bearer(&at_server, id_jag, None, &[mcp.to_owned()])
+//!     .await?;
+//! let token = AccessToken::from_response(&tokens, None)?;
+//! # drop(token);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A workload (MCP's workload identity federation, SEP-1933) presents the
+//! JWT its platform issued it the same way:
+//! `server.jwt_bearer(&client, &platform_jwt, scope, &resources)`.
+//!
+//! A service that a user called with an access token (an MCP server, say)
+//! exchanges that token for one to a resource behind it, here bound to the
+//! service's own DPoP key:
+//!
+//! ```no_run
+//! use ephemera_client::{
+//!     AccessToken, AuthorizationServer, ClientIdentity, DpopKey, SecretMethod,
+//!     TokenExchangeRequest, TokenType,
+//! };
+//!
+//! # async fn run(users_token: &str) -> Result<(), ephemera_client::Error> {
+//! let server = AuthorizationServer::discover("https://as.example").await?;
+//! let dpop = DpopKey::generate();
+//! let service = ClientIdentity::confidential("mcp-server", "secret", SecretMethod::Basic)
+//!     .with_dpop(dpop.clone());
+//! let request = TokenExchangeRequest::new(users_token, TokenType::ACCESS_TOKEN)
+//!     .requested_token_type(TokenType::ACCESS_TOKEN)
+//!     .resource("https://downstream.example/api")
+//!     .scope("read");
+//! let exchanged = server.token_exchange(&service, &request).await?;
+//! // `token_type` is `DPoP`: present it with a proof by the same key.
+//! let token = AccessToken::from_exchange(&exchanged, Some(&dpop))?;
+//! let response = token
+//!     .send_with_nonce_retry(server.http().get("https://downstream.example/api/items"))
+//!     .await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Mutual TLS
 //!
 //! [`AuthorizationServer::discover`] speaks https with rustls and the
@@ -228,6 +312,7 @@ pub mod authorize;
 pub mod challenge;
 pub mod dpop;
 pub mod error;
+pub mod exchange;
 pub mod http;
 pub mod identity;
 pub mod keys;
@@ -244,6 +329,7 @@ pub use challenge::Challenge;
 pub use dpop::DpopKey;
 pub use ephemera_proto::wire::{AuthorizationServerMetadata, IntrospectionResponse, TokenResponse};
 pub use error::{Error, Result};
+pub use exchange::{TokenExchangeRequest, TokenExchangeResponse, TokenType};
 pub use http::{http_client, HttpClientOptions};
 pub use identity::{ClientIdentity, SecretMethod};
 pub use keys::ClientKey;

@@ -1,8 +1,9 @@
 //! [`AuthorizationServer`]: discovery (RFC 8414, then OpenID Connect
 //! Discovery, in the order MCP gives) and every back-channel call (PAR,
-//! token, registration, revocation, introspection), with the DPoP proof of
-//! the client's key and the server's DPoP nonce (RFC 9449 §8); and the
-//! authorization request sent whole when the server has no PAR endpoint.
+//! token with each grant, token exchange, registration, revocation,
+//! introspection), with the DPoP proof of the client's key and the
+//! server's DPoP nonce (RFC 9449 §8); and the authorization request sent
+//! whole when the server has no PAR endpoint.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,7 +20,11 @@ use crate::authorize::{
 };
 use crate::dpop::{self, DpopKey, DPOP_HEADER};
 use crate::error::{Error, Result};
+use crate::exchange::{TokenExchangeRequest, TokenExchangeResponse};
 use crate::identity::{basic_authorization, ClientIdentity, Form};
+
+/// The `grant_type` of a JWT used as an authorization grant (RFC 7523 §2.1).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// An authorization server, known by its metadata.
 ///
@@ -428,6 +433,57 @@ impl AuthorizationServer {
         self.token_request(identity, form).await
     }
 
+    /// Presents a JWT as an authorization grant (RFC 7523 §2.1):
+    /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with the JWT
+    /// as `assertion`, and `scope` and one `resource` per resource (RFC 8707
+    /// §2) as given. The JWT is one another party issued for this server:
+    /// an ID-JAG from [`token_exchange`](Self::token_exchange) at an
+    /// enterprise identity provider (MCP's Enterprise-Managed
+    /// Authorization, SEP-990), or the token a workload's platform issued
+    /// it (MCP's workload identity federation, SEP-1933).
+    ///
+    /// The client authenticates as for any grant (RFC 7523 §3: the grant
+    /// is not client authentication), and an identity with a DPoP key gets
+    /// a DPoP-bound token. A refused assertion is an [`Error::OAuth`],
+    /// usually `invalid_grant` (§3.1), and is not sent again (only a
+    /// `use_dpop_nonce` answer is, as for every call): the JWT would be
+    /// refused again.
+    pub async fn jwt_bearer(
+        &self,
+        identity: &ClientIdentity,
+        assertion: &str,
+        scope: Option<&str>,
+        resources: &[String],
+    ) -> Result<TokenResponse> {
+        let mut form = vec![
+            ("grant_type".to_owned(), JWT_BEARER_GRANT.to_owned()),
+            ("assertion".to_owned(), assertion.to_owned()),
+        ];
+        if let Some(scope) = scope {
+            form.push(("scope".to_owned(), scope.to_owned()));
+        }
+        push_resources(&mut form, resources);
+        self.token_request(identity, form).await
+    }
+
+    /// Exchanges a token for another (RFC 8693 §2): `request`'s subject
+    /// (and actor) token, the type asked for, `audience`, `resource` and
+    /// `scope`, sent to the token endpoint as `identity`, with its client
+    /// authentication and, for an identity with a DPoP key, a DPoP proof
+    /// (the answer's `token_type` is then `DPoP` where the server binds
+    /// the new token). The answer says what was issued
+    /// ([`issued_token_type`](TokenExchangeResponse::issued_token_type));
+    /// a refusal is an [`Error::OAuth`] (`invalid_request`,
+    /// `invalid_target` for an audience or resource the server will not
+    /// issue for, §2.2.2).
+    pub async fn token_exchange(
+        &self,
+        identity: &ClientIdentity,
+        request: &TokenExchangeRequest,
+    ) -> Result<TokenExchangeResponse> {
+        self.token_request(identity, request.form()).await
+    }
+
     /// Revokes a token (RFC 7009 §2.1). Unknown tokens are not an error: the
     /// server answers 200 for them too (§2.2). An identity with a DPoP key
     /// sends a proof by it: Ephemera lets only the key's holder revoke a
@@ -477,7 +533,11 @@ impl AuthorizationServer {
     }
 
     /// A token endpoint request as `identity`, with its DPoP proof.
-    async fn token_request(&self, identity: &ClientIdentity, form: Form) -> Result<TokenResponse> {
+    async fn token_request<T: DeserializeOwned>(
+        &self,
+        identity: &ClientIdentity,
+        form: Form,
+    ) -> Result<T> {
         self.post_form(
             &self.metadata.token_endpoint,
             identity.dpop_key(),

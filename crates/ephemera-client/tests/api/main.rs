@@ -4,10 +4,11 @@
 //!
 //! | module | holds |
 //! |---|---|
-//! | `support` | the fake authorization server (and a resource endpoint), over http or https with client certificates; `support::mcp`, a fake MCP deployment |
+//! | `support` | the fake authorization server (and a resource endpoint), over http or https with client certificates, its token exchange and JWT bearer grants in `support::grants`; `support::mcp`, a fake MCP deployment |
 //! | `discovery` | RFC 8414 metadata and the issuer check |
 //! | `code_flow` | PAR, callback, code exchange, refresh rotation |
 //! | `back_channel` | client authentication, client_credentials, revocation, introspection, error bodies |
+//! | `exchange` | token exchange (RFC 8693) and the JWT bearer grant (RFC 7523 §2.1): the request shape, ID-JAGs, DPoP, errors |
 //! | `binding` | DPoP on PAR, token and refresh, `use_dpop_nonce`, `private_key_jwt` with pushed keys, tokens at a resource server |
 //! | `mtls` | https issuers, mutual TLS (RFC 8705): `self_signed_tls_client_auth` and certificate-bound tokens |
 //! | `conformance` | the MCP conformance suite's client scenarios (`auth/*`) against the `mcp_login` example |
@@ -23,6 +24,7 @@ mod binding;
 mod code_flow;
 mod conformance;
 mod discovery;
+mod exchange;
 mod mcp;
 mod mtls;
 mod support;

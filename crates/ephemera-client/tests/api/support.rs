@@ -1,11 +1,13 @@
 //! The fake authorization server (and a resource endpoint) the tests drive,
 //! over http or, like Ephemera terminating TLS itself, over https asking
-//! every client for a certificate (RFC 8705).
+//! every client for a certificate (RFC 8705). Its token exchange and JWT
+//! bearer grants are in [`grants`].
 
 // The checks below return the axum response to send as their error; its
 // size does not matter in a test fake.
 #![allow(clippy::result_large_err)]
 
+pub mod grants;
 pub mod mcp;
 
 use std::collections::{HashMap, HashSet};
@@ -116,6 +118,8 @@ struct Inner {
     refresh_tokens: HashMap<String, Binding>,
     access_tokens: HashMap<String, Binding>,
     assertion_jtis: HashSet<String>,
+    /// ID-JAGs issued by token exchange, each good for one JWT bearer grant.
+    assertions: HashSet<String>,
     counter: u64,
 }
 
@@ -539,6 +543,12 @@ async fn token(
             )
         }
         ["client_credentials"] => error(StatusCode::UNAUTHORIZED, "invalid_client"),
+        [grant] if *grant == ephemera_client::exchange::TOKEN_EXCHANGE_GRANT => {
+            grants::token_exchange(&fake, &request)
+        }
+        [grant] if *grant == ephemera_client::server::JWT_BEARER_GRANT => {
+            grants::jwt_bearer(&fake, &request)
+        }
         _ => error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     }
 }

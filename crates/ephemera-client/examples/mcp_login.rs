@@ -28,12 +28,22 @@
 //! grant approved beforehand): the example requests the authorization URL
 //! itself and reads the code from the redirect back.
 //!
+//! No person logs in either with a JWT another party issued, presented as
+//! a JWT bearer grant (RFC 7523 §2.1): `--assertion-file`, the JWT a
+//! workload's platform issued it (MCP's workload identity federation,
+//! SEP-1933); or `--id-token-file` with `--idp-issuer` and
+//! `--idp-client-id`, the user's ID token from an enterprise identity
+//! provider, exchanged there (RFC 8693) for an ID-JAG naming the MCP
+//! server and its authorization server (MCP's Enterprise-Managed
+//! Authorization, SEP-990).
+//!
 //! `--conformance` runs it as the MCP conformance suite's client
 //! (`conformance client --command "mcp_login --conformance"`): without a
 //! user, the protocol version of `MCP_CONFORMANCE_PROTOCOL_VERSION`, the
 //! credentials of `MCP_CONFORMANCE_CONTEXT` (`client_id`, `client_secret`,
-//! `private_key_pem`), the suite's metadata document URL, and a call to the
-//! first tool listed.
+//! `private_key_pem`; the workload's `valid_jwt`; the enterprise
+//! `idp_issuer`, `idp_client_id` and `idp_id_token`), the suite's metadata
+//! document URL, and a call to the first tool listed.
 //!
 //! The steps are the library's (see the crate docs, "MCP"); this file only
 //! strings them together. Ephemera's integration tests run [`run`] against
@@ -51,8 +61,8 @@ use ephemera_client::server::default_http_client;
 use ephemera_client::{
     AccessToken, AuthorizationRequest, AuthorizationServer, ClientIdentity, ClientKey,
     ClientRegistration, DpopKey, LoopbackRedirect, McpAnswer, McpSession, MemoryTokenStore,
-    ProtectedResource, RegisteredClient, SecretMethod, StoredTokens, TokenKey, TokenResponse,
-    TokenStore,
+    ProtectedResource, RegisteredClient, SecretMethod, StoredTokens, TokenExchangeRequest,
+    TokenKey, TokenResponse, TokenStore, TokenType,
 };
 use serde_json::{json, Value};
 
@@ -99,6 +109,28 @@ pub struct Args {
     /// Use the client_credentials grant (needs --client-id and a secret or key).
     #[arg(long, requires = "client_id")]
     pub client_credentials: bool,
+    /// A file holding a JWT this workload's platform issued for the
+    /// authorization server, presented as a JWT bearer grant (RFC 7523
+    /// §2.1; MCP's workload identity federation) instead of a login.
+    #[arg(long, conflicts_with_all = ["client_credentials", "id_token_file"])]
+    pub assertion_file: Option<PathBuf>,
+    /// A file holding the user's ID token from an enterprise identity
+    /// provider: exchanged there for an ID-JAG (RFC 8693), presented as a
+    /// JWT bearer grant instead of a login (MCP's Enterprise-Managed
+    /// Authorization).
+    #[arg(long, requires_all = ["idp_issuer", "idp_client_id"], conflicts_with = "client_credentials")]
+    pub id_token_file: Option<PathBuf>,
+    /// The issuer of that identity provider (its metadata names the token
+    /// endpoint).
+    #[arg(long, requires = "id_token_file")]
+    pub idp_issuer: Option<String>,
+    /// This client's client_id at the identity provider.
+    #[arg(long, requires = "id_token_file")]
+    pub idp_client_id: Option<String>,
+    /// This client's secret at the identity provider, if it has one
+    /// (client_secret_basic).
+    #[arg(long, requires = "idp_client_id")]
+    pub idp_client_secret: Option<String>,
     /// No person: request the authorization URL here and take the code
     /// from the redirect back (for servers that approve by themselves).
     #[arg(long)]
@@ -126,8 +158,20 @@ struct Settings {
     args: Args,
     /// `--client-key`'s PEM, or the suite's `private_key_pem`.
     client_key_pem: Option<String>,
+    /// `--assertion-file`'s JWT, or the suite's `valid_jwt`.
+    assertion: Option<String>,
+    /// `--id-token-file` and the `--idp-*` options, or the suite's `idp_*`.
+    enterprise: Option<Enterprise>,
     /// Call the first tool listed when `--call` names none.
     call_first_tool: bool,
+}
+
+/// The enterprise identity provider a user's ID token comes from, and this
+/// client there (MCP's Enterprise-Managed Authorization).
+struct Enterprise {
+    issuer: String,
+    identity: ClientIdentity,
+    id_token: String,
 }
 
 impl Settings {
@@ -135,6 +179,31 @@ impl Settings {
         let mut client_key_pem = match &args.client_key {
             Some(path) => Some(std::fs::read_to_string(path)?),
             None => None,
+        };
+        // A JWT in a file, without the line end editors and `echo` add.
+        let jwt = |path: &Option<PathBuf>| -> Result<Option<String>, Failure> {
+            match path {
+                Some(path) => Ok(Some(std::fs::read_to_string(path)?.trim().to_owned())),
+                None => Ok(None),
+            }
+        };
+        let mut assertion = jwt(&args.assertion_file)?;
+        let mut enterprise = match (
+            jwt(&args.id_token_file)?,
+            &args.idp_issuer,
+            &args.idp_client_id,
+        ) {
+            (Some(id_token), Some(issuer), Some(client_id)) => Some(Enterprise {
+                issuer: issuer.clone(),
+                identity: match &args.idp_client_secret {
+                    Some(secret) => {
+                        ClientIdentity::confidential(client_id, secret, SecretMethod::Basic)
+                    }
+                    None => ClientIdentity::public(client_id),
+                },
+                id_token,
+            }),
+            _ => None,
         };
         if args.conformance {
             args.without_user = true;
@@ -147,6 +216,23 @@ impl Settings {
                 args.client_id = args.client_id.or_else(|| text("client_id"));
                 args.client_secret = args.client_secret.or_else(|| text("client_secret"));
                 client_key_pem = client_key_pem.or_else(|| text("private_key_pem"));
+                // auth/wif-jwt-bearer: the workload's JWT (the others it
+                // gives are made to be refused).
+                assertion = assertion.or_else(|| text("valid_jwt"));
+                // auth/enterprise-managed-authorization: the identity
+                // provider, found by its issuer's metadata.
+                if let (None, Some(issuer), Some(client_id), Some(id_token)) = (
+                    &enterprise,
+                    text("idp_issuer"),
+                    text("idp_client_id"),
+                    text("idp_id_token"),
+                ) {
+                    enterprise = Some(Enterprise {
+                        issuer,
+                        identity: ClientIdentity::public(client_id),
+                        id_token,
+                    });
+                }
             }
             args.client_metadata_url = args
                 .client_metadata_url
@@ -156,6 +242,8 @@ impl Settings {
             call_first_tool: args.conformance && args.call.is_none(),
             args,
             client_key_pem,
+            assertion,
+            enterprise,
         })
     }
 
@@ -341,8 +429,21 @@ impl<S: Fn(String)> Authorizer<'_, S> {
             }
         };
         let scope = with_offline_access(scope, &server);
-        let (tokens, asked) = if self.uses_client_credentials(&server, &client) {
-            let resources = [resource.resource().to_owned()];
+        let resources = [resource.resource().to_owned()];
+        let (tokens, asked) = if let Some(enterprise) = &self.settings.enterprise {
+            let id_jag = self
+                .id_jag(enterprise, &server, resource, scope.as_deref())
+                .await?;
+            let tokens = server
+                .jwt_bearer(&client.identity, &id_jag, scope.as_deref(), &resources)
+                .await?;
+            (tokens, scope)
+        } else if let Some(assertion) = &self.settings.assertion {
+            let tokens = server
+                .jwt_bearer(&client.identity, assertion, scope.as_deref(), &resources)
+                .await?;
+            (tokens, scope)
+        } else if self.uses_client_credentials(&server, &client) {
             let tokens = server
                 .client_credentials_for(&client.identity, scope.as_deref(), &resources)
                 .await?;
@@ -404,6 +505,32 @@ impl<S: Fn(String)> Authorizer<'_, S> {
             registration = registration.with_dpop(DpopKey::generate());
         }
         Ok(registration)
+    }
+
+    /// The user's ID token exchanged at the enterprise identity provider
+    /// for an ID-JAG (RFC 8693; SEP-990) naming `server` as its audience
+    /// and the MCP server as its resource, for the JWT bearer grant there.
+    async fn id_jag(
+        &self,
+        enterprise: &Enterprise,
+        server: &AuthorizationServer,
+        resource: &ProtectedResource,
+        scope: Option<&str>,
+    ) -> Result<String, Failure> {
+        let idp = AuthorizationServer::discover_with(self.http.clone(), &enterprise.issuer).await?;
+        let request = TokenExchangeRequest::id_jag(
+            &enterprise.id_token,
+            server.issuer(),
+            resource.resource(),
+        )
+        .maybe_scope(scope.map(str::to_owned));
+        let exchanged = idp.token_exchange(&enterprise.identity, &request).await?;
+        (self.say)(format!(
+            "ID-JAG from {} for {}",
+            idp.issuer(),
+            server.issuer()
+        ));
+        Ok(exchanged.token_of_type(&TokenType::ID_JAG)?.to_owned())
     }
 
     /// `--client-credentials`, or a client with credentials of its own at

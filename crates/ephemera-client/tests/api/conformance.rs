@@ -1,7 +1,8 @@
 //! The MCP conformance suite's client scenarios (`auth/*`) against the
 //! `mcp_login` example, as the suite runs a client: `conformance client
 //! --command "mcp_login --conformance" --scenario auth/<name>`, the MCP
-//! server's URL appended, the scenario's credentials in
+//! server's URL appended, the scenario's credentials (a client's, an
+//! enterprise identity provider's ID token, a workload's JWT) in
 //! `MCP_CONFORMANCE_CONTEXT`. Each scenario starts its own mock MCP server
 //! and authorization server (whose `/authorize` redirects back at once, so
 //! the example runs `--without-user`) and records checks; the verdicts are
@@ -61,12 +62,19 @@ const PASSING: &[&str] = &[
     "auth/iss-wrong-issuer",
     "auth/iss-unexpected",
     "auth/iss-normalized",
-    // Extensions: client credentials (a secret, a private_key_jwt key) and
+    // Extensions: client credentials (a secret, a private_key_jwt key),
     // DPoP with and without a nonce.
     "auth/client-credentials-basic",
     "auth/client-credentials-jwt",
     "auth/dpop",
     "auth/dpop-nonce",
+    // Enterprise-Managed Authorization (SEP-990): the ID token exchanged at
+    // the identity provider for an ID-JAG (RFC 8693), presented as a JWT
+    // bearer grant (RFC 7523 §2.1) with client_secret_basic. Workload
+    // identity federation (SEP-1933): the platform's JWT as a JWT bearer
+    // grant.
+    "auth/enterprise-managed-authorization",
+    "auth/wif-jwt-bearer",
 ];
 
 /// Scenarios `mcp_login` does not pass: `(scenario, the checks that fail,
@@ -93,19 +101,6 @@ const NOT_SUPPORTED: &[(&str, &[&str], &str)] = &[
         ],
         "MCP 2025-03-26 only: no metadata at all, endpoints guessed at /authorize, /token, \
          /register of the MCP server's origin; see above",
-    ),
-    (
-        "auth/enterprise-managed-authorization",
-        &["complete-flow-token-exchange", "complete-flow-jwt-bearer"],
-        "the Enterprise-Managed Authorization extension: the client gets an ID-JAG from the \
-         enterprise identity provider by token exchange (RFC 8693) and presents it as a JWT \
-         bearer grant (RFC 7523); ephemera-client has neither grant yet",
-    ),
-    (
-        "auth/wif-jwt-bearer",
-        &["wif-grant-type"],
-        "the workload identity extension: a JWT bearer grant (RFC 7523 §2.1) with a token \
-         the workload's platform issued; ephemera-client has no JWT bearer grant yet",
     ),
 ];
 

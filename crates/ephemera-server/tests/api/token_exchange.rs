@@ -597,3 +597,41 @@ async fn the_metadata_lists_token_exchange_only_where_a_resource_takes_it() {
         assert_eq!(grant_types.iter().any(|g| g == GRANT_TYPE), listed);
     }
 }
+
+#[tokio::test]
+async fn an_mcp_server_built_on_ephemera_client_exchanges_and_calls_downstream_with_its_dpop_key() {
+    use ephemera_client::{
+        AccessToken, AuthorizationServer, ClientIdentity, DpopKey, SecretMethod,
+        TokenExchangeRequest, TokenType,
+    };
+    let app = app().await;
+    let url = calendar(&app).await;
+    let user = users_tokens(&app).await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let dpop = DpopKey::generate();
+    let mcp_server =
+        ClientIdentity::confidential("mcp-server", secret("mcp-server"), SecretMethod::Basic)
+            .with_dpop(dpop.clone());
+
+    let request = TokenExchangeRequest::new(
+        user["access_token"].as_str().unwrap(),
+        TokenType::ACCESS_TOKEN,
+    )
+    .resource(CALENDAR)
+    .scope("read");
+    let exchanged = server.token_exchange(&mcp_server, &request).await.unwrap();
+
+    assert_eq!(exchanged.issued_token_type, TokenType::ACCESS_TOKEN);
+    assert_eq!(exchanged.token_type, "DPoP");
+    assert_eq!(exchanged.scope.as_deref(), Some("read"));
+    let token = AccessToken::from_exchange(&exchanged, Some(&dpop)).unwrap();
+    let res = token
+        .send_with_nonce_retry(server.http().get(&url))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let context: Value = res.json().await.unwrap();
+    assert_eq!(context["client_id"], "mcp-server");
+    assert_eq!(context["act"]["sub"], "mcp-server");
+    assert_eq!(context["scopes"], json!(["read"]));
+}

@@ -206,12 +206,7 @@ fn provider(
 ) -> Result<Provider, ConfigError> {
     let key = "upstream";
     let fail = |message: String| invalid(key, format!("[upstream.{name}]: {message}"));
-    if name.is_empty()
-        || name.len() > 32
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
+    if !is_name(name) {
         return Err(fail(
             "a provider's name is 1 to 32 of a-z, 0-9, `-` and `_` (it is part of its callback URL)".into(),
         ));
@@ -324,21 +319,7 @@ fn provider(
     }) {
         return Err(fail(format!("scope `{bad}` is not a scope token")));
     }
-    let pick = |set: &Option<String>, oidc_default: &str, oauth2_default: &str| {
-        set.clone()
-            .unwrap_or_else(|| if oidc { oidc_default } else { oauth2_default }.to_owned())
-    };
-    let claims = ClaimMapping {
-        subject: pick(&p.claims.subject, "sub", "id"),
-        username: pick(&p.claims.username, "preferred_username", "login"),
-        name: pick(&p.claims.name, "name", "name"),
-        email: pick(&p.claims.email, "email", "email"),
-    };
-    if claims.subject == claims.email {
-        return Err(fail(
-            "`claims.subject` must be the provider's stable identifier, never the email".into(),
-        ));
-    }
+    let claims = claim_mapping(&p.claims, oidc).map_err(|m| fail(m.into()))?;
     let label = p.label.clone().unwrap_or_else(|| name.to_owned());
     if label.trim().is_empty() || label.chars().count() > 64 {
         return Err(fail("`label` is 1 to 64 characters".into()));
@@ -356,9 +337,37 @@ fn provider(
     })
 }
 
+/// The claims `raw` names, else OpenID Connect's (`oidc`) or GitHub's.
+pub(super) fn claim_mapping(raw: &RawClaims, oidc: bool) -> Result<ClaimMapping, &'static str> {
+    let pick = |set: &Option<String>, oidc_default: &str, oauth2_default: &str| {
+        set.clone()
+            .unwrap_or_else(|| if oidc { oidc_default } else { oauth2_default }.to_owned())
+    };
+    let claims = ClaimMapping {
+        subject: pick(&raw.subject, "sub", "id"),
+        username: pick(&raw.username, "preferred_username", "login"),
+        name: pick(&raw.name, "name", "name"),
+        email: pick(&raw.email, "email", "email"),
+    };
+    if claims.subject == claims.email {
+        return Err("`claims.subject` must be the provider's stable identifier, never the email");
+    }
+    Ok(claims)
+}
+
+/// A table's `<name>`: 1 to 32 of `a-z`, `0-9`, `-` and `_` (it goes into
+/// URLs and keys).
+pub(super) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// An https URL, or http on a loopback host (tests, a provider beside this
 /// server).
-fn web_url(url: &Url) -> Result<(), &'static str> {
+pub(super) fn web_url(url: &Url) -> Result<(), &'static str> {
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

@@ -13,6 +13,7 @@
 //! | [`pending`] | a pending request as the pages see it, and the login session |
 //! | [`login`] | checking a user's password and opening a session |
 //! | [`upstream`] | signing in through an upstream identity provider: the redirect there, the callback, the user it signs in as |
+//! | [`federated`] | the local user a person another issuer vouches for is (upstream sign-in, ID-JAGs): keyed by issuer and subject |
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
@@ -35,6 +36,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod consent;
 pub mod exchange;
+pub mod federated;
 pub mod gauges;
 pub mod grants;
 pub mod id_token;

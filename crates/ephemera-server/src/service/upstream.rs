@@ -3,7 +3,8 @@
 //! `nonce`; its callback (one per provider, so a response cannot be
 //! mistaken for another provider's: RFC 9207 §2 and `iss`) is checked,
 //! the code exchanged, the ID Token (or the userinfo answer) read into the
-//! user it signs in as, and a session started as a password would.
+//! user it signs in as (`federated`), and a session started as a password
+//! would.
 //!
 //! What is stored between the two: an [`UpstreamLogin`] keyed by the hash
 //! of `state` and bound to the browser by the hash of a value derived from
@@ -26,14 +27,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::consent;
+use super::federated::{self, Federation, Identity};
 use super::login::{csrf_error, csrf_valid, start_session};
 use super::pending::find_pending;
 use super::request::AuthorizeError;
-use super::{new_id, Context, OAuthError};
+use super::{Context, OAuthError};
 use crate::config::upstream::{Provider, ProviderKind};
-use crate::model::{SignIn, Timestamp, UpstreamIdentity, UpstreamLogin, User, UserClaims};
+use crate::model::{SignIn, Timestamp, UpstreamLogin};
 use crate::secret::{self, Secret, SecretHash};
-use crate::store::StoreError;
 use crate::upstream::{ProviderMetadata, UpstreamFailure};
 
 /// Where the browser goes after signing in.
@@ -255,9 +256,14 @@ pub async fn callback(
     let Some(code) = params.get("code") else {
         return Err(refused(provider, "the answer has neither a code nor an error").into());
     };
-    let identity = identify(ctx, provider, &metadata, code, &derived, now).await?;
-    let user = user_for(ctx, provider, &identity, now).await?;
-    let session = start_session(ctx, &user, identity.sign_in, now).await?;
+    let (identity, sign_in) = identify(ctx, provider, &metadata, code, &derived, now).await?;
+    let from = Federation {
+        issuer: provider.issuer(),
+        name: &provider.name,
+        link_existing: provider.link_existing,
+    };
+    let user = federated::user_for(ctx, from, &identity, now).await?;
+    let session = start_session(ctx, &user, sign_in, now).await?;
     tracing::info!(provider = %provider.name, user = %user.id, "signed in through an upstream provider");
     let next = match return_to {
         ReturnTo::Authorize {
@@ -275,17 +281,8 @@ pub async fn callback(
     Ok(SignedIn { session, next })
 }
 
-/// Who the provider says signed in.
-#[derive(Debug)]
-struct Identity {
-    subject: String,
-    username: Option<String>,
-    claims: UserClaims,
-    sign_in: SignIn,
-}
-
 /// The code exchanged, the ID Token checked (OpenID Connect) and the
-/// userinfo read, into an [`Identity`].
+/// userinfo read, into who the provider says signed in, and how.
 async fn identify(
     ctx: &Context,
     provider: &Provider,
@@ -293,7 +290,7 @@ async fn identify(
     code: &str,
     derived: &Derived,
     now: Timestamp,
-) -> Result<Identity, OAuthError> {
+) -> Result<(Identity, SignIn), OAuthError> {
     let answer = ctx
         .upstream
         .exchange_code(
@@ -362,31 +359,16 @@ async fn identify(
             "the token response has no access token for userinfo",
         ));
     }
-    let map = &provider.claims;
-    let Some(subject) = claim_text(&claims, &map.subject) else {
+    let Some(identity) = Identity::from_claims(&claims, &provider.claims) else {
         return Err(refused(
             provider,
             &format!(
                 "the provider did not say who signed in (no `{}` claim)",
-                map.subject
+                provider.claims.subject
             ),
         ));
     };
-    let text = |k: &str| claim_text(&claims, k);
-    Ok(Identity {
-        subject,
-        username: text(&map.username),
-        claims: UserClaims {
-            name: text(&map.name),
-            given_name: text("given_name"),
-            family_name: text("family_name"),
-            email: text(&map.email),
-            email_verified: claims.get("email_verified").and_then(Value::as_bool),
-            picture: text("picture"),
-            locale: text("locale"),
-        },
-        sign_in,
-    })
+    Ok((identity, sign_in))
 }
 
 /// The ID Token checked against the provider's keys; the keys are fetched
@@ -422,120 +404,6 @@ async fn verify_id_token(
             Ok(claims) => return Ok(claims),
         }
     }
-}
-
-/// A claim as text: a string, or a number (GitHub's `id`), at most 255
-/// characters.
-fn claim_text(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    let text = match claims.get(name)? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!text.is_empty() && text.len() <= 255).then_some(text)
-}
-
-/// The user `identity` signs in as: the one linked to it; else, with
-/// `link_existing`, the local user of its username; else a new user with no
-/// local password, under its username made unique. Its claims are brought
-/// up to date.
-async fn user_for(
-    ctx: &Context,
-    provider: &Provider,
-    identity: &Identity,
-    now: Timestamp,
-) -> Result<User, OAuthError> {
-    let issuer = provider.issuer();
-    if let Some(user) = ctx
-        .store
-        .find_upstream_user(issuer, &identity.subject)
-        .await?
-    {
-        return refresh_claims(ctx, user, &identity.claims).await;
-    }
-    let wanted = username_from(provider, identity);
-    let link = |user_id: &str| UpstreamIdentity {
-        issuer: issuer.to_owned(),
-        subject: identity.subject.clone(),
-        user_id: user_id.to_owned(),
-        provider: provider.name.clone(),
-        created_at: now,
-    };
-    if provider.link_existing {
-        if let Some(user) = ctx.store.find_user_by_name(&wanted).await? {
-            match ctx.store.link_upstream_identity(&link(&user.id)).await {
-                Ok(()) | Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e.into()),
-            }
-            tracing::info!(provider = %provider.name, user = %user.id, "an upstream identity was linked to an existing user");
-            return refresh_claims(ctx, user, &identity.claims).await;
-        }
-    }
-    for attempt in 0..12u32 {
-        let username = match attempt {
-            0 => wanted.clone(),
-            1..=8 => suffixed(&wanted, &(attempt + 1).to_string()),
-            _ => suffixed(&wanted, new_id().get(14..22).unwrap_or("x")),
-        };
-        let user = User {
-            id: new_id(),
-            username,
-            password_hash: None,
-            claims: identity.claims.clone(),
-            created_at: now,
-        };
-        match ctx.store.insert_upstream_user(&user, &link(&user.id)).await {
-            Ok(()) => return Ok(user),
-            Err(StoreError::Conflict) => {
-                // The identity itself may have been created meanwhile (the
-                // same person signing in twice at once).
-                if let Some(user) = ctx
-                    .store
-                    .find_upstream_user(issuer, &identity.subject)
-                    .await?
-                {
-                    return Ok(user);
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    tracing::error!(provider = %provider.name, "no free username for a new upstream user");
-    Err(OAuthError::server_error())
-}
-
-/// The username the mapped claim gives (without spaces or control
-/// characters, at most 64 characters), else `<provider>-<subject>`.
-fn username_from(provider: &Provider, identity: &Identity) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace() && !c.is_control())
-            .take(64)
-            .collect()
-    };
-    identity
-        .username
-        .as_deref()
-        .map(clean)
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| clean(&format!("{}-{}", provider.name, identity.subject)))
-}
-
-fn suffixed(base: &str, suffix: &str) -> String {
-    let keep = 64 - suffix.len() - 1;
-    format!("{}-{suffix}", base.chars().take(keep).collect::<String>())
-}
-
-async fn refresh_claims(
-    ctx: &Context,
-    mut user: User,
-    claims: &UserClaims,
-) -> Result<User, OAuthError> {
-    if &user.claims != claims {
-        ctx.store.update_user_claims(&user.id, claims).await?;
-        user.claims = claims.clone();
-    }
-    Ok(user)
 }
 
 fn find_provider<'a>(ctx: &'a Context, name: &str) -> Result<&'a Provider, OAuthError> {
@@ -668,11 +536,5 @@ mod tests {
         assert!(ephemera_proto::pkce::CodeVerifier::parse(&a.verifier).is_ok());
         assert_ne!(a.verifier, b.verifier);
         assert_ne!(a.nonce, b.nonce);
-    }
-
-    #[test]
-    fn usernames_are_cleaned_and_suffixes_keep_them_short() {
-        assert_eq!(suffixed(&"a".repeat(64), "2").len(), 64);
-        assert_eq!(suffixed("alice", "2"), "alice-2");
     }
 }

@@ -16,6 +16,7 @@
 //! | [`jose`] | public JWKs, RFC 7638 thumbprints, the algorithm allow-list, signature checks |
 //! | [`dpop`] | DPoP proofs (RFC 9449) |
 //! | [`assertion`] | JWT client assertions (RFC 7523, `private_key_jwt`) |
+//! | [`assertion_grant`] | JWTs as authorization grants (RFC 7523 §2.1): ID-JAGs and workloads' JWTs |
 //! | [`access_token`] | JWT access tokens (RFC 9068): their claims, and the checks a resource server makes on one |
 //! | [`id_token`] | an upstream provider's ID Token as a relying party checks it (OpenID Connect Core §3.1.3.7) |
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
@@ -26,6 +27,7 @@
 
 pub mod access_token;
 pub mod assertion;
+pub mod assertion_grant;
 pub mod client_document;
 pub mod dpop;
 pub mod error;

@@ -4,7 +4,10 @@
 
 use crate::form::Params;
 
-/// The grant types Ephemera serves.
+/// The grant types Ephemera serves, but the JWT bearer grant (RFC 7523
+/// §2.1): who its client is depends on its assertion, so its request is
+/// [`crate::assertion_grant::GrantRequest`], read before any client
+/// authentication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
     /// RFC 6749 §4.1.3, with PKCE (RFC 7636 §4.5).

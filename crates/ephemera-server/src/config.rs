@@ -22,12 +22,14 @@ pub mod clients;
 pub mod limits;
 pub mod metrics;
 pub mod resources;
+pub mod trusted_issuers;
 pub mod upstream;
 
 pub use clients::RawClients;
 pub use limits::{ConnectionLimits, Limits, Rate, RawLimits};
 pub use metrics::{MetricsConfig, RawMetrics};
 pub use resources::{RawExchange, RawExchangePolicy, RawResource, RawResourceEntry};
+pub use trusted_issuers::{RawTrustedIssuer, TrustedIssuers};
 pub use upstream::{RawLogin, RawProvider, Upstreams};
 
 /// Why the configuration was refused; printed as is at start-up.
@@ -74,6 +76,9 @@ pub struct RawConfig {
     pub login: RawLogin,
     /// Upstream identity providers, by name (`[upstream.<name>]`).
     pub upstream: std::collections::BTreeMap<String, RawProvider>,
+    /// Issuers whose JWTs are authorization grants (RFC 7523 §2.1), by name
+    /// (`[trusted_issuers.<name>]`).
+    pub trusted_issuers: std::collections::BTreeMap<String, RawTrustedIssuer>,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `Client-Cert` headers are believed.
     pub trusted_proxies: Vec<String>,
@@ -245,6 +250,7 @@ impl Default for RawConfig {
             metrics: RawMetrics::default(),
             login: RawLogin::default(),
             upstream: std::collections::BTreeMap::new(),
+            trusted_issuers: std::collections::BTreeMap::new(),
             trusted_proxies: Vec::new(),
         }
     }
@@ -723,6 +729,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         },
     };
     let resources = resources::validate(&raw.resources, &supported, &lifetimes)?;
+    let trusted_issuers = trusted_issuers::validate(&raw.trusted_issuers, &supported)?;
     Ok(Policy {
         scopes_supported: supported,
         advertised_scopes: advertised,
@@ -742,6 +749,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         clients: raw.clients.validate()?,
         documents_enabled: raw.metadata_documents.enabled,
         resources,
+        trusted_issuers,
         registration: {
             let r = &raw.registration;
             if r.initial_access_tokens.iter().any(|t| t.len() < 32) {

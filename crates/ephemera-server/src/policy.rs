@@ -7,6 +7,7 @@ use ephemera_proto::metadata::MetadataLimits;
 use ephemera_proto::redirect::RedirectForm;
 use ephemera_proto::scope::Scope;
 
+use crate::config::trusted_issuers::TrustedIssuers;
 use crate::model::ClientKind;
 
 /// Lifetimes in seconds.
@@ -179,6 +180,9 @@ pub struct Policy {
     /// issued for, each with its scopes, token format and access token
     /// lifetime; empty: any absolute URI, with opaque tokens.
     pub resources: Vec<ResourcePolicy>,
+    /// The issuers whose JWTs are authorization grants (RFC 7523 §2.1):
+    /// ID-JAGs and workloads' JWTs; empty: the grant is not served.
+    pub trusted_issuers: TrustedIssuers,
 }
 
 /// What an access token is on the wire.

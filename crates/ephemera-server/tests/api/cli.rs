@@ -229,6 +229,49 @@ fn bad_configuration_fails_with_a_clear_message() {
     assert!(text(&out).contains("lifetimes.code"), "{}", text(&out));
 }
 
+/// A `[trusted_issuers.<name>]` mistake stops the start-up naming the
+/// table, whether it came from the file or from `EPHEMERA_*` variables
+/// (where a list is written as an array).
+#[test]
+fn a_bad_trusted_issuer_stops_the_start_up_with_its_table_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("keyless.toml"),
+        "[trusted_issuers.acme]\nissuer = \"https://idp.acme.example\"\ngrants = [\"id-jag\"]\n",
+    )
+    .unwrap();
+    let out = ephemera(d, &["--config", "keyless.toml", "migrate"], None);
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("[trusted_issuers.acme]: no key source"),
+        "{said}"
+    );
+
+    let out = binary::command(d, &["migrate"])
+        .env(
+            "EPHEMERA_TRUSTED_ISSUERS__ACME__ISSUER",
+            "https://idp.acme.example",
+        )
+        .env(
+            "EPHEMERA_TRUSTED_ISSUERS__ACME__JWKS_URI",
+            "https://idp.acme.example/jwks",
+        )
+        .env(
+            "EPHEMERA_TRUSTED_ISSUERS__ACME__GRANTS",
+            "[\"id-jag\", \"saml\"]",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(
+        said.contains("[trusted_issuers.acme]: grant `saml`"),
+        "{said}"
+    );
+}
+
 /// A log filter that does not parse stops `serve` with the variable named,
 /// rather than being replaced by the default in silence.
 #[test]

@@ -49,8 +49,9 @@ impl std::fmt::Debug for TokenResponse {
 
 /// The introspection response (RFC 7662 §2.2). Ephemera adds, for every
 /// token, `grant_id` (a stable per-grant identifier), `client_kind`
-/// (`registered`, `pushed`, `dynamic` or `metadata_document`) and, for every
-/// client that describes itself (all but `registered`), `client_metadata`.
+/// (`registered`, `pushed`, `dynamic`, `metadata_document` or `workload`)
+/// and, for every client that describes itself and for a workload (all but
+/// `registered`), `client_metadata`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct IntrospectionResponse {
     pub active: bool,

@@ -177,8 +177,9 @@ struct ClientAdd {
     #[arg(long, conflicts_with = "secret_stdin")]
     jwks_file: Option<PathBuf>,
     /// A grant type it may use: authorization_code, refresh_token,
-    /// client_credentials (repeatable; default: authorization_code and
-    /// refresh_token, and client_credentials for a confidential client).
+    /// client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer
+    /// (ID-JAGs; repeatable; default: authorization_code and refresh_token,
+    /// and client_credentials for a confidential client).
     #[arg(long = "grant-type")]
     grant_types: Vec<String>,
 }

@@ -25,6 +25,10 @@ pub enum ClientKind {
     /// Its `client_id` is the https URL of its metadata document, which the
     /// server fetched (draft-ietf-oauth-client-id-metadata-document).
     MetadataDocument,
+    /// A workload its platform vouches for with a JWT (RFC 7523 §2.1, MCP
+    /// workload identity federation): never registered, its `client_id` is
+    /// the JWT's `sub`, its metadata names the trusted issuer.
+    Workload,
 }
 
 impl ClientKind {
@@ -35,6 +39,7 @@ impl ClientKind {
             Self::Pushed => "pushed",
             Self::SelfRegistered => "dynamically registered",
             Self::MetadataDocument => "metadata document",
+            Self::Workload => "workload",
         }
     }
 
@@ -45,6 +50,7 @@ impl ClientKind {
             Self::Pushed,
             Self::SelfRegistered,
             Self::MetadataDocument,
+            Self::Workload,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -56,6 +62,7 @@ impl ClientKind {
             Self::Pushed => "pushed",
             Self::SelfRegistered => "dynamic",
             Self::MetadataDocument => "metadata_document",
+            Self::Workload => "workload",
         }
     }
 }
@@ -161,6 +168,8 @@ pub enum Trust {
     VerifiedOrigin,
     /// It describes itself; nothing vouches for it.
     SelfAsserted,
+    /// An issuer the operator trusts vouches for it (a workload's platform).
+    Issuer,
 }
 
 /// How an authorization request's redirect URI is decided.

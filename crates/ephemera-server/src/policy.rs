@@ -306,14 +306,17 @@ impl Policy {
             ClientKind::Pushed | ClientKind::SelfRegistered | ClientKind::MetadataDocument => {
                 &self.pushed_scopes
             }
+            // A workload is no person: never the OpenID identity scopes.
+            ClientKind::Workload => &self.advertised_scopes,
         }
     }
 
     pub fn refresh_lifetime(&self, kind: ClientKind) -> i64 {
         match kind {
-            ClientKind::Registered | ClientKind::SelfRegistered | ClientKind::MetadataDocument => {
-                self.lifetimes.refresh_token
-            }
+            ClientKind::Registered
+            | ClientKind::SelfRegistered
+            | ClientKind::MetadataDocument
+            | ClientKind::Workload => self.lifetimes.refresh_token,
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
         }
     }

@@ -43,6 +43,10 @@ impl RawClients {
                     "clients.client_credentials",
                     "pushed clients can never use client_credentials: they exist only inside a user's grant",
                 )),
+                Some(ClientKind::Workload) => Err(invalid(
+                    "clients.client_credentials",
+                    "workloads get tokens only with the JWT their platform issued ([trusted_issuers.<name>])",
+                )),
                 Some(kind) => Ok(kind),
                 None => Err(invalid(
                     "clients.client_credentials",

@@ -244,6 +244,7 @@ impl GrantView {
                 Trust::Operator => "registered by this server's operator",
                 Trust::VerifiedOrigin => "described by a document at its own address",
                 Trust::SelfAsserted => "described by itself",
+                Trust::Issuer => "vouched for by an issuer this server trusts",
             },
             verified_origin: client.verified_origin.clone(),
             unverified: trust == Trust::SelfAsserted,

@@ -90,7 +90,7 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
     let scopes = policy.advertised_scopes.iter().map(str::to_owned).collect();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     let algs = serde_json::Value::from(s(ephemera_proto::jose::ALLOWED_ALGS));
-    AuthorizationServerMetadata {
+    let mut metadata = AuthorizationServerMetadata {
         issuer: issuer.to_owned(),
         authorization_endpoint: format!("{issuer}/authorize"),
         token_endpoint: format!("{issuer}/token"),
@@ -162,5 +162,24 @@ pub fn build(issuer: &str, policy: &crate::policy::Policy) -> AuthorizationServe
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect(),
+    };
+    assertion_grants(&mut metadata, policy);
+    metadata
+}
+
+/// RFC 7523 §2.1 is served when some issuer is trusted; the ID-JAG profile
+/// (draft-ietf-oauth-identity-assertion-authz-grant §7.2) when some
+/// issuer's ID-JAGs are taken. Which issuers is not said (§8.4).
+fn assertion_grants(metadata: &mut AuthorizationServerMetadata, policy: &crate::policy::Policy) {
+    use ephemera_proto::assertion_grant::{GRANT_TYPE, ID_JAG_PROFILE};
+    let trusted = &policy.trusted_issuers;
+    if trusted.any() {
+        metadata.grant_types_supported.push(GRANT_TYPE.to_owned());
+    }
+    if trusted.any_id_jag() {
+        metadata.extra.insert(
+            "authorization_grant_profiles_supported".to_owned(),
+            serde_json::Value::from(vec![ID_JAG_PROFILE]),
+        );
     }
 }

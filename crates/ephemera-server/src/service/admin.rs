@@ -118,6 +118,7 @@ const GRANT_TYPES: &[&str] = &[
     "refresh_token",
     "client_credentials",
     ephemera_proto::token::TOKEN_EXCHANGE,
+    ephemera_proto::assertion_grant::GRANT_TYPE,
 ];
 
 /// Creates a registered client; returns its secret if one was generated.
@@ -209,8 +210,9 @@ pub async fn add_client(
 }
 
 /// The operator's grant types, checked: known, each once, `client_credentials`
-/// only for a client that authenticates, `refresh_token` only with
-/// `authorization_code`. `None` when the operator named none.
+/// and the JWT bearer grant only for a client that authenticates,
+/// `refresh_token` only with `authorization_code`. `None` when the
+/// operator named none.
 fn grant_types(named: &[String], confidential: bool) -> Result<Option<Vec<String>>, AdminError> {
     if named.is_empty() {
         return Ok(None);
@@ -235,6 +237,13 @@ fn grant_types(named: &[String], confidential: bool) -> Result<Option<Vec<String
         return Err(invalid(format!(
             "{g} needs a client that authenticates (--confidential or --jwks-file)"
         )));
+    }
+    // draft-ietf-oauth-identity-assertion-authz-grant §8.1: ID-JAGs are for
+    // confidential clients.
+    if has(ephemera_proto::assertion_grant::GRANT_TYPE) && !confidential {
+        return Err(invalid(
+            "the JWT bearer grant (ID-JAGs) needs a client that authenticates (--confidential or --jwks-file)",
+        ));
     }
     if has("refresh_token") && !has("authorization_code") {
         return Err(invalid(

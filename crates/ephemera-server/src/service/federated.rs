@@ -1,8 +1,9 @@
 //! The local user a person another issuer vouches for is: an identity keyed
 //! by the issuer and its subject (`upstream_identities`), its claims read
-//! through the configured mapping. Upstream sign-in (`upstream`) comes
-//! here; so can any other way an issuer vouches for a person, and the same
-//! person is then one user.
+//! through the configured mapping. Upstream sign-in (`upstream`) and
+//! ID-JAGs (`assertion_grant`) both come here, so one person signing in
+//! through their enterprise provider and arriving in an ID-JAG from it is
+//! one user.
 
 use serde_json::{Map, Value};
 
@@ -45,7 +46,7 @@ impl Identity {
 pub struct Federation<'a> {
     /// The issuer its subjects are unique at.
     pub issuer: &'a str,
-    /// The configured name (an upstream provider's):
+    /// The configured name (an upstream provider's, a trusted issuer's):
     /// kept with the identity, and the start of a username made for it.
     pub name: &'a str,
     /// A username that exists locally (and is linked to no identity of this

@@ -16,6 +16,7 @@
 //! | [`federated`] | the local user a person another issuer vouches for is (upstream sign-in, ID-JAGs): keyed by issuer and subject |
 //! | [`consent`] | approve/deny, the grant and its code |
 //! | [`token`] | the token endpoint: `authorization_code`, `client_credentials` |
+//! | [`assertion_grant`] | the JWT bearer grant (RFC 7523 §2.1): ID-JAGs for registered clients, workloads' JWTs |
 //! | [`refresh`] | the `refresh_token` grant with rotation and reuse detection |
 //! | [`exchange`] | token exchange (RFC 8693): delegation and impersonation by resource policy, the `act` chain |
 //! | [`proof`] | proof of possession: DPoP proofs, client assertions, nonces, replay |
@@ -32,6 +33,7 @@
 //! | [`admin`] | users and registered clients, for the CLI |
 
 pub mod admin;
+pub mod assertion_grant;
 pub mod authorize;
 pub mod client_auth;
 pub mod consent;

@@ -9,6 +9,7 @@ use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 
 use super::metadata_document::FetchedDocument;
 use super::{Context, OAuthError};
+use crate::config::trusted_issuers::TrustedIssuer;
 use crate::model::{
     AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, RedirectRule,
     SelfDescription, StoredClient, Timestamp, Trust,
@@ -67,6 +68,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
             ClientKind::Registered => Trust::Operator,
             ClientKind::MetadataDocument => Trust::VerifiedOrigin,
             ClientKind::Pushed | ClientKind::SelfRegistered => Trust::SelfAsserted,
+            ClientKind::Workload => Trust::Issuer,
         },
         // A pushed client has no stable identity to remember consent for;
         // self-registered ones are strangers too.
@@ -194,7 +196,8 @@ pub fn describe(
 ) -> Result<Described, Refusal> {
     let (default_method, methods): (&str, &[(&str, AuthMethod)]) = match model {
         ClientKind::Pushed => ("none", PUSHED_METHODS),
-        ClientKind::MetadataDocument => ("none", &PUSHED_METHODS[..2]),
+        // A workload never describes itself: it has nothing to register.
+        ClientKind::MetadataDocument | ClientKind::Workload => ("none", &PUSHED_METHODS[..2]),
         // RFC 7591 §2: the default method is client_secret_basic.
         ClientKind::SelfRegistered | ClientKind::Registered => {
             ("client_secret_basic", SELF_REGISTERED_METHODS)
@@ -236,7 +239,7 @@ pub fn describe(
                 ));
             }
         }
-        ClientKind::MetadataDocument => {}
+        ClientKind::MetadataDocument | ClientKind::Workload => {}
     }
     if let Some(uri) = md
         .redirect_uris
@@ -248,7 +251,7 @@ pub fn describe(
             ClientKind::Pushed => format!(
                 "redirect_uri `{uri}` is not allowed for pushed clients (https, http on loopback, or a private-use scheme)"
             ),
-            ClientKind::MetadataDocument => {
+            ClientKind::MetadataDocument | ClientKind::Workload => {
                 format!("the metadata document's redirect_uri `{uri}` is not allowed here")
             }
             ClientKind::SelfRegistered | ClientKind::Registered => format!(
@@ -268,7 +271,7 @@ pub fn describe(
         .as_ref()
         .and_then(|s| s.difference(&policy.pushed_scopes).next());
     match (model, withheld) {
-        (_, None) | (ClientKind::MetadataDocument, _) => {}
+        (_, None) | (ClientKind::MetadataDocument | ClientKind::Workload, _) => {}
         (ClientKind::Pushed, Some(t)) => {
             return Err(Refusal::Metadata(format!(
                 "scope `{t}` is not available to pushed clients"
@@ -441,6 +444,36 @@ pub fn pushed(policy: &Policy, registration: Option<&str>) -> Result<ClientSnaps
             verified_origin: None,
         },
     ))
+}
+
+/// A workload as a client (MCP workload identity federation): the `sub`
+/// that `issuer` vouches for with a JWT bearer grant (RFC 7523 §2.1). It
+/// is registered nowhere: its `client_id` is its `sub`, so its tokens'
+/// `sub` and `client_id` are the workload (RFC 9068 §2.2, a token with no
+/// user); its metadata names the issuer, which tells two platforms'
+/// workloads apart; the issuer's `scopes` cap what it may be granted.
+pub fn workload(policy: &Policy, issuer: &TrustedIssuer, subject: &str) -> ClientSnapshot {
+    with_capabilities(
+        policy,
+        ClientSnapshot {
+            caps: None,
+            client_id: subject.to_owned(),
+            kind: ClientKind::Workload,
+            // It authenticates no client: its JWT is the grant.
+            auth_method: AuthMethod::None,
+            name: None,
+            redirect_uris: Vec::new(),
+            grant_types: vec![ephemera_proto::assertion_grant::GRANT_TYPE.to_owned()],
+            response_types: Vec::new(),
+            allowed_scope: issuer.scopes.clone(),
+            metadata: serde_json::json!({
+                "iss": issuer.issuer,
+                "trusted_issuer": issuer.name,
+            }),
+            jwks: None,
+            verified_origin: None,
+        },
+    )
 }
 
 /// How a self-registered client may authenticate.

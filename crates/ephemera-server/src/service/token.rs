@@ -1,7 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2): dispatch by `grant_type`, the
 //! `authorization_code` grant with PKCE (RFC 7636) and code replay
-//! detection (§10.5), and `client_credentials` (§4.4); token exchange
-//! (RFC 8693) is `exchange`'s.
+//! detection (§10.5), and `client_credentials` (§4.4). Token exchange
+//! (RFC 8693) is `exchange`'s, the JWT bearer grant (RFC 7523 §2.1)
+//! `assertion_grant`'s.
 
 use ephemera_proto::error::ErrorCode;
 use ephemera_proto::form::Params;
@@ -13,7 +14,8 @@ use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
 use super::{
-    exchange, id_token, issue, new_id, proof, refresh, request, resolve, Context, OAuthError,
+    assertion_grant, exchange, id_token, issue, new_id, proof, refresh, request, resolve, Context,
+    OAuthError,
 };
 use crate::model::{Grant, KeyBinding, Timestamp};
 use crate::secret::SecretHash;
@@ -29,6 +31,11 @@ pub async fn token(
     dpop: Option<&str>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
+    // Who the client of a JWT bearer grant is depends on its assertion (a
+    // workload is its own), so it authenticates it there.
+    if params.get("grant_type") == Some(ephemera_proto::assertion_grant::GRANT_TYPE) {
+        return assertion_grant::token(ctx, params, credentials, dpop, now).await;
+    }
     let grant_type = token_request::grant_type(params).map_err(refused)?;
     let certificate = credentials.certificate.clone();
     let caller = client_auth::authenticate(ctx, credentials, now).await?;

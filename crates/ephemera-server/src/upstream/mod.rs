@@ -2,7 +2,8 @@
 //! OpenID Connect discovery and the provider's JWKS (fetched when first
 //! needed, cached, a failure remembered briefly so a provider that is down
 //! is asked again at most every [`RETRY_AFTER_FAILURE`]), the token request
-//! and the userinfo request.
+//! and the userinfo request; and the JWKS of the trusted issuers whose
+//! JWTs are authorization grants, for `service::assertion_grant`.
 //!
 //! Providers are configured by the operator, so they are trusted to be
 //! reached (unlike metadata documents, no address guard); every request
@@ -221,26 +222,39 @@ impl UpstreamClient {
         metadata: &ProviderMetadata,
         refresh: bool,
     ) -> Result<Arc<Vec<PublicJwk>>, UpstreamFailure> {
+        let Some(uri) = &metadata.jwks_uri else {
+            return Err(UpstreamFailure::Invalid(
+                "the provider publishes no keys".into(),
+            ));
+        };
+        self.jwks(&provider.name, uri, refresh).await
+    }
+
+    /// The signing keys of the JWK Set at `uri`, cached under `cache_key`
+    /// (a provider's name; `trusted:<name>` for a trusted issuer's, which
+    /// no provider name can be), fetched again on `refresh` at most once
+    /// per [`JWKS_REFETCH_GAP`].
+    pub async fn jwks(
+        &self,
+        cache_key: &str,
+        uri: &Url,
+        refresh: bool,
+    ) -> Result<Arc<Vec<PublicJwk>>, UpstreamFailure> {
         let cached = self
             .keys
             .lock()
             .ok()
-            .and_then(|c| c.get(&provider.name).cloned());
+            .and_then(|c| c.get(cache_key).cloned());
         if let Some((keys, at)) = &cached {
             let fresh = at.elapsed() < CACHE_FOR;
             if fresh && (!refresh || at.elapsed() < JWKS_REFETCH_GAP) {
                 return Ok(keys.clone());
             }
         }
-        let Some(uri) = &metadata.jwks_uri else {
-            return Err(UpstreamFailure::Invalid(
-                "the provider publishes no keys".into(),
-            ));
-        };
         let jwks = self.get_json(uri.as_str(), None).await?;
         let keys = Arc::new(ephemera_proto::id_token::signing_keys(&jwks));
         if let Ok(mut cache) = self.keys.lock() {
-            cache.insert(provider.name.clone(), (keys.clone(), Instant::now()));
+            cache.insert(cache_key.to_owned(), (keys.clone(), Instant::now()));
         }
         Ok(keys)
     }

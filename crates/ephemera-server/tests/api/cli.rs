@@ -193,6 +193,16 @@ fn the_cli_registers_the_grant_types_an_operator_names_and_refuses_the_rest() {
             &["c", "--confidential", "--grant-type", "refresh_token"][..],
             "goes with authorization_code",
         ),
+        (
+            &[
+                "d",
+                "--redirect-uri",
+                "https://d.example/cb",
+                "--grant-type",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ][..],
+            "needs a client that authenticates",
+        ),
     ] {
         let out = add(args);
         assert!(!out.status.success(), "{args:?}");

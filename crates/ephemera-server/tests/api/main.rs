@@ -9,6 +9,7 @@
 //! - a PAR rule or bad PAR input: `par_rules.rs`
 //! - the authorization endpoint, its pages and forms: `authorize_rules.rs`
 //! - the token endpoint (codes, PKCE, client auth, bad bodies): `token_rules.rs`
+//! - the JWT bearer grant (RFC 7523 §2.1): ID-JAGs and workloads' JWTs from trusted issuers: `assertion_grant.rs`
 //! - what a client registered is what it may do (grant and response types, PKCE for every client): `capabilities.rs`
 //! - refresh rotation and reuse: `refresh.rs`
 //! - mutual TLS (RFC 8705, RFC 9440): `mtls.rs`
@@ -58,6 +59,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account;
+mod assertion_grant;
 mod authorize_rules;
 mod browser;
 mod capabilities;

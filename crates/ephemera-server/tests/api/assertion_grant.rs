@@ -639,3 +639,33 @@ async fn the_metadata_lists_the_jwt_bearer_grant_only_when_an_issuer_is_trusted(
     let res = present(&plain, Some((CLIENT, SECRET)), "a.b.c", &[]).await;
     assert_error(res, 400, "unsupported_grant_type").await;
 }
+
+#[tokio::test]
+async fn ephemera_client_presents_an_id_jag_and_a_workload_jwt_and_gets_tokens() {
+    use ephemera_client::{AuthorizationServer, ClientIdentity, SecretMethod};
+    let idp = Idp::start().await;
+    let app = app_trusting(&idp, &["id-jag", "workload"]).await;
+    let server = AuthorizationServer::discover(&app.base).await.unwrap();
+    let wiki = ClientIdentity::confidential(CLIENT, SECRET, SecretMethod::Basic);
+    let jag = idp.id_jag(&idp.jag_claims(&app, json!({})));
+
+    let tokens = server
+        .jwt_bearer(&wiki, &jag, Some("read"), &[API.to_owned()])
+        .await
+        .unwrap();
+
+    let seen = app.introspect(&tokens.access_token).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["client_id"], CLIENT);
+    assert_eq!(seen["scope"], "read");
+    assert_eq!(seen["aud"], API);
+    assert!(tokens.refresh_token.is_none());
+    // The workload is a public client naming itself, as the MCP workload
+    // identity extension's clients do.
+    let workload = ClientIdentity::public(WORKLOAD);
+    let jwt = idp.workload_jwt(&app, WORKLOAD);
+    let tokens = server.jwt_bearer(&workload, &jwt, None, &[]).await.unwrap();
+    let seen = app.introspect(&tokens.access_token).await;
+    assert_eq!(seen["sub"], WORKLOAD);
+    assert_eq!(seen["client_kind"], "workload");
+}

@@ -487,8 +487,8 @@ pub struct Exchanged {
     /// The grant of the subject token. Ending it ends this grant (the store
     /// deletes it with its parent), and so every token exchanged from it.
     pub parent: String,
-    /// The client the subject token was issued to: the `sub` of a token of
-    /// no user.
+    /// The client the first subject token of the chain was issued to: the
+    /// `sub` of a token of no user, kept down a chain of exchanges.
     pub subject_client: String,
     /// The actor chain (RFC 8693 §4.1): the current actor outermost, prior
     /// actors nested in it; `None` for impersonation without prior actors.

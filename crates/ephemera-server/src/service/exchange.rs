@@ -140,7 +140,12 @@ pub async fn exchange(
         }),
         exchanged: Some(Exchanged {
             parent: parent.id.clone(),
-            subject_client: parent.client.client_id.clone(),
+            // The client of the chain's first subject token: a later hop's
+            // parent was issued to an exchanging client, not the subject.
+            subject_client: parent.exchanged.as_ref().map_or_else(
+                || parent.client.client_id.clone(),
+                |e| e.subject_client.clone(),
+            ),
             act,
         }),
     };

@@ -635,3 +635,45 @@ async fn an_mcp_server_built_on_ephemera_client_exchanges_and_calls_downstream_w
     assert_eq!(context["act"]["sub"], "mcp-server");
     assert_eq!(context["scopes"], json!(["read"]));
 }
+
+#[tokio::test]
+async fn a_token_of_no_user_keeps_its_clients_subject_down_a_chain_of_exchanges() {
+    let app = app().await;
+    // svc-b's own token for the MCP server: its `sub` is svc-b.
+    let res = app
+        .http
+        .post(app.url("/token"))
+        .basic_auth("svc-b", Some(secret("svc-b")))
+        .form(&[("grant_type", "client_credentials"), ("resource", MCP)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let own: Value = res.json().await.unwrap();
+
+    let first = exchanged(
+        &app,
+        "mcp-server",
+        own["access_token"].as_str().unwrap(),
+        CALENDAR,
+        None,
+    )
+    .await;
+    let second = exchanged(
+        &app,
+        "gateway",
+        first["access_token"].as_str().unwrap(),
+        FILES,
+        None,
+    )
+    .await;
+
+    let first = app
+        .introspect(first["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(first["sub"], "svc-b");
+    assert_eq!(first["client_id"], "mcp-server");
+    let jwt = claims(second["access_token"].as_str().unwrap());
+    assert_eq!(jwt["sub"], "svc-b");
+    assert_eq!(jwt["client_id"], "gateway");
+}

@@ -19,6 +19,7 @@
 //! | [`assertion_grant`] | JWTs as authorization grants (RFC 7523 §2.1): ID-JAGs and workloads' JWTs |
 //! | [`access_token`] | JWT access tokens (RFC 9068): their claims, and the checks a resource server makes on one |
 //! | [`id_token`] | an upstream provider's ID Token as a relying party checks it (OpenID Connect Core §3.1.3.7) |
+//! | [`federation`] | OpenID Federation 1.0: entity statements, metadata policies, constraints, trust marks, trust chain validation |
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
 //! | [`oidc`] | OpenID Connect request parameters (`prompt`, `max_age`, `nonce`), the identity scopes and the claims each releases |
@@ -31,6 +32,7 @@ pub mod assertion_grant;
 pub mod client_document;
 pub mod dpop;
 pub mod error;
+pub mod federation;
 pub mod form;
 pub mod id_token;
 pub mod jose;

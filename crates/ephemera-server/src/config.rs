@@ -19,6 +19,7 @@ use crate::policy::{
 };
 
 pub mod clients;
+pub mod federation;
 pub mod limits;
 pub mod metrics;
 pub mod resources;
@@ -82,6 +83,9 @@ pub struct RawConfig {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `Client-Cert` headers are believed.
     pub trusted_proxies: Vec<String>,
+    /// OpenID Federation 1.0 (`[federation]`); absent: no federation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub federation: Option<federation::RawFederation>,
 }
 
 /// Signing keys.
@@ -252,6 +256,7 @@ impl Default for RawConfig {
             upstream: std::collections::BTreeMap::new(),
             trusted_issuers: std::collections::BTreeMap::new(),
             trusted_proxies: Vec::new(),
+            federation: None,
         }
     }
 }
@@ -370,6 +375,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Local passwords on or off, and the upstream identity providers.
     pub upstream: Upstreams,
+    /// OpenID Federation, when `[federation]` is configured.
+    pub federation: Option<federation::FederationConfig>,
 }
 
 impl Config {
@@ -480,7 +487,13 @@ impl Config {
         let metrics = raw.metrics.validate(listen)?;
         let upstream =
             upstream::validate(&raw.login, &raw.upstream, |var| std::env::var(var).ok())?;
+        let federation = raw
+            .federation
+            .as_ref()
+            .map(|f| federation::validate(f, &issuer))
+            .transpose()?;
         Ok(Self {
+            federation,
             upstream,
             metrics,
             limits,

@@ -82,7 +82,12 @@ pub async fn context(
     let documents = DocumentFetcher::new(config.documents.clone())
         .map_err(|e| format!("metadata documents: {e}"))?;
     let upstream = upstream::UpstreamClient::new(config.upstream.clone())?;
+    let federation = match &config.federation {
+        Some(f) => Some(Arc::new(service::federation::Federation::new(f.clone())?)),
+        None => None,
+    };
     Ok(Context {
+        federation,
         upstream: Arc::new(upstream),
         store,
         policy: Arc::new(config.policy.clone()),

@@ -6,6 +6,7 @@
 //! | [`respond`] | successful answers: no-store JSON, pages with their security headers, redirects |
 //! | [`extract`] | form bodies, queries, client credentials, cookies; every rejection |
 //! | [`metadata`] | RFC 8414 discovery and OpenID Provider metadata |
+//! | [`federation`] | `/.well-known/openid-federation`: the Entity Configuration (OpenID Federation) |
 //! | [`par`] [`authorize`] [`login`] [`upstream`] [`consent`] [`account`] [`token`] [`introspect`] [`revoke`] [`register`] [`userinfo`] [`jwks`] [`health`] | one endpoint (or endpoint family) each |
 //! | [`tls`] | the rustls server configuration that asks for client certificates |
 //! | [`limit`] | the per-address rate limits of `/par`, `/authorize`, `/token` and the login form |
@@ -16,6 +17,7 @@ pub mod authorize;
 pub mod consent;
 pub mod error;
 pub mod extract;
+pub mod federation;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
@@ -146,6 +148,7 @@ pub fn router(app: App) -> Router {
             "/.well-known/openid-configuration",
             get(metadata::get_openid),
         )
+        .route("/.well-known/openid-federation", get(federation::get))
         .route("/jwks", get(jwks::get))
         .route("/userinfo", get(userinfo::handle).post(userinfo::handle))
         .route(

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model, and the `Capabilities` each model gets: the only place services tell client models apart |
 //! | [`metadata_document`] | what a URL `client_id` resolves to: the `DocumentSource` interface (the fetcher is `crate::documents`) |
+//! | [`federation`] | OpenID Federation: the server's Entity Configuration, signed with the federation key |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |
@@ -39,6 +40,7 @@ pub mod client_auth;
 pub mod consent;
 pub mod exchange;
 pub mod federated;
+pub mod federation;
 pub mod gauges;
 pub mod grants;
 pub mod id_token;
@@ -85,6 +87,8 @@ pub struct Context {
     /// Local passwords on or off, the upstream identity providers, and
     /// their discovery and keys.
     pub upstream: Arc<crate::upstream::UpstreamClient>,
+    /// The server as an OpenID Federation entity, when `[federation]` is set.
+    pub federation: Option<Arc<federation::Federation>>,
 }
 
 /// The server's clock: wall time plus an offset that tests may advance, so

@@ -19,6 +19,7 @@
 //! - several server processes on one PostgreSQL database, and races between them: `multinode.rs`
 //! - Dynamic Client Registration (RFC 7591/7592): `registration.rs`
 //! - Client ID Metadata Documents (URL client_ids): `metadata_document.rs`
+//! - OpenID Federation (the server's Entity Configuration; clients registered automatically through a trust chain): `federation.rs`
 //! - the account page and `ephemera grants`: a user's grants, one installation or all ended, the operator's by id, key or user: `account.rs`
 //! - OpenID Connect (ID Tokens, `nonce`, `prompt`, `max_age`, `/userinfo`, OpenID discovery): `oidc.rs`;
 //!   the same with the certified relying-party library oauth4webapi (Node, `tests/oidc-rp/`): `oidc_rp.rs`
@@ -68,6 +69,7 @@ mod crash;
 mod discovery;
 mod dpop;
 mod erasure;
+mod federation;
 mod helpers;
 mod introspection;
 mod jwt_access_tokens;

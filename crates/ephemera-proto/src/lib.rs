@@ -70,16 +70,18 @@ pub fn is_pushed_client_urn(client_id: &str) -> bool {
 }
 
 /// What a `client_id` names, read before anything is looked up: which
-/// client model resolves it. (OpenID Federation entity identifiers and
-/// SPIFFE IDs will be variants of their own.)
+/// client model resolves it. (SPIFFE IDs will be a variant of their own.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientRef<'a> {
     /// [`PUSHED_CLIENT_URN`]: the client describes itself in its pushed
     /// request, and later requests find it in their grant.
     PushedUrn,
     /// A URL: the client's metadata document
-    /// (draft-ietf-oauth-client-id-metadata-document). `http://` URLs land
-    /// here too, to be refused with a clear message.
+    /// (draft-ietf-oauth-client-id-metadata-document), or, on a server in an
+    /// OpenID Federation, possibly an entity identifier: the string cannot
+    /// tell them apart, the server's resolver asks the URL for an Entity
+    /// Configuration. `http://` URLs land here too, to be refused with a
+    /// clear message.
     Url(&'a str),
     /// An identifier the server issued (RFC 7591) or its operator chose.
     Id(&'a str),

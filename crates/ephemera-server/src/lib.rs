@@ -79,11 +79,16 @@ pub async fn context(
     )
     .await
     .map_err(|e| format!("loading signing keys: {e}"))?;
-    let documents = DocumentFetcher::new(config.documents.clone())
-        .map_err(|e| format!("metadata documents: {e}"))?;
+    let documents = Arc::new(
+        DocumentFetcher::new(config.documents.clone())
+            .map_err(|e| format!("metadata documents: {e}"))?,
+    );
     let upstream = upstream::UpstreamClient::new(config.upstream.clone())?;
     let federation = match &config.federation {
-        Some(f) => Some(Arc::new(service::federation::Federation::new(f.clone())?)),
+        Some(f) => Some(Arc::new(service::federation::Federation::new(
+            f.clone(),
+            documents.clone(),
+        )?)),
         None => None,
     };
     Ok(Context {
@@ -94,7 +99,7 @@ pub async fn context(
         issuer: Arc::from(config.issuer.as_str()),
         keys: Arc::new(keys),
         clock,
-        documents: Arc::new(documents),
+        documents,
         gauges: Arc::default(),
     })
 }

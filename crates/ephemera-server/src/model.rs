@@ -29,6 +29,10 @@ pub enum ClientKind {
     /// workload identity federation): never registered, its `client_id` is
     /// the JWT's `sub`, its metadata names the trusted issuer.
     Workload,
+    /// Its `client_id` is the entity identifier of an OpenID Federation
+    /// entity whose trust chain leads to a configured trust anchor
+    /// (automatic registration, OpenID Federation 1.0 §12.1).
+    Federation,
 }
 
 impl ClientKind {
@@ -40,6 +44,7 @@ impl ClientKind {
             Self::SelfRegistered => "dynamically registered",
             Self::MetadataDocument => "metadata document",
             Self::Workload => "workload",
+            Self::Federation => "federation",
         }
     }
 
@@ -51,6 +56,7 @@ impl ClientKind {
             Self::SelfRegistered,
             Self::MetadataDocument,
             Self::Workload,
+            Self::Federation,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -63,6 +69,7 @@ impl ClientKind {
             Self::SelfRegistered => "dynamic",
             Self::MetadataDocument => "metadata_document",
             Self::Workload => "workload",
+            Self::Federation => "federation",
         }
     }
 }
@@ -170,6 +177,9 @@ pub enum Trust {
     SelfAsserted,
     /// An issuer the operator trusts vouches for it (a workload's platform).
     Issuer,
+    /// Its metadata reached the server through a trust chain from a trust
+    /// anchor the operator configured, with the anchor's policies applied.
+    TrustAnchor,
 }
 
 /// How an authorization request's redirect URI is decided.

@@ -303,9 +303,10 @@ impl Policy {
             ClientKind::Registered => &self.scopes_supported,
             // Open-world clients, pushed or self-registered, get what policy
             // allows clients nobody vouched for.
-            ClientKind::Pushed | ClientKind::SelfRegistered | ClientKind::MetadataDocument => {
-                &self.pushed_scopes
-            }
+            ClientKind::Pushed
+            | ClientKind::SelfRegistered
+            | ClientKind::MetadataDocument
+            | ClientKind::Federation => &self.pushed_scopes,
             // A workload is no person: never the OpenID identity scopes.
             ClientKind::Workload => &self.advertised_scopes,
         }
@@ -316,7 +317,8 @@ impl Policy {
             ClientKind::Registered
             | ClientKind::SelfRegistered
             | ClientKind::MetadataDocument
-            | ClientKind::Workload => self.lifetimes.refresh_token,
+            | ClientKind::Workload
+            | ClientKind::Federation => self.lifetimes.refresh_token,
             ClientKind::Pushed => self.lifetimes.pushed_refresh_token,
         }
     }

@@ -35,9 +35,11 @@
 //! | module | owns |
 //! |---|---|
 //! | this file | fetching, the caches, merging and limits |
+//! | [`federation`] | entity statements (OpenID Federation) through the same fetcher |
 //! | [`resolver`] | the resolver that drops addresses the server never connects to |
 //! | `tests` | the fetcher against local https servers |
 
+pub mod federation;
 pub mod resolver;
 #[cfg(test)]
 mod tests;

@@ -245,6 +245,7 @@ impl GrantView {
                 Trust::VerifiedOrigin => "described by a document at its own address",
                 Trust::SelfAsserted => "described by itself",
                 Trust::Issuer => "vouched for by an issuer this server trusts",
+                Trust::TrustAnchor => "vouched for by a federation trust anchor",
             },
             verified_origin: client.verified_origin.clone(),
             unverified: trust == Trust::SelfAsserted,

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`resolve`] | `client_id` -> `ClientSnapshot` for every client model, and the `Capabilities` each model gets: the only place services tell client models apart |
 //! | [`metadata_document`] | what a URL `client_id` resolves to: the `DocumentSource` interface (the fetcher is `crate::documents`) |
-//! | [`federation`] | OpenID Federation: the server's Entity Configuration, signed with the federation key |
+//! | [`federation`] | OpenID Federation: the server's Entity Configuration (federation key), and clients' trust chains, fetched, validated and cached |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |

@@ -4,7 +4,8 @@
 
 use ephemera_proto::assertion::parse_jwks;
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::metadata::{ClientMetadata, MetadataError};
+use ephemera_proto::federation::chain::ResolvedChain;
+use ephemera_proto::metadata::{ClientMetadata, MetadataError, MetadataLimits};
 use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 
 use super::metadata_document::FetchedDocument;
@@ -67,6 +68,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         trust: match kind {
             ClientKind::Registered => Trust::Operator,
             ClientKind::MetadataDocument => Trust::VerifiedOrigin,
+            ClientKind::Federation => Trust::TrustAnchor,
             ClientKind::Pushed | ClientKind::SelfRegistered => Trust::SelfAsserted,
             ClientKind::Workload => Trust::Issuer,
         },
@@ -98,7 +100,7 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         client_credentials: policy.clients.client_credentials.contains(&kind),
         refresh_lifetime: policy.refresh_lifetime(kind),
         renew_on_use: kind == ClientKind::SelfRegistered,
-        grants_end_with_keys: kind == ClientKind::MetadataDocument,
+        grants_end_with_keys: matches!(kind, ClientKind::MetadataDocument | ClientKind::Federation),
         // Every pushed client is `client_id=urn:ietf:oauth:parameters:dynamic`.
         shared_client_id: pushed,
     }
@@ -115,8 +117,13 @@ pub fn caps<'a>(policy: &Policy, client: &'a ClientSnapshot) -> std::borrow::Cow
 
 /// The stored client a `client_id` names, with what authenticates it: one
 /// registered here (by the operator or by itself), or the one a metadata
-/// document describes. `None` for an unknown id, and for the pushed URN,
-/// whose client is in its request or its grant.
+/// document or a federation entity's trust chain describes. `None` for an
+/// unknown id, and for the pushed URN, whose client is in its request or
+/// its grant.
+///
+/// A URL is a federation entity when federation is configured and the URL
+/// serves an Entity Configuration (`/.well-known/openid-federation`
+/// appended); otherwise it is a metadata document's URL.
 pub async fn lookup(
     ctx: &Context,
     client: ClientRef<'_>,
@@ -126,6 +133,12 @@ pub async fn lookup(
         ClientRef::PushedUrn => Ok(None),
         ClientRef::Id(id) => Ok(ctx.store.find_client(id).await?),
         ClientRef::Url(url) => {
+            if let Some(federation) = &ctx.federation {
+                let leeway = ctx.policy.proofs.leeway;
+                if let Some(chain) = federation.resolve_client(url, now, leeway).await? {
+                    return federation_client(&ctx.policy, url, &chain, now).map(Some);
+                }
+            }
             let doc = ctx
                 .documents
                 .fetch(url, now)
@@ -165,6 +178,66 @@ fn document_client(
     ))
 }
 
+/// A federation entity as a client (automatic registration, OpenID
+/// Federation 1.0 §12.1): its resolved `openid_relying_party` (or
+/// `oauth_client`) metadata, which must offer automatic registration and
+/// authenticate with `private_key_jwt` by the keys in its `jwks`: the proof
+/// that the client holds the keys its superior vouched for. Never stored.
+fn federation_client(
+    policy: &Policy,
+    client_id: &str,
+    chain: &ResolvedChain,
+    now: Timestamp,
+) -> Result<StoredClient, OAuthError> {
+    let refuse =
+        |m: String| OAuthError::invalid_client(format!("the client's federation metadata: {m}"));
+    let Some(serde_json::Value::Object(md)) = chain
+        .metadata
+        .get("openid_relying_party")
+        .or_else(|| chain.metadata.get("oauth_client"))
+    else {
+        return Err(OAuthError::invalid_client(
+            "the client's trust chain resolves to no openid_relying_party or oauth_client metadata",
+        ));
+    };
+    let automatic = md
+        .get("client_registration_types")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|t| t.iter().any(|t| t == "automatic"));
+    if !automatic {
+        return Err(refuse(
+            "client_registration_types must include `automatic` (OpenID Federation 1.0 §12.1)"
+                .into(),
+        ));
+    }
+    let mut md = md.clone();
+    md.entry("token_endpoint_auth_method")
+        .or_insert_with(|| "private_key_jwt".into());
+    let parsed = ClientMetadata::parse_json(
+        &serde_json::Value::Object(md).to_string(),
+        &MetadataLimits::default(),
+    )
+    .map_err(|e| refuse(e.to_string()))?;
+    let described = describe(policy, &parsed, ClientKind::Federation).map_err(|e| match e {
+        Refusal::Metadata(m) | Refusal::RedirectUri(m) => refuse(m),
+    })?;
+    let host = url::Url::parse(client_id).ok().and_then(|u| {
+        let host = u.host_str()?.to_owned();
+        Some(match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        })
+    });
+    Ok(self_described(
+        client_id,
+        &parsed,
+        described,
+        ClientKind::Federation,
+        host,
+        (now, now),
+    ))
+}
+
 /// Why a client's description of itself was refused: its redirect URIs
 /// (RFC 7591 `invalid_redirect_uri`), or the rest of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,6 +271,8 @@ pub fn describe(
         ClientKind::Pushed => ("none", PUSHED_METHODS),
         // A workload never describes itself: it has nothing to register.
         ClientKind::MetadataDocument | ClientKind::Workload => ("none", &PUSHED_METHODS[..2]),
+        // Automatic registration proves the entity's keys (§12.1).
+        ClientKind::Federation => ("private_key_jwt", &PUSHED_METHODS[1..2]),
         // RFC 7591 §2: the default method is client_secret_basic.
         ClientKind::SelfRegistered | ClientKind::Registered => {
             ("client_secret_basic", SELF_REGISTERED_METHODS)
@@ -239,7 +314,7 @@ pub fn describe(
                 ));
             }
         }
-        ClientKind::MetadataDocument | ClientKind::Workload => {}
+        ClientKind::MetadataDocument | ClientKind::Workload | ClientKind::Federation => {}
     }
     if let Some(uri) = md
         .redirect_uris
@@ -253,6 +328,9 @@ pub fn describe(
             ),
             ClientKind::MetadataDocument | ClientKind::Workload => {
                 format!("the metadata document's redirect_uri `{uri}` is not allowed here")
+            }
+            ClientKind::Federation => {
+                format!("the resolved redirect_uri `{uri}` is not allowed here")
             }
             ClientKind::SelfRegistered | ClientKind::Registered => format!(
                 "redirect_uri `{uri}` is not allowed: use https, http on a loopback address, or a private-use scheme"
@@ -271,7 +349,8 @@ pub fn describe(
         .as_ref()
         .and_then(|s| s.difference(&policy.pushed_scopes).next());
     match (model, withheld) {
-        (_, None) | (ClientKind::MetadataDocument | ClientKind::Workload, _) => {}
+        (_, None)
+        | (ClientKind::MetadataDocument | ClientKind::Workload | ClientKind::Federation, _) => {}
         (ClientKind::Pushed, Some(t)) => {
             return Err(Refusal::Metadata(format!(
                 "scope `{t}` is not available to pushed clients"
@@ -700,6 +779,18 @@ mod tests {
         assert_eq!(document.trust, Trust::VerifiedOrigin);
         assert!(!document.renew_on_use && !document.client_credentials);
         assert!(document.grants_end_with_keys && !dynamic.grants_end_with_keys);
+    }
+
+    #[test]
+    fn a_federation_client_is_vouched_for_by_its_anchor_and_its_grants_end_with_its_keys() {
+        let p = policy();
+        let federation = caps_of(&p, &stored(true, Some(ClientKind::Federation)));
+        assert_eq!(federation.trust, Trust::TrustAnchor);
+        assert!(federation.grants_end_with_keys && federation.pkce_required);
+        assert!(!federation.remember_consent && !federation.renew_on_use);
+        // Machine tokens only when the operator opens them to the model.
+        assert!(!federation.client_credentials);
+        assert_eq!(federation.grantable_scope.to_string(), "read");
     }
 
     #[test]

@@ -163,6 +163,11 @@ pub struct Capabilities {
     /// it tells one instance from another (docs/protocol.md).
     #[serde(default)]
     pub shared_client_id: bool,
+    /// Its authorization requests must be pushed (PAR) and authenticated:
+    /// the front channel cannot prove the client's keys, which its model
+    /// needs before anything else (OpenID Federation 1.0 §12.1.1).
+    #[serde(default)]
+    pub par_required: bool,
 }
 
 /// Who vouches for a client's name and details.

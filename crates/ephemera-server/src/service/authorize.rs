@@ -107,6 +107,12 @@ async fn front_channel(
     let Some(client) = resolve::resolve(ctx, client_ref, None, now).await? else {
         return Err(OAuthError::invalid_request("unknown client_id").into());
     };
+    if resolve::caps(&ctx.policy, &client).par_required {
+        return Err(OAuthError::invalid_request(
+            "this client registers automatically (OpenID Federation): it must start with a pushed authorization request (PAR) authenticated with private_key_jwt",
+        )
+        .into());
+    }
     // The browser is sent straight on to the stored request, whose first
     // opening starts the interaction window; until then it lives as long as
     // a pushed one.

@@ -51,6 +51,11 @@ pub enum StatementError {
 /// meanwhile it resolves as a metadata document without a new probe.
 const NOT_AN_ENTITY_FOR: Timestamp = 60;
 
+/// The most chains, and apart the most URLs without an Entity
+/// Configuration, remembered per node: beyond that nothing new is cached
+/// until entries expire (the per-host limit bounds the fetches meanwhile).
+const MAX_CACHED: usize = 10_000;
+
 /// The server as a federation entity, and what it has resolved.
 pub struct Federation {
     pub config: FederationConfig,
@@ -200,7 +205,9 @@ impl Federation {
                 tracing::debug!(client_id, error = %e, "no Entity Configuration: resolved as a metadata document");
                 let mut not_entities = lock(&self.not_entities);
                 not_entities.retain(|_, until| *until > now);
-                not_entities.insert(client_id.to_owned(), now + NOT_AN_ENTITY_FOR);
+                if not_entities.len() < MAX_CACHED {
+                    not_entities.insert(client_id.to_owned(), now + NOT_AN_ENTITY_FOR);
+                }
                 return Ok(None);
             }
         };
@@ -214,7 +221,9 @@ impl Federation {
         let chain = Arc::new(chain);
         let mut chains = lock(&self.chains);
         chains.retain(|_, c| c.expires_at > now);
-        chains.insert(client_id.to_owned(), chain.clone());
+        if chains.len() < MAX_CACHED {
+            chains.insert(client_id.to_owned(), chain.clone());
+        }
         Ok(Some(chain))
     }
 

@@ -103,6 +103,8 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
         grants_end_with_keys: matches!(kind, ClientKind::MetadataDocument | ClientKind::Federation),
         // Every pushed client is `client_id=urn:ietf:oauth:parameters:dynamic`.
         shared_client_id: pushed,
+        // Automatic registration proves the entity's keys with the request.
+        par_required: kind == ClientKind::Federation,
     }
 }
 
@@ -788,6 +790,8 @@ mod tests {
         assert_eq!(federation.trust, Trust::TrustAnchor);
         assert!(federation.grants_end_with_keys && federation.pkce_required);
         assert!(!federation.remember_consent && !federation.renew_on_use);
+        assert!(federation.par_required);
+        assert!(!caps_of(&p, &stored(false, Some(ClientKind::MetadataDocument))).par_required);
         // Machine tokens only when the operator opens them to the model.
         assert!(!federation.client_credentials);
         assert_eq!(federation.grantable_scope.to_string(), "read");

@@ -673,3 +673,24 @@ async fn with_federation_on_a_url_serving_no_entity_configuration_is_a_metadata_
 
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
 }
+
+#[tokio::test]
+async fn a_federation_client_cannot_start_in_the_front_channel() {
+    let fed = Federation::start().await;
+    let files = Files::new();
+    let app = fed.app(&files, |_| {}).await;
+    fed.publish(app.now());
+    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &fed.rp_id())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "s")
+        .append_pair("code_challenge", CHALLENGE)
+        .append_pair("code_challenge_method", "S256");
+
+    let res = app.browser().get(url.as_str()).send().await.unwrap();
+
+    let page = assert_error_page(res, "invalid_request").await;
+    assert!(page.contains("pushed authorization request"), "{page}");
+}

@@ -197,6 +197,12 @@ impl EntityStatement {
         if header.get("typ").and_then(Value::as_str) != Some(ENTITY_STATEMENT_TYP) {
             return Err(FederationError::Type);
         }
+        // §3: the signing key is named, so no key is tried at random.
+        if !header.get("kid").is_some_and(Value::is_string) {
+            return Err(FederationError::Malformed(
+                "the header names no signing key (kid)".into(),
+            ));
+        }
         let peeked = Self::peek(jwt)?;
         let claims = verify_signature(jwt, &header, keys).map_err(|e| match e {
             Some(JoseError::Algorithm(a)) => {
@@ -575,6 +581,11 @@ mod tests {
             EntityStatement::verify(&untyped, &key.jwks(), "x"),
             Err(FederationError::Type)
         );
+        let unnamed = key.sign_without_kid(ENTITY_STATEMENT_TYP, &claims);
+        assert!(matches!(
+            EntityStatement::verify(&unnamed, &key.jwks(), "x"),
+            Err(FederationError::Malformed(_))
+        ));
         assert!(st.check_times(1500, 0).is_ok());
         assert!(matches!(
             st.check_times(2000, 0),

@@ -28,8 +28,18 @@ impl Key {
     }
 
     pub fn sign(&self, typ: &str, claims: &Value) -> String {
-        let header = json!({"alg": "ES256", "kid": self.kid, "typ": typ});
-        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        self.sign_header(
+            &json!({"alg": "ES256", "kid": self.kid, "typ": typ}),
+            claims,
+        )
+    }
+
+    pub fn sign_without_kid(&self, typ: &str, claims: &Value) -> String {
+        self.sign_header(&json!({"alg": "ES256", "typ": typ}), claims)
+    }
+
+    fn sign_header(&self, header: &Value, claims: &Value) -> String {
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap());
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).unwrap(), &mut jws);
         let signature: p256::ecdsa::Signature = self.key.sign(jws.as_bytes());

@@ -56,6 +56,10 @@ const NOT_AN_ENTITY_FOR: Timestamp = 60;
 /// until entries expire (the per-host limit bounds the fetches meanwhile).
 const MAX_CACHED: usize = 10_000;
 
+/// The longest a superior's statement is reused, whatever its `exp` (seconds):
+/// as long as a metadata document at most.
+const MAX_STATEMENT_REUSE: Timestamp = 24 * 60 * 60;
+
 /// The server as a federation entity, and what it has resolved.
 pub struct Federation {
     pub config: FederationConfig,
@@ -67,6 +71,8 @@ pub struct Federation {
     chains: Mutex<HashMap<String, Arc<ResolvedChain>>>,
     /// URLs that serve no Entity Configuration, until when.
     not_entities: Mutex<HashMap<String, Timestamp>>,
+    /// Superiors' statements by URL, until their `exp`.
+    statements: Mutex<HashMap<String, (String, Timestamp)>>,
 }
 
 impl std::fmt::Debug for Federation {
@@ -99,6 +105,7 @@ impl Federation {
             source,
             chains: Mutex::default(),
             not_entities: Mutex::default(),
+            statements: Mutex::default(),
         })
     }
 
@@ -358,11 +365,31 @@ impl Federation {
         Ok(configuration)
     }
 
+    /// A superior's statement (its configuration, or one it issued about a
+    /// subordinate), reused until its `exp`: every leaf below a superior
+    /// needs the same ones, and a chain is validated whole each time it is
+    /// built, so a statement reused is checked like one fetched.
     async fn fetch(&self, url: &str, now: Timestamp) -> Result<String, FederationError> {
-        self.source
+        if let Some((jwt, _)) = lock(&self.statements)
+            .get(url)
+            .filter(|(_, exp)| *exp > now)
+        {
+            return Ok(jwt.clone());
+        }
+        let jwt = self
+            .source
             .fetch_statement(url, now)
             .await
-            .map_err(|e| FederationError::Linkage(e.to_string()))
+            .map_err(|e| FederationError::Linkage(e.to_string()))?;
+        if let Ok(statement) = EntityStatement::peek(&jwt) {
+            let mut statements = lock(&self.statements);
+            statements.retain(|_, (_, exp)| *exp > now);
+            if statements.len() < MAX_CACHED {
+                let until = statement.exp.min(now.saturating_add(MAX_STATEMENT_REUSE));
+                statements.insert(url.to_owned(), (jwt.clone(), until));
+            }
+        }
+        Ok(jwt)
     }
 }
 

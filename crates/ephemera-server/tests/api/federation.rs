@@ -694,3 +694,34 @@ async fn a_federation_client_cannot_start_in_the_front_channel() {
     let page = assert_error_page(res, "invalid_request").await;
     assert!(page.contains("pushed authorization request"), "{page}");
 }
+
+#[tokio::test]
+async fn superiors_statements_are_reused_until_their_exp() {
+    // Arrange: a chain resolved once; its leaf's statement expires first.
+    let fed = Federation::start().await;
+    let files = Files::new();
+    let app = fed.app(&files, |_| {}).await;
+    fed.publish(app.now());
+    let first = fed.push(&app).await;
+    assert_eq!(first.status(), 201, "{:?}", first.text().await);
+
+    // Act: past the leaf statement's exp, only the leaf's configuration
+    // and its superior's statement about it are served, both fresh.
+    app.advance(1900);
+    let keep = [
+        format!("{}/.well-known/openid-federation", fed.rp_id()),
+        fetch_url(&format!("{}/fetch", fed.int_id()), &fed.rp_id())
+            .unwrap()
+            .to_string(),
+    ];
+    fed.publish(app.now());
+    fed.server
+        .statements
+        .lock()
+        .unwrap()
+        .retain(|path, _| keep.iter().any(|k| k.ends_with(path.as_str())));
+    let again = fed.push(&app).await;
+
+    // Assert: the anchor's and the intermediate's statements came from the cache.
+    assert_eq!(again.status(), 201, "{:?}", again.text().await);
+}

@@ -725,3 +725,19 @@ async fn superiors_statements_are_reused_until_their_exp() {
     // Assert: the anchor's and the intermediate's statements came from the cache.
     assert_eq!(again.status(), 201, "{:?}", again.text().await);
 }
+
+#[tokio::test]
+async fn authority_hints_are_tried_in_order_until_one_leads_to_the_anchor() {
+    // Arrange: the leaf's first superior does not exist.
+    let mut fed = Federation::start().await;
+    let files = Files::new();
+    let app = fed.app(&files, |_| {}).await;
+    fed.leaf = json!({"authority_hints": [fed.server.id("gone"), fed.int_id()]});
+    fed.publish(app.now());
+
+    // Act
+    let res = fed.push(&app).await;
+
+    // Assert
+    assert_eq!(res.status(), 201, "{:?}", res.text().await);
+}

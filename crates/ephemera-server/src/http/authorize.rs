@@ -78,8 +78,12 @@ pub struct ClientView {
     /// Each scope, with what it releases in words for the ones whose name
     /// does not say (the OpenID Connect identity scopes).
     pub scopes: Vec<(String, Option<&'static str>)>,
-    /// The host a metadata document was fetched from.
+    /// The host a metadata document (or a federation entity's
+    /// configuration) was fetched from.
     pub verified_origin: Option<String>,
+    /// Its details reached the server through a trust chain to an anchor
+    /// the operator trusts (OpenID Federation).
+    pub federated: bool,
     /// A client that describes itself and returns only to this device
     /// (every redirect URI on loopback): the page warns that any program on
     /// the device could be the one listening (the MCP authorization
@@ -131,6 +135,7 @@ impl ClientView {
             && loopback(&r.redirect_uri)
             && r.client.redirect_uris.iter().all(|u| loopback(u));
         Self {
+            federated: pending.caps.trust == Trust::TrustAnchor,
             loopback_only,
             name,
             pushed,

@@ -414,6 +414,10 @@ async fn a_federation_leaf_registers_automatically_and_completes_the_flow() {
     app.login(&browser, &rp, &request_uri).await;
     let consent = app.consent_page(&browser, &rp, &request_uri).await;
     assert!(consent.contains("Federated Agent"), "{consent}");
+    assert!(
+        consent.contains("member of a federation this server trusts"),
+        "{consent}"
+    );
     let to = app.decide(&browser, &rp, &request_uri, "approve").await;
     let code = query(&to, "code").unwrap();
     let assertion = fed.rp_client.assertion(&rp, &app.base, app.now());

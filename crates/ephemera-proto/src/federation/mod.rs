@@ -598,6 +598,21 @@ mod tests {
     }
 
     #[test]
+    fn an_rs256_statement_verifies_with_its_rsa_key() {
+        let claims = json!({
+            "iss": "https://ta.example.org", "sub": "https://ta.example.org",
+            "iat": 1000, "exp": 2000, "jwks": super::testing::rsa_jwks()
+        });
+        let jwt = super::testing::sign_rs256(ENTITY_STATEMENT_TYP, &claims);
+        let st = EntityStatement::verify(&jwt, &super::testing::rsa_jwks(), "x").unwrap();
+        assert_eq!(st.iss, "https://ta.example.org");
+        assert!(matches!(
+            EntityStatement::verify(&jwt, &Key::new("rsa").jwks(), "x"),
+            Err(FederationError::Signature { .. })
+        ));
+    }
+
+    #[test]
     fn a_statement_without_its_required_claims_or_with_unknown_critical_claims_is_refused() {
         let key = Key::new("k1");
         for claims in [

@@ -31,9 +31,9 @@ use ephemera_proto::wire::TokenResponse;
 use super::client_auth::{self, Caller, Credentials};
 use super::federated::{self, Federation, Identity};
 use super::proof::{self, Presented};
-use super::{issue, new_id, request, resolve, token, Context, OAuthError};
+use super::{issue, request, resolve, token, Context, OAuthError};
 use crate::config::trusted_issuers::{KeySource, TrustedIssuer};
-use crate::model::{Authentication, ClientSnapshot, Grant, KeyBinding, Timestamp};
+use crate::model::{Authentication, ClientSnapshot, Grant, Timestamp};
 use crate::upstream::UpstreamFailure;
 
 /// The least clock skew allowed between this server and an issuer in
@@ -119,7 +119,7 @@ pub async fn token(
                     acr: jag.acr.clone(),
                     nonce: None,
                 }),
-                ..new_grant(
+                ..issue::new_grant(
                     checked.client,
                     checked.scope,
                     checked.resources,
@@ -132,52 +132,12 @@ pub async fn token(
             let (client, scope, resources) = workload(ctx, issuer, &verified, &asked).await?;
             remember(ctx, issuer, &verified, now).await?;
             tracing::info!(issuer = %issuer.name, workload = %client.client_id, "a workload's JWT was redeemed");
-            new_grant(client, scope, resources, &presented, now)
+            issue::new_grant(client, scope, resources, &presented, now)
         }
         // The profile decided both: an ID-JAG has its claims and a client.
         _ => return Err(OAuthError::server_error()),
     };
-    let shape = issue::Shape {
-        scope: &grant.scope,
-        refresh_scope: None,
-        jkt: grant.key_binding.dpop_jkt.as_deref(),
-        x5t: grant.key_binding.x5t_s256.as_deref(),
-        audience: None,
-        not_after: None,
-    };
-    let minted = issue::mint(ctx, &grant, shape, now)?;
-    ctx.store
-        .insert_grant_with_tokens(&grant, &minted.rows)
-        .await?;
-    issue::keep_alive(ctx, &grant, now).await?;
-    Ok(minted.response)
-}
-
-/// A grant of no user yet, bound to what was presented as a
-/// `client_credentials` grant is (RFC 9449 §5, RFC 8705 §3).
-fn new_grant(
-    client: ClientSnapshot,
-    scope: Scope,
-    resources: Vec<String>,
-    presented: &Presented<'_>,
-    now: Timestamp,
-) -> Grant {
-    Grant {
-        id: new_id(),
-        client,
-        key_binding: KeyBinding {
-            dpop_jkt: presented.dpop.map(|p| p.jkt.clone()),
-            x5t_s256: presented.x5t(),
-        },
-        subject: None,
-        username: None,
-        scope,
-        resources,
-        created_at: now,
-        redirect_uri: None,
-        authentication: None,
-        exchanged: None,
-    }
+    issue::access_token_only(ctx, &grant, None, now).await
 }
 
 /// An assertion refused: `invalid_grant` (RFC 7521 §5.2), saying why.

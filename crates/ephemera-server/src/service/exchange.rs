@@ -35,11 +35,11 @@ use serde_json::{Map, Value};
 
 use super::client_auth::Caller;
 use super::proof::Presented;
-use super::{issue, new_id, resolve, Context, OAuthError};
-use crate::model::{Exchanged, Grant, KeyBinding, Timestamp, TokenKind};
+use super::{issue, resolve, Context, OAuthError};
+use crate::model::{Exchanged, Grant, Timestamp, TokenKind};
 use crate::policy::ExchangePolicy;
 use crate::secret::SecretHash;
-use crate::store::{StoreError, StoredToken};
+use crate::store::StoredToken;
 
 /// How many actors an `act` chain may hold: each exchange adds one, and a
 /// longer chain is more likely a loop than a real call path.
@@ -120,18 +120,8 @@ pub async fn exchange(
     let audience: Vec<String> = targets.into_iter().map(|(r, _)| r.to_owned()).collect();
     let parent = &subject.grant;
     let grant = Grant {
-        id: new_id(),
-        client: snapshot,
-        key_binding: KeyBinding {
-            dpop_jkt: presented.dpop.map(|p| p.jkt.clone()),
-            x5t_s256: presented.x5t(),
-        },
         subject: parent.subject.clone(),
         username: parent.username.clone(),
-        scope: scope.clone(),
-        resources: audience.clone(),
-        created_at: now,
-        redirect_uri: None,
         // How the user signed in still holds; the nonce was the original
         // client's, for its ID Tokens.
         authentication: parent.authentication.clone().map(|mut a| {
@@ -148,30 +138,10 @@ pub async fn exchange(
             ),
             act,
         }),
+        ..issue::new_grant(snapshot, scope, audience, presented, now)
     };
-    let shape = issue::Shape {
-        scope: &scope,
-        refresh_scope: None,
-        jkt: grant.key_binding.dpop_jkt.as_deref(),
-        x5t: grant.key_binding.x5t_s256.as_deref(),
-        audience: None,
-        not_after: Some(subject.token.expires_at),
-    };
-    let mut minted = issue::mint(ctx, &grant, shape, now)?;
-    match ctx
-        .store
-        .insert_grant_with_tokens(&grant, &minted.rows)
-        .await
-    {
-        Ok(()) => {}
-        // The subject token's grant ended between the lookup and now.
-        Err(StoreError::Gone) => {
-            return Err(OAuthError::invalid_request(
-                "the subject_token was revoked while it was being exchanged",
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    let mut response =
+        issue::access_token_only(ctx, &grant, Some(subject.token.expires_at), now).await?;
     tracing::info!(
         grant_id = %grant.id,
         parent = %parent.id,
@@ -179,8 +149,8 @@ pub async fn exchange(
         impersonation,
         "token exchanged"
     );
-    minted.response.issued_token_type = Some(issued_type.to_owned());
-    Ok(minted.response)
+    response.issued_token_type = Some(issued_type.to_owned());
+    Ok(response)
 }
 
 /// §2.1 `requested_token_type`: an access token, however the caller names

@@ -9,10 +9,12 @@ use ephemera_proto::error::ErrorCode;
 use ephemera_proto::scope::Scope;
 use ephemera_proto::wire::TokenResponse;
 
+use super::proof::Presented;
 use super::{new_id, Context, OAuthError};
-use crate::model::{Grant, Timestamp, Token, TokenKind};
+use crate::model::{ClientSnapshot, Grant, KeyBinding, Timestamp, Token, TokenKind};
 use crate::policy::{Policy, ResourcePolicy, TokenFormat};
 use crate::secret::{Secret, SecretHash};
+use crate::store::StoreError;
 
 /// New tokens: the rows to store and the response to send.
 pub struct Minted {
@@ -251,4 +253,71 @@ pub async fn keep_alive(ctx: &Context, grant: &Grant, now: Timestamp) -> Result<
             .await?;
     }
     Ok(())
+}
+
+/// A new grant of no user (yet) for a grant type that gets one access token
+/// and no refresh token (`client_credentials`, token exchange, the JWT
+/// bearer grant), bound to the key the request proved, as a
+/// `client_credentials` token is (RFC 9449 §5, RFC 8705 §3). No user signed
+/// in: never an ID Token.
+pub fn new_grant(
+    client: ClientSnapshot,
+    scope: Scope,
+    resources: Vec<String>,
+    presented: &Presented<'_>,
+    now: Timestamp,
+) -> Grant {
+    Grant {
+        id: new_id(),
+        client,
+        key_binding: KeyBinding {
+            dpop_jkt: presented.dpop.map(|p| p.jkt.clone()),
+            x5t_s256: presented.x5t(),
+        },
+        subject: None,
+        username: None,
+        scope,
+        resources,
+        created_at: now,
+        redirect_uri: None,
+        authentication: None,
+        exchanged: None,
+    }
+}
+
+/// `grant` stored with its one access token (bound as the grant is, for
+/// its resources, expiring by `not_after` at the latest) in one
+/// transaction, and its client kept alive: the token response.
+pub async fn access_token_only(
+    ctx: &Context,
+    grant: &Grant,
+    not_after: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let shape = Shape {
+        scope: &grant.scope,
+        refresh_scope: None,
+        jkt: grant.key_binding.dpop_jkt.as_deref(),
+        x5t: grant.key_binding.x5t_s256.as_deref(),
+        audience: None,
+        not_after,
+    };
+    let minted = mint(ctx, grant, shape, now)?;
+    match ctx
+        .store
+        .insert_grant_with_tokens(grant, &minted.rows)
+        .await
+    {
+        Ok(()) => {}
+        // Only an exchanged grant refers to another: the grant of its
+        // subject token ended between the lookup and now.
+        Err(StoreError::Gone) => {
+            return Err(OAuthError::invalid_request(
+                "the subject_token was revoked while it was being exchanged",
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    keep_alive(ctx, grant, now).await?;
+    Ok(minted.response)
 }

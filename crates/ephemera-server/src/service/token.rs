@@ -14,10 +14,10 @@ use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
 use super::{
-    assertion_grant, exchange, id_token, issue, new_id, proof, refresh, request, resolve, Context,
+    assertion_grant, exchange, id_token, issue, proof, refresh, request, resolve, Context,
     OAuthError,
 };
-use crate::model::{Grant, KeyBinding, Timestamp};
+use crate::model::Timestamp;
 use crate::secret::SecretHash;
 
 /// The token endpoint's path: the `htu` of its DPoP proofs and an `aud` of
@@ -251,35 +251,7 @@ async fn client_credentials(
     let snapshot = resolve::snapshot(&ctx.policy, client);
     let scope =
         request::requested_scope(&ctx.policy, &resolve::caps(&ctx.policy, &snapshot), scope)?;
-    let grant = Grant {
-        id: new_id(),
-        client: snapshot,
-        key_binding: KeyBinding {
-            dpop_jkt: presented.dpop.map(|p| p.jkt.clone()),
-            x5t_s256: presented.x5t(),
-        },
-        subject: None,
-        username: None,
-        scope: scope.clone(),
-        resources: request::resources(&ctx.policy, resources)?,
-        created_at: now,
-        redirect_uri: None,
-        // No user signed in: never an ID Token.
-        authentication: None,
-        exchanged: None,
-    };
-    let shape = issue::Shape {
-        scope: &scope,
-        refresh_scope: None,
-        jkt: grant.key_binding.dpop_jkt.as_deref(),
-        x5t: grant.key_binding.x5t_s256.as_deref(),
-        audience: None,
-        not_after: None,
-    };
-    let minted = issue::mint(ctx, &grant, shape, now)?;
-    ctx.store
-        .insert_grant_with_tokens(&grant, &minted.rows)
-        .await?;
-    issue::keep_alive(ctx, &grant, now).await?;
-    Ok(minted.response)
+    let resources = request::resources(&ctx.policy, resources)?;
+    let grant = issue::new_grant(snapshot, scope, resources, presented, now);
+    issue::access_token_only(ctx, &grant, None, now).await
 }

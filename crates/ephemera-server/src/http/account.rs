@@ -222,6 +222,10 @@ pub struct GrantView {
     /// tells two installations apart best, and what
     /// `ephemera grants revoke --key` takes).
     pub key: Option<(&'static str, String)>,
+    /// For a grant made by token exchange (RFC 8693): the grant it came
+    /// from (ending that one ends this one) and who acts, the current
+    /// actor's `sub`.
+    pub exchanged: Option<(String, Option<String>)>,
 }
 
 impl GrantView {
@@ -261,6 +265,14 @@ impl GrantView {
                 .map(|r| display_text(r, 200))
                 .collect(),
             key,
+            exchanged: grant.exchanged.as_ref().map(|e| {
+                let actor = grant
+                    .act()
+                    .and_then(|a| a.get("sub"))
+                    .and_then(|s| s.as_str())
+                    .map(|s| display_text(s, 200));
+                (display_text(&e.parent, 100), actor)
+            }),
         }
     }
 }

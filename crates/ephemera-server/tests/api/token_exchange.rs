@@ -677,3 +677,63 @@ async fn a_token_of_no_user_keeps_its_clients_subject_down_a_chain_of_exchanges(
     assert_eq!(jwt["sub"], "svc-b");
     assert_eq!(jwt["client_id"], "gateway");
 }
+
+#[tokio::test]
+async fn the_account_page_shows_who_acts_for_the_user_and_the_grant_it_came_from() {
+    let app = app().await;
+    let user = users_tokens(&app).await;
+    let subject = user["access_token"].as_str().unwrap();
+    let parent = app.introspect(subject).await["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let downstream = exchanged(&app, "mcp-server", subject, CALENDAR, None).await;
+    let child = app
+        .introspect(downstream["access_token"].as_str().unwrap())
+        .await["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let browser = app.browser();
+    let html = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let res = browser
+        .post(app.url("/account/login"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let start = page.find(&format!("data-grant-id=\"{child}\"")).unwrap();
+    let entry = &page[start..start + page[start..].find("</li>").unwrap()];
+    assert!(entry.contains("data-field=\"exchanged\""), "{entry}");
+    assert!(
+        entry.contains("<bdi>mcp-server</bdi> calls on your behalf"),
+        "{entry}"
+    );
+    assert!(entry.contains(&parent), "{entry}");
+    // The user's own grant is no exchange.
+    let start = page.find(&format!("data-grant-id=\"{parent}\"")).unwrap();
+    let entry = &page[start..start + page[start..].find("</li>").unwrap()];
+    assert!(!entry.contains("data-field=\"exchanged\""), "{entry}");
+}

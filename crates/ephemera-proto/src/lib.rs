@@ -23,6 +23,7 @@
 //! | [`client_document`] | Client ID Metadata Documents: the URL and document rules, and the addresses never fetched from |
 //! | [`json`] | the limit on JSON nesting, checked before parsing |
 //! | [`oidc`] | OpenID Connect request parameters (`prompt`, `max_age`, `nonce`), the identity scopes and the claims each releases |
+//! | [`spiffe`] | SPIFFE workloads as clients: SPIFFE IDs, trust bundles, the stateless checks of a JWT-SVID client assertion |
 //! | [`token`] | the token request: its grant type and each grant type's parameters, typed |
 //! | [`wire`] | JSON response bodies: PAR, token, introspection, server metadata (RFC 8414) |
 
@@ -43,6 +44,7 @@ pub mod pkce;
 pub mod redirect;
 pub mod resource;
 pub mod scope;
+pub mod spiffe;
 pub mod token;
 pub mod wire;
 

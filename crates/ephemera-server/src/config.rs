@@ -23,6 +23,7 @@ pub mod federation;
 pub mod limits;
 pub mod metrics;
 pub mod resources;
+pub mod spiffe;
 pub mod trusted_issuers;
 pub mod upstream;
 
@@ -80,6 +81,9 @@ pub struct RawConfig {
     /// Issuers whose JWTs are authorization grants (RFC 7523 §2.1), by name
     /// (`[trusted_issuers.<name>]`).
     pub trusted_issuers: std::collections::BTreeMap<String, RawTrustedIssuer>,
+    /// SPIFFE trust domains whose workloads are clients, by name
+    /// (`[spiffe.<name>]`).
+    pub spiffe: std::collections::BTreeMap<String, spiffe::RawTrustDomain>,
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For`
     /// and `Client-Cert` headers are believed.
     pub trusted_proxies: Vec<String>,
@@ -255,6 +259,7 @@ impl Default for RawConfig {
             login: RawLogin::default(),
             upstream: std::collections::BTreeMap::new(),
             trusted_issuers: std::collections::BTreeMap::new(),
+            spiffe: std::collections::BTreeMap::new(),
             trusted_proxies: Vec::new(),
             federation: None,
         }
@@ -743,6 +748,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
     };
     let resources = resources::validate(&raw.resources, &supported, &lifetimes)?;
     let trusted_issuers = trusted_issuers::validate(&raw.trusted_issuers, &supported)?;
+    let spiffe = spiffe::validate(&raw.spiffe, &supported, &resources)?;
     Ok(Policy {
         scopes_supported: supported,
         advertised_scopes: advertised,
@@ -763,6 +769,7 @@ fn policy_from_raw(raw: &RawConfig) -> Result<Policy, ConfigError> {
         documents_enabled: raw.metadata_documents.enabled,
         resources,
         trusted_issuers,
+        spiffe,
         registration: {
             let r = &raw.registration;
             if r.initial_access_tokens.iter().any(|t| t.len() < 32) {

@@ -183,6 +183,9 @@ pub struct Policy {
     /// The issuers whose JWTs are authorization grants (RFC 7523 §2.1):
     /// ID-JAGs and workloads' JWTs; empty: the grant is not served.
     pub trusted_issuers: TrustedIssuers,
+    /// The SPIFFE trust domains whose workloads authenticate with their
+    /// SVIDs; empty: `jwt-spiffe` client assertions are refused.
+    pub spiffe: crate::config::spiffe::TrustDomains,
 }
 
 /// What an access token is on the wire.

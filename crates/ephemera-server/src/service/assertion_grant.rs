@@ -170,6 +170,11 @@ async fn authenticated_client(
             ErrorCode::UnauthorizedClient,
             "a pushed client exists only inside a user's authorization: it cannot present ID-JAGs",
         )),
+        // A SPIFFE workload whose rule gives it the grant.
+        Caller::Workload { client } => {
+            request::grant_type_allowed(ctx, &client, GRANT_TYPE)?;
+            Ok(*client)
+        }
     }
 }
 

@@ -2,15 +2,17 @@
 //! client (public with its `client_id`; confidential with its secret by
 //! `client_secret_basic` / `client_secret_post`, or with a JWT signed by its
 //! key, `private_key_jwt`), or a pushed client (the URN), whose keys come
-//! from its own registration and are checked against its grant.
+//! from its own registration and are checked against its grant; or a
+//! SPIFFE workload, whose JWT-SVID `spiffe` checks.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use ephemera_proto::assertion::JWT_BEARER_ASSERTION;
+use ephemera_proto::spiffe::JWT_SPIFFE_ASSERTION;
 use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 use serde_json::Value;
 
-use super::{proof, resolve, Context, OAuthError};
+use super::{proof, resolve, spiffe, Context, OAuthError};
 use crate::model::{AuthMethod, ClientSnapshot, Grant, StoredClient, Timestamp};
 
 /// The credentials a request carried, as the HTTP layer found them.
@@ -48,6 +50,10 @@ pub enum Caller {
     /// is checked by [`verify_pushed`] against the keys of the registration
     /// it pushed.
     Pushed { assertion: Option<String> },
+    /// A SPIFFE workload that proved its SPIFFE ID with a JWT-SVID
+    /// (draft-ietf-oauth-spiffe-client-auth): resolved, with the
+    /// capabilities of its trust domain's rule.
+    Workload { client: Box<ClientSnapshot> },
 }
 
 impl Caller {
@@ -55,6 +61,7 @@ impl Caller {
         match self {
             Self::Registered { client, .. } => &client.client_id,
             Self::Pushed { .. } => PUSHED_CLIENT_URN,
+            Self::Workload { client } => &client.client_id,
         }
     }
 
@@ -77,6 +84,15 @@ pub async fn authenticate(
         return Err(OAuthError::invalid_request(
             "more than one client authentication method was used (RFC 6749 §2.3)",
         ));
+    }
+    if creds.client_assertion_type.as_deref() == Some(JWT_SPIFFE_ASSERTION) {
+        let Some(assertion) = creds.client_assertion else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion is required with client_assertion_type",
+            ));
+        };
+        let client_id = creds.basic.map(|(id, _)| id).or(creds.client_id);
+        return spiffe::authenticate(ctx, &assertion, client_id.as_deref(), now).await;
     }
     let assertion = match (
         creds.client_assertion,

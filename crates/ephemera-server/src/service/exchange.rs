@@ -7,7 +7,8 @@
 //! `policy::ExchangePolicy`): whether it takes exchanged tokens at all,
 //! which clients may ask, from tokens for which resources, and who may
 //! impersonate. Whatever the policy, only a client the operator registered
-//! with the grant type, authenticating, ever exchanges.
+//! with the grant type, authenticating, ever exchanges, or a SPIFFE
+//! workload whose trust domain's rule gives it the grant.
 //!
 //! What the new token is:
 //! - delegation by default (§1.1): its `act` names the current actor (the
@@ -52,17 +53,21 @@ pub async fn exchange(
     presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let Caller::Registered {
-        client,
-        authenticated: true,
-    } = caller
-    else {
-        return Err(OAuthError::new(
+    let (snapshot, workload) = match caller {
+        Caller::Registered {
+            client,
+            authenticated: true,
+        } => (resolve::snapshot(&ctx.policy, client), false),
+        // A SPIFFE workload whose rule gives it the grant, within its
+        // rule's resources (checked below, with the targets).
+        Caller::Workload { client } => ((**client).clone(), true),
+        _ => return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            "token exchange is only for registered clients that authenticate",
-        ));
+            "token exchange is only for registered clients that authenticate, and SPIFFE workloads",
+        )),
     };
-    let caller_id = client.client_id.as_str();
+    let caller_id_owned = snapshot.client_id.clone();
+    let caller_id = caller_id_owned.as_str();
     let issued_type = requested_type(asked.requested_token_type)?;
     let subject = active_token(
         ctx,
@@ -85,6 +90,10 @@ pub async fn exchange(
         }
     };
     let targets = targets(ctx, asked.resources, asked.audiences)?;
+    if workload {
+        let named: Vec<String> = targets.iter().map(|(r, _)| (*r).to_owned()).collect();
+        super::spiffe::resources_allowed(ctx, &snapshot, &named)?;
+    }
     let mut impersonation = actor.is_none();
     let subject_audience = subject
         .token
@@ -116,7 +125,6 @@ pub async fn exchange(
         };
         Some(chain(&actor_sub, caller_id, prior)?)
     };
-    let snapshot = resolve::snapshot(&ctx.policy, client);
     let audience: Vec<String> = targets.into_iter().map(|(r, _)| r.to_owned()).collect();
     let parent = &subject.grant;
     let grant = Grant {

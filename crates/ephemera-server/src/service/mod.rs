@@ -8,6 +8,7 @@
 //! | [`metadata_document`] | what a URL `client_id` resolves to: the `DocumentSource` interface (the fetcher is `crate::documents`) |
 //! | [`federation`] | OpenID Federation: the server's Entity Configuration (federation key), and clients' trust chains, fetched, validated and cached |
 //! | [`client_auth`] | who is calling a back-channel endpoint (RFC 6749 §2.3) |
+//! | [`spiffe`] | SPIFFE workloads as clients: JWT-SVID client assertions against the trust domain's bundle, and the rule that applies |
 //! | [`request`] | validation of an authorization request, shared by PAR and the front channel |
 //! | [`par`] | the PAR endpoint (RFC 9126) |
 //! | [`authorize`] | the authorization endpoint: which page, or the response |
@@ -57,6 +58,7 @@ pub mod register;
 pub mod request;
 pub mod resolve;
 pub mod revoke;
+pub mod spiffe;
 pub mod sweep;
 pub mod token;
 pub mod upstream;

@@ -53,6 +53,10 @@ pub async fn push(
             }
             resolve::snapshot(&ctx.policy, client)
         }
+        Caller::Workload { .. } => return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "a SPIFFE workload has no authorization requests: it gets tokens at the token endpoint",
+        )),
     };
     let ttl = ctx.policy.lifetimes.request_uri;
     let mut pending =

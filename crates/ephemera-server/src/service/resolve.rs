@@ -10,6 +10,7 @@ use ephemera_proto::{ClientRef, PUSHED_CLIENT_URN};
 
 use super::metadata_document::FetchedDocument;
 use super::{Context, OAuthError};
+use crate::config::spiffe::{Rule, TrustDomain};
 use crate::config::trusted_issuers::TrustedIssuer;
 use crate::model::{
     AuthMethod, BindingRule, Capabilities, ClientKind, ClientSnapshot, RedirectRule,
@@ -97,7 +98,9 @@ pub fn capabilities(policy: &Policy, client: &ClientSnapshot) -> Capabilities {
             && !client.is_public()),
         state_required: pushed,
         grantable_scope,
-        client_credentials: policy.clients.client_credentials.contains(&kind),
+        // A SPIFFE workload has client_credentials when its rule gives it.
+        client_credentials: policy.clients.client_credentials.contains(&kind)
+            || (kind == ClientKind::Workload && client.may_use_grant("client_credentials")),
         refresh_lifetime: policy.refresh_lifetime(kind),
         renew_on_use: kind == ClientKind::SelfRegistered,
         grants_end_with_keys: matches!(kind, ClientKind::MetadataDocument | ClientKind::Federation),
@@ -550,6 +553,41 @@ pub fn workload(policy: &Policy, issuer: &TrustedIssuer, subject: &str) -> Clien
             metadata: serde_json::json!({
                 "iss": issuer.issuer,
                 "trusted_issuer": issuer.name,
+            }),
+            jwks: None,
+            verified_origin: None,
+        },
+    )
+}
+
+/// A SPIFFE workload as a client (draft-ietf-oauth-spiffe-client-auth):
+/// the SPIFFE ID its SVID proves, under the first `rule` of its trust
+/// domain that admits it. Registered nowhere, like a trusted issuer's
+/// workload: its `client_id` is its SPIFFE ID, its grant types and scopes
+/// the rule's; its metadata names the trust domain and its table.
+pub fn spiffe_workload(
+    policy: &Policy,
+    domain: &TrustDomain,
+    rule: &Rule,
+    id: &ephemera_proto::spiffe::SpiffeId,
+) -> ClientSnapshot {
+    with_capabilities(
+        policy,
+        ClientSnapshot {
+            caps: None,
+            client_id: id.as_str().to_owned(),
+            kind: ClientKind::Workload,
+            // It proves its SVID at every request, like a trusted
+            // issuer's workload its JWT: nothing stored authenticates it.
+            auth_method: AuthMethod::None,
+            name: None,
+            redirect_uris: Vec::new(),
+            grant_types: rule.grants.clone(),
+            response_types: Vec::new(),
+            allowed_scope: rule.scopes.clone(),
+            metadata: serde_json::json!({
+                "trust_domain": domain.trust_domain,
+                "spiffe": domain.name,
             }),
             jwks: None,
             verified_origin: None,

@@ -83,5 +83,6 @@ fn proves_client(caller: &Caller, client: &crate::model::ClientSnapshot) -> bool
     match caller {
         Caller::Registered { authenticated, .. } => *authenticated,
         Caller::Pushed { .. } => !client.is_public(),
+        Caller::Workload { .. } => true,
     }
 }

@@ -14,7 +14,7 @@ use super::client_auth::{self, Caller, Credentials};
 
 use super::proof::Presented;
 use super::{
-    assertion_grant, exchange, id_token, issue, proof, refresh, request, resolve, Context,
+    assertion_grant, exchange, id_token, issue, proof, refresh, request, resolve, spiffe, Context,
     OAuthError,
 };
 use crate::model::Timestamp;
@@ -41,9 +41,15 @@ pub async fn token(
     let caller = client_auth::authenticate(ctx, credentials, now).await?;
     // A registered caller's registration is known now; a pushed caller's is
     // the one in its grant, checked once the code or token is found.
-    if let Caller::Registered { client, .. } = &caller {
-        let snapshot = resolve::snapshot(&ctx.policy, client);
-        request::grant_type_allowed(ctx, &snapshot, grant_type.as_str())?;
+    match &caller {
+        Caller::Registered { client, .. } => {
+            let snapshot = resolve::snapshot(&ctx.policy, client);
+            request::grant_type_allowed(ctx, &snapshot, grant_type.as_str())?;
+        }
+        Caller::Workload { client } => {
+            request::grant_type_allowed(ctx, client, grant_type.as_str())?;
+        }
+        Caller::Pushed { .. } => {}
     }
     let proof = proof::dpop(ctx, dpop, PATH, None, now).await?;
     let presented = Presented {
@@ -238,17 +244,21 @@ async fn client_credentials(
     presented: &Presented<'_>,
     now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
-    let Caller::Registered {
-        client,
-        authenticated: true,
-    } = caller
-    else {
-        return Err(OAuthError::new(
+    let snapshot = match caller {
+        Caller::Registered {
+            client,
+            authenticated: true,
+        } => resolve::snapshot(&ctx.policy, client),
+        // A SPIFFE workload, within its rule's resources.
+        Caller::Workload { client } => {
+            spiffe::resources_allowed(ctx, client, resources)?;
+            (**client).clone()
+        }
+        _ => return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
-            "client_credentials is only for confidential registered clients",
-        ));
+            "client_credentials is only for confidential registered clients and SPIFFE workloads",
+        )),
     };
-    let snapshot = resolve::snapshot(&ctx.policy, client);
     let scope =
         request::requested_scope(&ctx.policy, &resolve::caps(&ctx.policy, &snapshot), scope)?;
     let resources = request::resources(&ctx.policy, resources)?;

@@ -3,7 +3,8 @@
 //! needed, cached, a failure remembered briefly so a provider that is down
 //! is asked again at most every [`RETRY_AFTER_FAILURE`]), the token request
 //! and the userinfo request; and the JWKS of the trusted issuers whose
-//! JWTs are authorization grants, for `service::assertion_grant`.
+//! JWTs are authorization grants, for `service::assertion_grant`; SPIFFE
+//! bundle endpoints (`fetch_json`) for `service::spiffe`.
 //!
 //! Providers are configured by the operator, so they are trusted to be
 //! reached (unlike metadata documents, no address guard); every request
@@ -331,6 +332,13 @@ impl UpstreamClient {
                 "userinfo is not a JSON object".into(),
             )),
         }
+    }
+
+    /// A JSON document at `url` the operator configured (a SPIFFE trust
+    /// domain's bundle endpoint), under the same limits as every fetch
+    /// here; cached by the caller.
+    pub async fn fetch_json(&self, url: &Url) -> Result<Value, UpstreamFailure> {
+        self.get_json(url.as_str(), None).await
     }
 
     async fn get_json(&self, url: &str, bearer: Option<&str>) -> Result<Value, UpstreamFailure> {

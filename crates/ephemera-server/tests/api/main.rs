@@ -12,6 +12,7 @@
 //! - the JWT bearer grant (RFC 7523 §2.1): ID-JAGs and workloads' JWTs from trusted issuers: `assertion_grant.rs`
 //! - what a client registered is what it may do (grant and response types, PKCE for every client): `capabilities.rs`
 //! - refresh rotation and reuse: `refresh.rs`
+//! - SPIFFE workloads as clients (draft-ietf-oauth-spiffe-client-auth): JWT-SVIDs, trust bundles and their rules: `spiffe.rs`
 //! - mutual TLS (RFC 8705, RFC 9440): `mtls.rs`
 //! - DPoP binding (RFC 9449): `dpop.rs`; private_key_jwt with pushed keys (RFC 7523): `private_key_jwt.rs`
 //! - introspection and revocation: `introspection.rs`, `revocation.rs`
@@ -98,6 +99,7 @@ mod registered_flow;
 mod registration;
 mod resources;
 mod revocation;
+mod spiffe;
 mod support;
 mod token_exchange;
 mod token_rules;

@@ -3,7 +3,7 @@
 //! `client_secret_basic` / `client_secret_post`, or with a JWT signed by its
 //! key, `private_key_jwt`), or a pushed client (the URN), whose keys come
 //! from its own registration and are checked against its grant; or a
-//! SPIFFE workload, whose JWT-SVID `spiffe` checks.
+//! SPIFFE workload, whose JWT-SVID or X.509-SVID `spiffe` checks.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -93,6 +93,17 @@ pub async fn authenticate(
         };
         let client_id = creds.basic.map(|(id, _)| id).or(creds.client_id);
         return spiffe::authenticate(ctx, &assertion, client_id.as_deref(), now).await;
+    }
+    // The draft's X.509-SVID method: no secret, no assertion, a SPIFFE ID
+    // of a configured trust domain as `client_id`, the certificate.
+    if !has_secret && creds.client_assertion.is_none() {
+        if let Some(id) = creds
+            .client_id
+            .as_deref()
+            .filter(|id| spiffe::names_workload(ctx, id))
+        {
+            return spiffe::authenticate_x509(ctx, id, creds.certificate.as_deref(), now).await;
+        }
     }
     let assertion = match (
         creds.client_assertion,

@@ -12,10 +12,16 @@
 //! [`REREAD_GAP`] seconds so made-up `kid`s cannot make us hammer the
 //! endpoint, and an endpoint's after its `spiffe_refresh_hint`.
 //!
+//! A workload may instead present its X.509-SVID as the client certificate
+//! in mutual TLS, with its SPIFFE ID as `client_id`: the certificate chains
+//! to the bundle's `x509-svid` roots and names that ID alone in its URI SAN
+//! ([`authenticate_x509`]); its tokens are bound to it (RFC 8705 §3) as any
+//! certificate presented.
+//!
 //! Every refusal is `invalid_client` (RFC 6749 §5.2) with the reason.
 
 use ephemera_proto::error::ErrorCode;
-use ephemera_proto::spiffe::{self, Bundle, SvidError, SvidExpectations};
+use ephemera_proto::spiffe::{self, Bundle, SpiffeId, SvidError, SvidExpectations};
 use std::sync::Arc;
 
 use super::client_auth::Caller;
@@ -62,24 +68,7 @@ pub async fn authenticate(
         )));
     };
     let svid = verify(ctx, domain, assertion, now).await?;
-    let Some(rule) = domain.rule_for(&svid.spiffe_id) else {
-        tracing::info!(spiffe = %domain.name, workload = %svid.spiffe_id, "a SPIFFE ID outside every rule was refused");
-        return Err(OAuthError::invalid_client(format!(
-            "the SPIFFE ID `{}` is outside every rule of [spiffe.{}]",
-            svid.spiffe_id, domain.name
-        )));
-    };
-    // RFC 9068 §5: a workload's tokens must not be taken for a person's or
-    // another client's.
-    let workload = svid.spiffe_id.as_str();
-    if ctx.store.find_user(workload).await?.is_some()
-        || ctx.store.find_client(workload).await?.is_some()
-    {
-        tracing::warn!(spiffe = %domain.name, %workload, "a SPIFFE ID named like a local user or client was refused");
-        return Err(OAuthError::invalid_client(format!(
-            "the SPIFFE ID `{workload}` is the identifier of a user or client of this server: its tokens could be taken for theirs"
-        )));
-    }
+    let rule = admitted(ctx, domain, &svid.spiffe_id).await?;
     // The draft makes `jti` optional (SPIFFE implementations reuse a
     // JWT-SVID until it expires); when there is one, it is used once.
     if let Some(jti) = &svid.jti {
@@ -99,6 +88,136 @@ pub async fn authenticate(
             &svid.spiffe_id,
         )),
     })
+}
+
+/// The rule that admits `id`, a SPIFFE ID no local user or registered
+/// client has.
+async fn admitted<'a>(
+    ctx: &Context,
+    domain: &'a TrustDomain,
+    id: &SpiffeId,
+) -> Result<&'a Rule, OAuthError> {
+    let Some(rule) = domain.rule_for(id) else {
+        tracing::info!(spiffe = %domain.name, workload = %id, "a SPIFFE ID outside every rule was refused");
+        return Err(OAuthError::invalid_client(format!(
+            "the SPIFFE ID `{id}` is outside every rule of [spiffe.{}]",
+            domain.name
+        )));
+    };
+    // RFC 9068 §5: a workload's tokens must not be taken for a person's or
+    // another client's.
+    let workload = id.as_str();
+    if ctx.store.find_user(workload).await?.is_some()
+        || ctx.store.find_client(workload).await?.is_some()
+    {
+        tracing::warn!(spiffe = %domain.name, %workload, "a SPIFFE ID named like a local user or client was refused");
+        return Err(OAuthError::invalid_client(format!(
+            "the SPIFFE ID `{workload}` is the identifier of a user or client of this server: its tokens could be taken for theirs"
+        )));
+    }
+    Ok(rule)
+}
+
+/// Whether `client_id` is a SPIFFE ID of a trust domain configured here:
+/// a caller that sends no credentials but it authenticates with its
+/// X.509-SVID.
+pub fn names_workload(ctx: &Context, client_id: &str) -> bool {
+    SpiffeId::parse(client_id).is_ok_and(|id| ctx.policy.spiffe.find(id.trust_domain()).is_some())
+}
+
+/// The caller an X.509-SVID authenticates over mutual TLS (the draft's
+/// X.509-SVID method, RFC 8705 §2.1 PKI client authentication): the client
+/// certificate chains to a root of the trust domain's bundle (`x509-svid`
+/// keys; the bundle read again once if it does not: a rotation), is no CA,
+/// is valid now, and has exactly one URI SAN, the SPIFFE ID `client_id`
+/// names.
+pub async fn authenticate_x509(
+    ctx: &Context,
+    client_id: &str,
+    certificate: Option<&[u8]>,
+    now: Timestamp,
+) -> Result<Caller, OAuthError> {
+    let id = SpiffeId::parse(client_id)
+        .map_err(|e| OAuthError::invalid_client(format!("client_id is not a SPIFFE ID: {e}")))?;
+    let Some(domain) = ctx.policy.spiffe.find(id.trust_domain()) else {
+        return Err(OAuthError::invalid_client(format!(
+            "trust domain `{}` is not trusted here",
+            id.trust_domain()
+        )));
+    };
+    let Some(der) = certificate else {
+        return Err(OAuthError::invalid_client(
+            "a SPIFFE workload authenticates with a JWT-SVID (client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-spiffe) or with its X.509-SVID over mutual TLS",
+        ));
+    };
+    let mut reread = false;
+    let names = loop {
+        let bundle = bundle(ctx, domain, reread, now).await?;
+        match x509_svid(&bundle.x509_roots, der, now) {
+            Err(X509Refusal::Chain(_)) if !reread => reread = true,
+            Err(e) => {
+                tracing::info!(spiffe = %domain.name, error = %e, "an X.509-SVID was refused");
+                return Err(OAuthError::invalid_client(e.to_string()));
+            }
+            Ok(names) => break names,
+        }
+    };
+    match names.as_slice() {
+        [one] if one == id.as_str() => {}
+        _ => {
+            return Err(OAuthError::invalid_client(
+                "the client certificate's URI SAN must be exactly one SPIFFE ID, the client_id (an X.509-SVID)",
+            ))
+        }
+    }
+    let rule = admitted(ctx, domain, &id).await?;
+    Ok(Caller::Workload {
+        client: Box::new(resolve::spiffe_workload(&ctx.policy, domain, rule, &id)),
+    })
+}
+
+/// Why a client certificate is no X.509-SVID of the trust domain.
+#[derive(Debug, thiserror::Error)]
+enum X509Refusal {
+    #[error("the trust domain's bundle has no x509-svid root")]
+    NoRoots,
+    #[error("the client certificate is not an X.509 certificate webpki reads: {0}")]
+    Unreadable(webpki::Error),
+    #[error("the client certificate does not chain to a root of the trust domain's bundle, is a CA or is not valid now: {0}")]
+    Chain(webpki::Error),
+}
+
+/// Verifies `leaf` against `roots` at `now`; its URI SANs.
+fn x509_svid(roots: &[Vec<u8>], leaf: &[u8], now: Timestamp) -> Result<Vec<String>, X509Refusal> {
+    use rustls::pki_types::{CertificateDer, UnixTime};
+    let anchors: Vec<_> = roots
+        .iter()
+        .filter_map(|root| {
+            let der = CertificateDer::from(root.as_slice());
+            webpki::anchor_from_trusted_cert(&der)
+                .ok()
+                .map(|a| a.to_owned())
+        })
+        .collect();
+    if anchors.is_empty() {
+        return Err(X509Refusal::NoRoots);
+    }
+    let der = CertificateDer::from(leaf);
+    let cert = webpki::EndEntityCert::try_from(&der).map_err(X509Refusal::Unreadable)?;
+    let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+        u64::try_from(now).unwrap_or_default(),
+    ));
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &[],
+        time,
+        webpki::KeyUsage::client_auth(),
+        None,
+        None,
+    )
+    .map_err(X509Refusal::Chain)?;
+    Ok(cert.valid_uri_names().map(str::to_owned).collect())
 }
 
 /// The signature with the trust domain's bundle (read again once for a
@@ -204,7 +323,7 @@ fn refresh_after(bundle: &Bundle) -> i64 {
 /// says now.
 fn rule<'a>(ctx: &'a Context, client: &ClientSnapshot) -> Option<&'a Rule> {
     let domain = client.metadata.get("trust_domain")?.as_str()?;
-    let id = spiffe::SpiffeId::parse(&client.client_id).ok()?;
+    let id = SpiffeId::parse(&client.client_id).ok()?;
     ctx.policy.spiffe.find(domain)?.rule_for(&id)
 }
 

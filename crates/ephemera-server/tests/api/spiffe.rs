@@ -436,3 +436,118 @@ async fn a_workload_whose_rule_gives_it_token_exchange_exchanges_another_workloa
     assert_eq!(info["aud"], DOWNSTREAM);
     assert_eq!(info["act"]["sub"], BATCH);
 }
+
+/// A certificate authority of the test's own: an X.509-SVID issuer.
+struct Authority {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Authority {
+    fn new() -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "example.org SVID authority");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Self { cert, key }
+    }
+
+    /// Its root as an `x509-svid` key of a SPIFFE bundle.
+    fn bundle_key(&self) -> Value {
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD.encode(self.cert.der());
+        json!({"kty": "EC", "crv": "P-256", "use": "x509-svid", "x5c": [der]})
+    }
+
+    /// An X.509-SVID for `id`: its DER, and the PEM identity mutual TLS presents.
+    fn svid(&self, id: &str) -> (Vec<u8>, reqwest::Identity) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![rcgen::SanType::URI(id.try_into().unwrap())];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        (
+            cert.der().to_vec(),
+            reqwest::Identity::from_pem(pem.as_bytes()).unwrap(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn an_x509_svid_over_mutual_tls_gets_a_certificate_bound_token_and_another_cas_is_refused() {
+    // Arrange
+    let authority = Authority::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.json");
+    std::fs::write(
+        &path,
+        json!({"keys": [authority.bundle_key()], "spiffe_sequence": 1}).to_string(),
+    )
+    .unwrap();
+    let raw = RawTrustDomain {
+        trust_domain: DOMAIN.into(),
+        bundle_file: Some(path),
+        rules: rules(),
+        ..RawTrustDomain::default()
+    };
+    let (app, _tls) = crate::mtls::tls_app_with(|config| {
+        config.resources = vec![API.into()];
+        config.spiffe.insert("corp".into(), raw);
+    })
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", PROD),
+        ("scope", "read"),
+        ("resource", API),
+    ];
+    let (der, identity) = authority.svid(PROD);
+
+    // Act
+    let res = app
+        .with_certificate(identity)
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["token_type"], "Bearer");
+    let info = app.introspect(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["client_id"], PROD);
+    assert_eq!(info["client_kind"], "workload");
+    assert_eq!(
+        info["cnf"]["x5t#S256"],
+        ephemera_proto::jose::sha256_b64(&der)
+    );
+    let (_, stranger) = Authority::new().svid(PROD);
+    let res = app
+        .with_certificate(stranger)
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let d = assert_error(res, 401, "invalid_client").await;
+    assert!(d.contains("does not chain"), "{d}");
+    let (_, other_id) = authority.svid("spiffe://example.org/ns/prod/sa/other");
+    let res = app
+        .with_certificate(other_id)
+        .post(app.url("/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let d = assert_error(res, 401, "invalid_client").await;
+    assert!(d.contains("URI SAN"), "{d}");
+    let res = app.post_form("/token", &form).await;
+    let d = assert_error(res, 401, "invalid_client").await;
+    assert!(d.contains("X.509-SVID"), "{d}");
+}

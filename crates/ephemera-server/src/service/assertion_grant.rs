@@ -33,7 +33,7 @@ use super::federated::{self, Federation, Identity};
 use super::proof::{self, Presented};
 use super::{issue, request, resolve, token, Context, OAuthError};
 use crate::config::trusted_issuers::{KeySource, TrustedIssuer};
-use crate::model::{Authentication, ClientSnapshot, Grant, Timestamp};
+use crate::model::{Authentication, ClientKind, ClientSnapshot, Grant, Timestamp};
 use crate::upstream::UpstreamFailure;
 
 /// The least clock skew allowed between this server and an issuer in
@@ -95,6 +95,11 @@ pub async fn token(
     let grant = match (client, &verified.id_jag) {
         (Some(client), Some(jag)) => {
             let checked = id_jag(ctx, issuer, client, &verified, jag, &asked, &presented)?;
+            // A SPIFFE workload presenting an ID-JAG stays within its rule's
+            // resources.
+            if checked.client.kind == ClientKind::Workload {
+                super::spiffe::resources_allowed(ctx, &checked.client, &checked.resources)?;
+            }
             remember(ctx, issuer, &verified, now).await?;
             let user = federated::user_for(
                 ctx,

@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use ephemera_proto::spiffe::JWT_SPIFFE_ASSERTION;
 use ephemera_server::config::spiffe::{RawRule, RawTrustDomain};
+use ephemera_server::config::trusted_issuers::RawTrustedIssuer;
 use ephemera_server::config::{RawConfig, RawExchange, RawExchangePolicy, RawResourceEntry};
 use serde_json::{json, Value};
 
@@ -21,7 +22,9 @@ const DOMAIN: &str = "example.org";
 const API: &str = "https://api.example/";
 const PROD: &str = "spiffe://example.org/ns/prod/sa/reporter";
 const BATCH: &str = "spiffe://example.org/ns/batch/sa/nightly";
+const AGENT: &str = "spiffe://example.org/ns/agents/sa/assistant";
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// A SPIFFE bundle holding `keys` as `jwt-svid` keys.
 fn bundle(keys: &[&TestKey], sequence: u64) -> Value {
@@ -52,6 +55,12 @@ fn rules() -> Vec<RawRule> {
             grants: vec![EXCHANGE.into()],
             scopes: None,
             resources: None,
+        },
+        RawRule {
+            ids: vec![AGENT.into()],
+            grants: vec![JWT_BEARER.into()],
+            scopes: None,
+            resources: Some(vec![API.into()]),
         },
     ]
 }
@@ -550,4 +559,67 @@ async fn an_x509_svid_over_mutual_tls_gets_a_certificate_bound_token_and_another
     let res = app.post_form("/token", &form).await;
     let d = assert_error(res, 401, "invalid_client").await;
     assert!(d.contains("X.509-SVID"), "{d}");
+}
+
+#[tokio::test]
+async fn a_workload_whose_rule_gives_it_the_jwt_bearer_grant_presents_an_id_jag_within_its_resources(
+) {
+    // Arrange
+    const IDP: &str = "https://idp.acme.example";
+    const OTHER: &str = "https://other.example/";
+    let domain = FileDomain::new();
+    let idp = TestKey::new();
+    let trusted = RawTrustedIssuer {
+        issuer: IDP.into(),
+        jwks: Some(idp.jwks().to_string()),
+        grants: vec!["id-jag".into()],
+        ..RawTrustedIssuer::default()
+    };
+    let app = domain
+        .app_with(|config| {
+            config.resources.push(OTHER.into());
+            config.trusted_issuers.insert("acme".into(), trusted);
+        })
+        .await;
+    let id_jag = |resource: &str| {
+        let now = app.now();
+        idp.sign(
+            json!({"typ": "oauth-id-jag+jwt", "kid": idp.jkt}),
+            &json!({
+                "iss": IDP, "sub": "U0194", "aud": app.base, "client_id": AGENT,
+                "jti": random_id(), "exp": now + 300, "iat": now, "resource": resource,
+                "scope": "read", "preferred_username": "ada",
+            }),
+        )
+    };
+    let present = |assertion: String| {
+        let svid = svid(&domain.key, &app, AGENT, json!({}));
+        let app = &app;
+        async move {
+            app.post_form(
+                "/token",
+                &[
+                    ("grant_type", JWT_BEARER),
+                    ("assertion", &assertion),
+                    ("client_assertion_type", JWT_SPIFFE_ASSERTION),
+                    ("client_assertion", &svid),
+                ],
+            )
+            .await
+        }
+    };
+
+    // Act
+    let res = present(id_jag(API)).await;
+    let beyond = present(id_jag(OTHER)).await;
+
+    // Assert
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let info = app.introspect(body["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["client_id"], AGENT);
+    assert_eq!(info["username"], "ada");
+    assert_eq!(info["aud"], API);
+    let d = assert_error(beyond, 400, "invalid_target").await;
+    assert!(d.contains("its rule's resources"), "{d}");
 }

@@ -109,6 +109,9 @@ struct Args {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum Scenario {
+    /// GET /healthz: the same HTTP stack and middleware answering a fixed
+    /// body, the ceiling every other scenario is a fraction of.
+    Ceiling,
     /// GET the discovery document.
     Discovery,
     /// PAR for the registered app, client_secret_basic, no DPoP.
@@ -132,7 +135,8 @@ enum Scenario {
 }
 
 impl Scenario {
-    const ALL: [Scenario; 10] = [
+    const ALL: [Scenario; 11] = [
+        Scenario::Ceiling,
         Scenario::Discovery,
         Scenario::ParBasic,
         Scenario::Par,
@@ -145,9 +149,23 @@ impl Scenario {
         Scenario::PushedFlow,
     ];
 
-    /// The peer has no pushed clients: these two are Ephemera's alone.
+    /// The peer has no pushed clients (and no `/healthz`): these are
+    /// Ephemera's alone.
     fn peer_too(self) -> bool {
-        !matches!(self, Scenario::Par | Scenario::PushedFlow)
+        !matches!(
+            self,
+            Scenario::Ceiling | Scenario::Par | Scenario::PushedFlow
+        )
+    }
+
+    /// HTTP requests in one unit: what a unit's rate is multiplied by to
+    /// compare it with the ceiling's requests.
+    fn requests(self) -> f64 {
+        match self {
+            Scenario::Flow | Scenario::FlowDpop => 5.0,
+            Scenario::PushedFlow => 6.0,
+            _ => 1.0,
+        }
     }
 
     /// Scenarios whose virtual clients need a session (and, for the
@@ -167,6 +185,7 @@ impl Scenario {
     /// What is compared, said beside every number.
     fn terms(self) -> &'static str {
         match self {
+            Scenario::Ceiling => "GET /healthz, a fixed body through every layer (Ephemera only)",
             Scenario::Discovery => "GET metadata",
             Scenario::ParBasic => "client_secret_basic, no DPoP",
             Scenario::Par => "pushed client + DPoP (Ephemera only)",
@@ -184,6 +203,7 @@ impl Scenario {
 impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Scenario::Ceiling => "ceiling",
             Scenario::Discovery => "discovery",
             Scenario::ParBasic => "par-basic",
             Scenario::Par => "par",
@@ -212,6 +232,7 @@ async fn prepare(scenario: Scenario, t: &Arc<Target>) -> Result<Task> {
 /// One unit of `scenario`: a request, or a whole flow.
 async fn once(scenario: Scenario, task: &mut Task) -> Result<()> {
     match scenario {
+        Scenario::Ceiling => task.healthz().await,
         Scenario::Discovery => task.discovery().await,
         Scenario::ParBasic => task.par(Client::App, false).await.map(drop),
         Scenario::Par => task.par(Client::Pushed, true).await.map(drop),
@@ -523,9 +544,17 @@ async fn run(args: Args) -> Result<()> {
             None
         }
     };
+    let mut ceiling: Option<Row> = None;
     for scenario in scenarios {
         let row = run_scenario(scenario, &ours, our_process, &args).await;
         let ours_row = outcome(&ours, scenario, row);
+        if scenario == Scenario::Ceiling {
+            ceiling = ours_row;
+            continue;
+        }
+        if let (Some(row), Some(top)) = (&ours_row, &ceiling) {
+            stats::print_share_of_ceiling(row, scenario.requests(), top);
+        }
         if let Some(peer) = peer.as_ref().filter(|_| scenario.peer_too()) {
             let row = run_scenario(scenario, peer, peer_process, &args).await;
             if let (Some(a), Some(b)) = (ours_row, outcome(peer, scenario, row)) {

@@ -222,3 +222,33 @@ pub fn print_ratio(ours: &Row, peer: &Row) {
         p99_ratio
     );
 }
+
+/// What share of the ceiling (`GET /healthz` through the same stack, in the
+/// same run) a scenario reaches, in HTTP requests per second and per busy
+/// server core: how much of its cost is the HTTP stack and how much is
+/// Ephemera's own work.
+pub fn print_share_of_ceiling(row: &Row, requests_per_unit: f64, ceiling: &Row) {
+    let share = |a: f64, b: f64| {
+        if b > 0.0 {
+            format!("{:.0}%", 100.0 * a / b)
+        } else {
+            "-".into()
+        }
+    };
+    let per_core = |r: &Row, n: f64| {
+        r.server_cpu
+            .filter(|c| *c > 0.0)
+            .map(|c| n * r.per_second / c)
+    };
+    let core_share = match (per_core(row, requests_per_unit), per_core(ceiling, 1.0)) {
+        (Some(a), Some(b)) => share(a, b),
+        _ => "-".into(),
+    };
+    println!(
+        "{:<9} {:<24} requests/s {} of the ceiling, per busy server core {}",
+        "ceiling",
+        row.scenario,
+        share(requests_per_unit * row.per_second, ceiling.per_second),
+        core_share
+    );
+}

@@ -173,6 +173,17 @@ impl Task {
         }
     }
 
+    /// `GET /healthz`: `ok`, answered without the database.
+    pub async fn healthz(&mut self) -> Result<()> {
+        let url = format!("{}/healthz", self.t.base);
+        let res = self.http.get(&url).send().await?;
+        let body = expect_status(res, StatusCode::OK, "healthz").await?;
+        if body != "ok" {
+            bail!("healthz: not `ok`");
+        }
+        Ok(())
+    }
+
     pub async fn discovery(&mut self) -> Result<()> {
         let res = self.http.get(&self.t.discovery).send().await?;
         let body = expect_status(res, StatusCode::OK, "discovery").await?;

@@ -3,4 +3,7 @@
 -- the user ending it, the sweeper) deletes this one and its tokens with it,
 -- and so on down a chain of exchanges.
 ALTER TABLE grants ADD COLUMN parent_id TEXT REFERENCES grants (id) ON DELETE CASCADE;
-CREATE INDEX grants_parent_id ON grants (parent_id);
+-- Only exchanged grants are indexed: the grants of every other request
+-- (a client_credentials grant per token) add no index entry, and the
+-- cascade's `parent_id = ?` lookup can still use it.
+CREATE INDEX grants_parent_id ON grants (parent_id) WHERE parent_id IS NOT NULL;

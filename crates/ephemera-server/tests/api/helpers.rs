@@ -446,3 +446,36 @@ pub async fn assert_error_page(res: reqwest::Response, error: &str) -> String {
     assert!(html.contains(&format!("id=\"error\">{error}<")), "{html}");
     html
 }
+
+/// A browser signed in on the account page as `username`: it and the page.
+pub async fn sign_in(app: &TestApp, username: &str, password: &str) -> (reqwest::Client, String) {
+    let browser = app.browser();
+    let page = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("action=\"/account/login\""), "{html}");
+    let res = browser
+        .post(app.url("/account/login"))
+        .form(&[
+            ("csrf", csrf(&html).as_str()),
+            ("username", username),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    assert_eq!(location(&res).path(), "/account");
+    let page = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    (browser, page.text().await.unwrap())
+}
+
+/// The `<li>` of `grant_id` on the account page.
+pub fn entry<'a>(page: &'a str, grant_id: &str) -> &'a str {
+    let start = page
+        .find(&format!("data-grant-id=\"{grant_id}\""))
+        .unwrap_or_else(|| panic!("{grant_id} is not listed: {page}"));
+    let end = page[start..].find("</li>").unwrap();
+    &page[start..start + end]
+}

@@ -695,45 +695,22 @@ async fn the_account_page_shows_who_acts_for_the_user_and_the_grant_it_came_from
         .unwrap()
         .to_owned();
 
-    let browser = app.browser();
-    let html = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let res = browser
-        .post(app.url("/account/login"))
-        .form(&[
-            ("csrf", csrf(&html).as_str()),
-            ("username", "alice"),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let page = browser
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = sign_in(&app, "alice", PASSWORD).await;
 
-    let start = page.find(&format!("data-grant-id=\"{child}\"")).unwrap();
-    let entry = &page[start..start + page[start..].find("</li>").unwrap()];
-    assert!(entry.contains("data-field=\"exchanged\""), "{entry}");
+    let child_entry = entry(&page, &child);
     assert!(
-        entry.contains("<bdi>mcp-server</bdi> calls on your behalf"),
-        "{entry}"
+        child_entry.contains("data-field=\"exchanged\""),
+        "{child_entry}"
     );
-    assert!(entry.contains(&parent), "{entry}");
+    assert!(
+        child_entry.contains("<bdi>mcp-server</bdi> calls on your behalf"),
+        "{child_entry}"
+    );
+    assert!(child_entry.contains(&parent), "{child_entry}");
     // The user's own grant is no exchange.
-    let start = page.find(&format!("data-grant-id=\"{parent}\"")).unwrap();
-    let entry = &page[start..start + page[start..].find("</li>").unwrap()];
-    assert!(!entry.contains("data-field=\"exchanged\""), "{entry}");
+    let parent_entry = entry(&page, &parent);
+    assert!(
+        !parent_entry.contains("data-field=\"exchanged\""),
+        "{parent_entry}"
+    );
 }

@@ -5,8 +5,10 @@
 # (scopes read and write; the per-address limits out of the way, since all
 # the load comes from one address), with the user and the two clients the
 # tool uses, and PRELOAD_GRANTS (default 0) grants stored before it starts.
-# Sets EPHEMERA_PID.
-bin=target/release
+# Sets EPHEMERA_PID. BIN=DIR takes both binaries from DIR instead of
+# target/release (a copy of an earlier build, to measure a change before
+# and after in the same run).
+bin=${BIN:-target/release}
 
 bench_password=bench-password-correct-horse
 rs_secret=bench-rs-secret-0123456789abcdef0123

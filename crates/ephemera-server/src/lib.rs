@@ -196,11 +196,12 @@ pub async fn serve_on(
         }
         None => None,
     };
-    let mut app = http::App::new(ctx);
+    let mut app = http::AppState::new(ctx);
     app.trusted_proxies = Arc::new(config.trusted_proxies.clone());
     app.limits = Arc::new(throttle::Limiters::new(&config.limits));
     app.metrics_token = config.metrics.bearer_token.as_deref().map(Arc::from);
     app.metrics_on_main = operations.is_none();
+    let app = http::App::from(app);
     let operations = operations.map(|l| {
         let (router, limits, mut stop) = (
             http::operations_router(app.clone()),

@@ -52,9 +52,34 @@ use tower_http::trace::TraceLayer;
 
 use crate::service::Context;
 
-/// The state every handler gets.
+/// The state every handler gets. Every layer and handler takes a clone of
+/// it per request, so it is one shared allocation: a clone is one reference
+/// count, not one per field.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppState>);
+
+impl std::ops::Deref for App {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+impl From<AppState> for App {
+    fn from(state: AppState) -> Self {
+        Self(Arc::new(state))
+    }
+}
+
+impl App {
+    pub fn new(ctx: Context) -> Self {
+        AppState::new(ctx).into()
+    }
+}
+
+/// What [`App`] shares.
+pub struct AppState {
     pub ctx: Context,
     pub metadata: Arc<AuthorizationServerMetadata>,
     /// The same, serialized once: the body of every discovery response.
@@ -77,7 +102,7 @@ pub struct App {
     pub metrics_on_main: bool,
 }
 
-impl App {
+impl AppState {
     pub fn new(ctx: Context) -> Self {
         let metadata = metadata::build(&ctx.issuer, &ctx.policy);
         let secure_cookies = ctx.issuer.starts_with("https://");

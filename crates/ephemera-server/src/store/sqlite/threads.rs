@@ -120,9 +120,13 @@ fn open_writer(location: &Location) -> rusqlite::Result<Connection> {
     conn.execute_batch(&format!(
         "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
     ))?;
-    // The private, temporary database of pending pushed requests.
+    // The private, temporary database of pending pushed requests. Its
+    // rollback journal is kept in memory: a crash loses the database
+    // anyway, and a journal file written, truncated and deleted per commit
+    // was a tenth of a pushed request's time.
     conn.execute_batch(
         "ATTACH DATABASE '' AS pending; \
+         PRAGMA pending.journal_mode = MEMORY; \
          PRAGMA pending.cache_size = -2048; \
          PRAGMA pending.secure_delete = ON; \
          CREATE TABLE pending.requests ( \

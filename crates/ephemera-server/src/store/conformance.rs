@@ -73,6 +73,7 @@ macro_rules! conformance_suite {
                 a_pushed_request_is_taken_exactly_once,
                 an_expired_pushed_request_cannot_be_taken,
                 pending_requests_beyond_the_limit_are_refused_until_one_is_taken,
+                a_sweep_takes_every_expired_pending_request_however_many,
                 expired_pending_requests_do_not_count_toward_the_limit,
                 the_pending_count_equals_the_rows_through_lookups_opens_takes_and_sweeps,
                 front_channel_requests_have_a_budget_apart_from_pushed_ones,
@@ -1613,6 +1614,33 @@ async fn pending_requests_beyond_the_limit_are_refused_until_one_is_taken(store:
         .await
         .unwrap()
         .is_some());
+}
+
+/// More expired pending requests than one sweep step (SQLite deletes them
+/// 1,000 at a time, each step its own transaction): all of them go, and the
+/// count of pending requests follows.
+async fn a_sweep_takes_every_expired_pending_request_however_many(store: &dyn Store) {
+    for _ in 0..1_200 {
+        store
+            .insert_pending_request(&new_hash(), &pushed_request(NOW), 10_000)
+            .await
+            .unwrap();
+    }
+    let live = new_hash();
+    store
+        .insert_pending_request(&live, &pushed_request(NOW + 60), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(store.sweep(NOW).await.unwrap().pending_requests, 1_200);
+    assert_eq!(store.stats(NOW).await.unwrap().pending_pushed_requests, 1);
+    assert!(store
+        .find_pending_request(&live, NOW)
+        .await
+        .unwrap()
+        .is_some());
+    // One place left under a limit of two: the count is exact again.
+    assert!(fits(store, 2, false, NOW + 60).await);
+    assert!(!fits(store, 2, false, NOW + 60).await);
 }
 
 async fn expired_pending_requests_do_not_count_toward_the_limit(store: &dyn Store) {

@@ -663,9 +663,14 @@ impl Store for SqliteStore {
         let pending = self.pending.clone();
         self.write(move |conn| {
             if pending[budget].load(Ordering::Relaxed) >= max_pending {
-                // Expired ones wait for the sweep: drop them now, then recount.
-                conn.prepare_cached("DELETE FROM pending.requests WHERE expires_at <= ?")?
-                    .execute([created_at])?;
+                // Expired ones wait for the sweep: drop some of this budget's
+                // now (a bounded step: the transaction stays small, and its
+                // rollback journal with it), then recount.
+                conn.prepare_cached(
+                    "DELETE FROM pending.requests WHERE rowid IN (SELECT rowid FROM \
+                     pending.requests WHERE front_channel = ?1 AND expires_at <= ?2 LIMIT ?3)",
+                )?
+                .execute(params![budget, created_at, SWEEP_STEP])?;
                 recount_pending(conn, &pending)?;
                 let (count, oldest): (u64, Option<Timestamp>) = conn
                     .prepare_cached(
@@ -1124,17 +1129,8 @@ impl Store for SqliteStore {
     /// expired), and [`ENDED_GRANT_SCAN`] others in turn.
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        let pending = self.pending.clone();
-        report.pending_requests = self
-            .write(move |conn| {
-                let n = conn
-                    .prepare_cached("DELETE FROM pending.requests WHERE expires_at <= ?")?
-                    .execute([now])?;
-                recount_pending(conn, &pending)?;
-                Ok(n as u64)
-            })
-            .await?;
         for (table, returning, slot) in [
+            ("pending.requests", "NULL", &mut report.pending_requests),
             ("sessions", "NULL", &mut report.sessions),
             ("upstream_logins", "NULL", &mut report.upstream_logins),
             ("seen_jtis", "NULL", &mut report.jtis),
@@ -1161,6 +1157,10 @@ impl Store for SqliteStore {
                 }
             }
         }
+        // The pending requests' counts, once their expired rows are gone.
+        let pending = self.pending.clone();
+        self.write(move |conn| recount_pending(conn, &pending))
+            .await?;
         // Grants left with nothing live by any path, a batch at a time from
         // where the last sweep stopped.
         let mut scanned = 0;

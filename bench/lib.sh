@@ -50,6 +50,10 @@ TOML
         --redirect-uri http://127.0.0.1:9999/cb >/dev/null
     if [ "${PRELOAD_GRANTS:-0}" -gt 0 ]; then
         "$bin/ephemera-bench" --preload-grants "$PRELOAD_GRANTS" --preload-into "sqlite://$dir/ephemera.db"
+        # The tool exits without waiting for its connections to close and
+        # checkpoint: copy its WAL (up to 128 MiB) into the file now, or the
+        # server's first scenarios pay for copying the preload.
+        sqlite3 "$dir/ephemera.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
     fi
     EPHEMERA_LOG=${EPHEMERA_LOG:-warn} taskset -c "$cpu" "$bin/ephemera" serve >"$dir/ephemera.log" 2>&1 &
     EPHEMERA_PID=$!

@@ -169,7 +169,10 @@ pub async fn serve_on(
             }
         }
     });
-    // The gauges of /metrics, recounted here rather than per scrape.
+    // The gauges of /metrics, recounted here rather than per scrape. A
+    // recount reads every live row: on a large database it takes seconds of
+    // a core, so the next one waits at least a hundred times as long as the
+    // last one took (`gauges::next_recount`).
     let mut gauges_stop = stop_rx.clone();
     let (gauges, store, clock, every) = (
         ctx.gauges.clone(),
@@ -178,14 +181,16 @@ pub async fn serve_on(
         config.metrics.refresh_interval,
     );
     let recounter = tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
+        let mut pause = std::time::Duration::ZERO;
         loop {
             tokio::select! {
                 _ = gauges_stop.changed() => return,
-                _ = ticker.tick() => {
+                () = tokio::time::sleep(pause) => {
+                    let began = std::time::Instant::now();
                     if let Err(e) = gauges.refresh(store.as_ref(), clock.now()).await {
                         tracing::error!(error = %e, "recounting the gauges of /metrics failed");
                     }
+                    pause = crate::service::gauges::next_recount(every, began.elapsed());
                 }
             }
         }

@@ -3,12 +3,24 @@
 //! background task refreshes them every `metrics.refresh_interval`, and a
 //! scrape reads the last reading from memory. However often anyone scrapes,
 //! the database sees one recount per interval, and none goes through the
-//! SQLite writer.
+//! SQLite writer. A recount reads every live row, so on a large database the
+//! interval grows with what a recount costs (see [`next_recount`]).
 
 use std::sync::RwLock;
+use std::time::Duration;
 
 use crate::model::{Stats, Timestamp};
 use crate::store::Store;
+
+/// A recount takes at most one part in this many of the server's time.
+pub const RECOUNT_SHARE: u32 = 100;
+
+/// How long to wait before the next recount: the configured interval
+/// (`every`), or [`RECOUNT_SHARE`] times as long as the last recount took
+/// when that is longer (a million grants take seconds of a core to count).
+pub fn next_recount(every: Duration, took: Duration) -> Duration {
+    every.max(took.saturating_mul(RECOUNT_SHARE))
+}
 
 /// The last recount.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,5 +67,21 @@ impl Gauges {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quick_recount_keeps_the_interval_and_a_slow_one_stretches_it() {
+        let every = Duration::from_secs(15);
+        assert_eq!(next_recount(every, Duration::from_millis(20)), every);
+        assert_eq!(next_recount(every, Duration::from_millis(150)), every);
+        assert_eq!(
+            next_recount(every, Duration::from_secs(2)),
+            Duration::from_secs(200)
+        );
     }
 }

@@ -32,6 +32,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(if cfg!(test) { 20 } el
 const WAL_RESTART_FRAMES: i64 = if cfg!(test) { 256 } else { 16384 };
 /// The size the WAL file is cut back to when it starts over, in bytes.
 const WAL_SIZE_LIMIT: i64 = if cfg!(test) { 2 } else { 128 } * 1024 * 1024;
+/// How long a connection waits for a lock before SQLite says it is busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the writer's routine `RESTART` waits for readers of older
+/// snapshots (see `writer_loop`).
+const RESTART_WAIT: Duration = Duration::from_millis(10);
 /// Page cache per connection, in KiB (SQLite's negative `cache_size`).
 const WRITER_CACHE_KIB: i64 = 8 * 1024;
 const READER_CACHE_KIB: i64 = 4 * 1024;
@@ -102,7 +107,7 @@ fn location(url: &str) -> Result<Location, StoreError> {
 }
 
 fn configure(conn: &Connection, cache_kib: i64) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
@@ -271,7 +276,8 @@ fn writer_loop(
             shared.truncated.store(emptied, Ordering::Release);
             continue;
         }
-        let turn = if wal.as_deref().is_some_and(wal_too_long) {
+        let too_long = wal.as_deref().is_some_and(wal_too_long);
+        let turn = if too_long {
             Some(shared.turn())
         } else if shared.restart.load(Ordering::Acquire) {
             shared.try_turn()
@@ -279,8 +285,22 @@ fn writer_loop(
             None
         };
         if let Some(_turn) = turn {
-            shared.restart.store(false, Ordering::Release);
-            if let Err(e) = checkpoint(&conn, "RESTART") {
+            let asked = shared.restart.swap(false, Ordering::AcqRel);
+            // A RESTART waits for every reader of an older snapshot, and the
+            // writer with it: a long read (the gauges' recount of a million
+            // rows) held every write for seconds. Asked by the checkpointer,
+            // it waits at most `RESTART_WAIT`; if readers are still there, it
+            // copies what it can, as a passive checkpoint would, and the
+            // checkpointer asks again later. Past the size limit it waits.
+            let patience = if asked && !too_long {
+                RESTART_WAIT
+            } else {
+                BUSY_TIMEOUT
+            };
+            let restarted = conn
+                .busy_timeout(patience)
+                .and_then(|()| checkpoint(&conn, "RESTART"));
+            if let Err(e) = restarted.and_then(|_| conn.busy_timeout(BUSY_TIMEOUT)) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }
         }
@@ -417,7 +437,7 @@ impl Threads {
                     })?;
                 }
                 let checkpointer = Connection::open(path)?;
-                checkpointer.busy_timeout(Duration::from_secs(5))?;
+                checkpointer.busy_timeout(BUSY_TIMEOUT)?;
                 let (checkpoints, stop) = crossbeam_channel::bounded::<()>(0);
                 spawn("sqlite-checkpoint".into(), move || {
                     checkpoint_loop(checkpointer, stop, asks)
@@ -511,6 +531,65 @@ impl Threads {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A long read (the gauges' recount of a large database) keeps a
+    /// snapshot for seconds. Writes go on meanwhile: the writer's routine
+    /// `RESTART`, which would wait for that reader, gives up after
+    /// `RESTART_WAIT` instead of holding every write behind it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_read_does_not_hold_the_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long-read.db");
+        let threads = Arc::new(Threads::open(&format!("sqlite://{}", path.display())).unwrap());
+        threads
+            .write(|c| {
+                c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let (release, released) = crossbeam_channel::bounded::<()>(1);
+        let (started, reading) = tokio::sync::oneshot::channel();
+        let reader = {
+            let threads = threads.clone();
+            tokio::spawn(async move {
+                threads
+                    .read(move |c| {
+                        c.execute_batch("BEGIN")?;
+                        let rows: i64 = c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?;
+                        let _ = started.send(());
+                        let _ = released.recv_timeout(Duration::from_secs(30));
+                        c.execute_batch("COMMIT")?;
+                        Ok(rows)
+                    })
+                    .await
+            })
+        };
+        reading.await.unwrap();
+        // Past WAL_RESTART_FRAMES (256 pages in tests) but within the WAL's
+        // size limit (2 MiB in tests, past which the writer does wait), with
+        // pauses so the checkpointer (every 20 ms in tests) asks for
+        // RESTARTs while the reader holds its snapshot.
+        for i in 0..12i64 {
+            let write = threads.write(move |c| {
+                for j in 0..30 {
+                    c.prepare_cached("INSERT INTO t (k, v) VALUES (?, zeroblob(4000))")?
+                        .execute([i * 30 + j])?;
+                }
+                Ok(())
+            });
+            let answered = tokio::time::timeout(Duration::from_secs(2), write).await;
+            assert!(answered.is_ok(), "write {i} waited for the reader");
+            answered.unwrap().unwrap();
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(
+            !wal_too_long(&dir.path().join("long-read.db-wal")),
+            "the test went past the WAL's size limit"
+        );
+        release.send(()).unwrap();
+        assert_eq!(reader.await.unwrap().unwrap(), 0);
+    }
 
     /// Writes that never pause: without the full checkpoints the WAL would
     /// only grow (here to tens of MiB); with them it stays near its limit.

@@ -300,7 +300,10 @@ fn writer_loop(
             let restarted = conn
                 .busy_timeout(patience)
                 .and_then(|()| checkpoint(&conn, "RESTART"));
-            if let Err(e) = restarted.and_then(|_| conn.busy_timeout(BUSY_TIMEOUT)) {
+            // Whatever the checkpoint did, the writer's own waits are back
+            // to the usual timeout.
+            let restored = conn.busy_timeout(BUSY_TIMEOUT);
+            if let Err(e) = restarted.and(restored) {
                 tracing::warn!(error = %e, "SQLite checkpoint failed");
             }
         }

@@ -1617,7 +1617,7 @@ async fn pending_requests_beyond_the_limit_are_refused_until_one_is_taken(store:
 }
 
 /// More expired pending requests than one sweep step (SQLite deletes them
-/// 1,000 at a time, each step its own transaction): all of them go, and the
+/// 200 at a time, each step its own transaction): all of them go, and the
 /// count of pending requests follows.
 async fn a_sweep_takes_every_expired_pending_request_however_many(store: &dyn Store) {
     for _ in 0..1_200 {

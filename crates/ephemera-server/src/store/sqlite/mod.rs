@@ -62,6 +62,10 @@ super::rows::row_readers!(rusqlite::Row<'_>);
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 /// Rows one sweep step deletes, so a big sweep never holds the writer long.
 const SWEEP_STEP: i64 = 1_000;
+/// The same for pending requests: a kilobyte each, in a temporary database
+/// that spills to a file, erased with `secure_delete`, they cost the most
+/// to delete, and every write queued meanwhile waits for the step.
+const PENDING_SWEEP_STEP: i64 = 200;
 pub struct SqliteStore {
     threads: Threads,
     /// Pending pushed requests, counted by the writer (their only user).
@@ -278,19 +282,20 @@ fn ended_grants_step(
     Ok(((count == SWEEP_STEP).then_some(last), ended as u64))
 }
 
-/// Deletes up to [`SWEEP_STEP`] expired rows of `table` and returns the
-/// grants they belonged to (`grant_id` tables) and how many went.
+/// Deletes up to `step` expired rows of `table` and returns the grants
+/// they belonged to (`grant_id` tables) and how many went.
 fn sweep_step(
     conn: &Connection,
     table: &str,
     returning: &str,
+    step: i64,
     now: Timestamp,
 ) -> Result<(u64, Vec<String>), StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "DELETE FROM {table} WHERE rowid IN \
          (SELECT rowid FROM {table} WHERE expires_at <= ?1 LIMIT ?2) RETURNING {returning}"
     ))?;
-    let mut rows = stmt.query(params![now, SWEEP_STEP])?;
+    let mut rows = stmt.query(params![now, step])?;
     let mut n = 0;
     let mut grants = Vec::new();
     while let Some(row) = rows.next()? {
@@ -670,7 +675,7 @@ impl Store for SqliteStore {
                     "DELETE FROM pending.requests WHERE rowid IN (SELECT rowid FROM \
                      pending.requests WHERE front_channel = ?1 AND expires_at <= ?2 LIMIT ?3)",
                 )?
-                .execute(params![budget, created_at, SWEEP_STEP])?;
+                .execute(params![budget, created_at, PENDING_SWEEP_STEP])?;
                 recount_pending(conn, &pending)?;
                 let (count, oldest): (u64, Option<Timestamp>) = conn
                     .prepare_cached(
@@ -1129,18 +1134,29 @@ impl Store for SqliteStore {
     /// expired), and [`ENDED_GRANT_SCAN`] others in turn.
     async fn sweep(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        for (table, returning, slot) in [
-            ("pending.requests", "NULL", &mut report.pending_requests),
-            ("sessions", "NULL", &mut report.sessions),
-            ("upstream_logins", "NULL", &mut report.upstream_logins),
-            ("seen_jtis", "NULL", &mut report.jtis),
-            ("codes", "grant_id", &mut report.codes),
-            ("tokens", "grant_id", &mut report.tokens),
+        for (table, returning, step, slot) in [
+            (
+                "pending.requests",
+                "NULL",
+                PENDING_SWEEP_STEP,
+                &mut report.pending_requests,
+            ),
+            ("sessions", "NULL", SWEEP_STEP, &mut report.sessions),
+            (
+                "upstream_logins",
+                "NULL",
+                SWEEP_STEP,
+                &mut report.upstream_logins,
+            ),
+            ("seen_jtis", "NULL", SWEEP_STEP, &mut report.jtis),
+            ("codes", "grant_id", SWEEP_STEP, &mut report.codes),
+            ("tokens", "grant_id", SWEEP_STEP, &mut report.tokens),
         ] {
             loop {
+                let began = std::time::Instant::now();
                 let (n, grants) = self
                     .write(move |conn| {
-                        let (n, mut grants) = sweep_step(conn, table, returning, now)?;
+                        let (n, mut grants) = sweep_step(conn, table, returning, step, now)?;
                         grants.sort_unstable();
                         grants.dedup();
                         let mut ended = 0;
@@ -1152,9 +1168,13 @@ impl Store for SqliteStore {
                     .await?;
                 *slot += n;
                 report.grants += grants;
-                if n < SWEEP_STEP as u64 {
+                if n < step as u64 {
                     break;
                 }
+                // More to do: the writer serves requests for as long as the
+                // step took before the next one, so a big sweep takes at
+                // most about half of it.
+                tokio::time::sleep(began.elapsed()).await;
             }
         }
         // The pending requests' counts, once their expired rows are gone.

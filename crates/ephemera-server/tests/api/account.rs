@@ -181,7 +181,7 @@ async fn a_user_revokes_one_installation_of_a_shared_client_and_the_other_keeps_
     }
     assert_eq!(page.matches("class=\"grant\"").count(), 2);
     assert!(page.contains("Document Agent"));
-    let origin = docs.base.trim_start_matches("https://");
+    let origin = docs.https.base.trim_start_matches("https://");
     assert!(
         page.contains(&format!("<span class=\"host\">{origin}</span>")),
         "{page}"
@@ -396,7 +396,7 @@ async fn each_grant_shows_its_client_its_key_scopes_resources_and_times() {
     let docs = DocServer::start().await;
     let client_id = docs.client_id();
     docs.serve(&client_id, json!({}));
-    let cert = docs.cert_path.clone();
+    let cert = docs.https.cert_path.clone();
     let app = TestApp::spawn_with(move |c| {
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
         c.metadata_documents.extra_roots = vec![cert];
@@ -460,7 +460,7 @@ async fn each_grant_shows_its_client_its_key_scopes_resources_and_times() {
         assert!(shown.contains(expected), "{expected} not in {shown}");
     }
     let shown = entry(&page, &document_grant);
-    let origin = docs.base.trim_start_matches("https://");
+    let origin = docs.https.base.trim_start_matches("https://");
     for expected in [
         "<bdi class=\"grant-name\">Document Agent</bdi>",
         "metadata document, described by a document at its own address",

@@ -163,68 +163,45 @@ async fn without_federation_there_is_no_entity_configuration() {
 
 /// Entity statements served over https on 127.0.0.1, by path and query.
 struct FederationServer {
-    base: String,
+    https: HttpsServer,
     statements: Arc<Mutex<HashMap<String, String>>>,
-    cert_path: std::path::PathBuf,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl FederationServer {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-        std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://{}", listener.local_addr().unwrap());
         let statements: Arc<Mutex<HashMap<String, String>>> = Arc::default();
         let served = statements.clone();
-        let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-            let served = served.clone();
-            async move {
-                let key = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
-                match served.lock().unwrap().get(key) {
-                    Some(jwt) => (
-                        axum::http::StatusCode::OK,
-                        [("content-type", ENTITY_STATEMENT_MEDIA_TYPE)],
-                        jwt.clone(),
-                    ),
-                    None => (
-                        axum::http::StatusCode::NOT_FOUND,
-                        [("content-type", "text/plain")],
-                        String::new(),
-                    ),
+        let https = HttpsServer::start(|_| {
+            axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                let served = served.clone();
+                async move {
+                    let key = uri.path_and_query().map(|p| p.as_str()).unwrap_or_default();
+                    match served.lock().unwrap().get(key) {
+                        Some(jwt) => (
+                            axum::http::StatusCode::OK,
+                            [("content-type", ENTITY_STATEMENT_MEDIA_TYPE)],
+                            jwt.clone(),
+                        ),
+                        None => (
+                            axum::http::StatusCode::NOT_FOUND,
+                            [("content-type", "text/plain")],
+                            String::new(),
+                        ),
+                    }
                 }
-            }
-        });
-        let config = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ephemera_server::http::tls::serve(
-            listener,
-            config,
-            router,
-            async {
-                let _ = rx.await;
-            },
-        ));
-        Self {
-            base,
-            statements,
-            cert_path,
-            _dir: dir,
-            _stop: tx,
-        }
+            })
+        })
+        .await;
+        Self { https, statements }
     }
 
     fn id(&self, name: &str) -> String {
-        format!("{}/{name}", self.base)
+        format!("{}/{name}", self.https.base)
     }
 
     /// Serves `jwt` at `url` (one of this server's).
     fn put(&self, url: &str, jwt: String) {
-        let path = url.strip_prefix(&self.base).unwrap().to_owned();
+        let path = url.strip_prefix(&self.https.base).unwrap().to_owned();
         self.statements.lock().unwrap().insert(path, jwt);
     }
 }
@@ -360,7 +337,7 @@ impl Federation {
 
     /// A server trusting this federation's anchor, fetching from its host.
     async fn app(&self, files: &Files, adjust: impl FnOnce(&mut RawConfig)) -> TestApp {
-        let cert = self.server.cert_path.clone();
+        let cert = self.server.https.cert_path.clone();
         federated_app(files, (&self.ta_id(), self.ta.jwks()), move |c| {
             c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
             c.metadata_documents.extra_roots = vec![cert];
@@ -547,7 +524,7 @@ async fn an_expired_statement_is_refused() {
 async fn a_chain_to_an_anchor_the_server_does_not_trust_is_refused() {
     let fed = Federation::start().await;
     let files = Files::new();
-    let cert = fed.server.cert_path.clone();
+    let cert = fed.server.https.cert_path.clone();
     let other = TestKey::new();
     let app = federated_app(&files, ("https://ta.example.org", other.jwks()), move |c| {
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
@@ -666,7 +643,7 @@ async fn with_federation_on_a_url_serving_no_entity_configuration_is_a_metadata_
     let client_id = docs.client_id();
     docs.serve(&client_id, json!({}));
     let files = Files::new();
-    let doc_cert = docs.cert_path.clone();
+    let doc_cert = docs.https.cert_path.clone();
     let app = fed
         .app(&files, move |c| {
             c.metadata_documents.extra_roots.push(doc_cert)

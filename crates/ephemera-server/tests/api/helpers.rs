@@ -479,3 +479,44 @@ pub fn entry<'a>(page: &'a str, grant_id: &str) -> &'a str {
     let end = page[start..].find("</li>").unwrap();
     &page[start..start + end]
 }
+
+/// An https server on 127.0.0.1 with a self-signed certificate for that
+/// address, serving until it is dropped: where tests host metadata
+/// documents and federation statements.
+pub struct HttpsServer {
+    /// `https://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its certificate (PEM), for the server under test to trust.
+    pub cert_path: std::path::PathBuf,
+    _dir: TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl HttpsServer {
+    /// Serves the router `routes` builds, given the base URL first.
+    pub async fn start(routes: impl FnOnce(&str) -> axum::Router) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+        std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("https://{}", listener.local_addr().unwrap());
+        let config = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(ephemera_server::http::tls::serve(
+            listener,
+            config,
+            routes(&base),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            base,
+            cert_path,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+}

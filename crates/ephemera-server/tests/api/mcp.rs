@@ -63,51 +63,34 @@ pub(crate) async fn example_resource_server(app: &TestApp) -> String {
 /// authorization server is told to trust: its URL is the client_id.
 pub(crate) struct MetadataDocument {
     pub url: String,
-    /// The certificate to add to `metadata_documents.extra_roots`.
-    pub cert_path: PathBuf,
-    _certs: tempfile::TempDir,
+    /// Its host; `https.cert_path` goes into `metadata_documents.extra_roots`.
+    pub https: HttpsServer,
 }
 
 /// Serves the metadata document of a public client named `client_name`
 /// whose redirect_uri is [`MCP_REDIRECT`], for the rest of the test.
 pub(crate) async fn client_metadata_document(client_name: &str) -> MetadataDocument {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "https://127.0.0.1:{}/client.json",
-        listener.local_addr().unwrap().port()
-    );
-    let certs = tempfile::tempdir().unwrap();
-    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let document = json!({
-        "client_id": url,
-        "client_name": client_name,
-        "redirect_uris": [MCP_REDIRECT],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    });
-    let host = Router::new().route(
-        "/client.json",
-        get(move || {
-            let document = document.clone();
-            async move { Json(document) }
-        }),
-    );
-    let tls = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
-    tokio::spawn(ephemera_server::http::tls::serve(
-        listener,
-        tls,
-        host,
-        std::future::pending(),
-    ));
-    MetadataDocument {
-        url,
-        cert_path,
-        _certs: certs,
-    }
+    let mut url = String::new();
+    let https = HttpsServer::start(|base| {
+        url = format!("{base}/client.json");
+        let document = json!({
+            "client_id": url,
+            "client_name": client_name,
+            "redirect_uris": [MCP_REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        });
+        Router::new().route(
+            "/client.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document) }
+            }),
+        )
+    })
+    .await;
+    MetadataDocument { url, https }
 }
 
 /// What every run shows, whichever way the client registered: discovery from
@@ -188,7 +171,7 @@ async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_p
     let app = TestApp::spawn_with(|c| {
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
-        c.metadata_documents.extra_roots = vec![document.cert_path.clone()];
+        c.metadata_documents.extra_roots = vec![document.https.cert_path.clone()];
     })
     .await;
     let resource = example_resource_server(&app).await;

@@ -4,7 +4,6 @@
 //! tokens' audience, step-up on `insufficient_scope`; and the client's
 //! `mcp_login` example run end to end.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
@@ -20,7 +19,6 @@ use ephemera_resource::{
     metadata, IntrospectionConfig, IntrospectionLayer, ProtectedResourceMetadata,
 };
 use serde_json::json;
-use tempfile::TempDir;
 use url::Url;
 
 use crate::helpers::*;
@@ -268,48 +266,32 @@ async fn without_a_par_endpoint_the_mcp_client_sends_the_whole_request_through_t
 /// An https server on 127.0.0.1 serving one client metadata document.
 struct DocumentHost {
     url: String,
-    cert_path: std::path::PathBuf,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    https: HttpsServer,
 }
 
 impl DocumentHost {
     async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-        std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}/client.json", listener.local_addr().unwrap());
-        let document = Arc::new(Mutex::new(json!({
-            "client_id": url,
-            "client_name": "Document Agent",
-            "redirect_uris": [REDIRECT],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        })));
-        let router = Router::new().route(
-            "/client.json",
-            get(move || async move { Json(document.lock().unwrap().clone()) }),
-        );
-        let config = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ephemera_server::http::tls::serve(
-            listener,
-            config,
-            router,
-            async {
-                let _ = rx.await;
-            },
-        ));
-        Self {
-            url,
-            cert_path,
-            _dir: dir,
-            _stop: tx,
-        }
+        let mut url = String::new();
+        let https = HttpsServer::start(|base| {
+            url = format!("{base}/client.json");
+            let document = json!({
+                "client_id": url,
+                "client_name": "Document Agent",
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "none",
+            });
+            Router::new().route(
+                "/client.json",
+                get(move || {
+                    let document = document.clone();
+                    async move { Json(document) }
+                }),
+            )
+        })
+        .await;
+        Self { url, https }
     }
 }
 
@@ -317,7 +299,7 @@ impl DocumentHost {
 async fn a_metadata_document_url_is_the_mcp_clients_client_id_at_ephemera() {
     tokio::time::timeout(BOUND, async {
         let host = DocumentHost::start().await;
-        let cert = host.cert_path.clone();
+        let cert = host.https.cert_path.clone();
         let app = TestApp::spawn_with(move |c| {
             c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
             c.metadata_documents.extra_roots = vec![cert];

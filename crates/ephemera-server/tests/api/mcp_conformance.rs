@@ -268,7 +268,7 @@ async fn the_mcp_conformance_suite_passes_with_a_client_id_metadata_document_as_
     // fetches from, under a certificate of its own.
     let Some((dir, node)) = suite() else { return };
     let document = client_metadata_document("MCP conformance suite").await;
-    let roots = format!("[{}]", document.cert_path.display());
+    let roots = format!("[{}]", document.https.cert_path.display());
     let (installation, _serve, issuer) = serve(&[
         ("EPHEMERA_METADATA_DOCUMENTS__ALLOW_HOSTS", "[127.0.0.1]"),
         ("EPHEMERA_METADATA_DOCUMENTS__EXTRA_ROOTS", &roots),

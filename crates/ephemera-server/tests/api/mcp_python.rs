@@ -171,7 +171,7 @@ async fn the_mcp_python_sdk_uses_its_metadata_document_url_as_client_id_and_call
     let app = TestApp::spawn_with(|c| {
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
-        c.metadata_documents.extra_roots = vec![document.cert_path.clone()];
+        c.metadata_documents.extra_roots = vec![document.https.cert_path.clone()];
     })
     .await;
     let resource = example_resource_server(&app).await;

@@ -7,32 +7,21 @@ use std::sync::{Arc, Mutex};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 use crate::helpers::*;
 
 /// An https server on 127.0.0.1 hosting documents, and the PEM of its certificate.
 pub(crate) struct DocServer {
-    pub(crate) base: String,
+    pub(crate) https: HttpsServer,
     document: Arc<Mutex<Value>>,
     /// What `/jwks.json` serves.
     keys: Arc<Mutex<Value>>,
     /// Requests for `/gone.json`, which answers 404.
     gone_hits: Arc<std::sync::atomic::AtomicUsize>,
-    pub(crate) cert_path: std::path::PathBuf,
-    _dir: TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl DocServer {
     pub(crate) async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert_path, ck.cert.pem()).unwrap();
-        std::fs::write(&key_path, ck.key_pair.serialize_pem()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://{}", listener.local_addr().unwrap());
         let document = Arc::new(Mutex::new(Value::Null));
         let served = document.clone();
         let gone_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -83,29 +72,17 @@ impl DocServer {
                     )
                 }),
             );
-        let config = ephemera_server::http::tls::server_config(&cert_path, &key_path).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(ephemera_server::http::tls::serve(
-            listener,
-            config,
-            router,
-            async {
-                let _ = rx.await;
-            },
-        ));
+        let https = HttpsServer::start(|_| router).await;
         Self {
-            base,
+            https,
             document,
             keys,
             gone_hits,
-            cert_path,
-            _dir: dir,
-            _stop: tx,
         }
     }
 
     pub(crate) fn client_id(&self) -> String {
-        format!("{}/client.json", self.base)
+        format!("{}/client.json", self.https.base)
     }
 
     /// Serves a document for `client_id` with these fields.
@@ -126,7 +103,7 @@ impl DocServer {
 }
 
 pub(crate) async fn app_trusting(docs: &DocServer) -> TestApp {
-    let cert = docs.cert_path.clone();
+    let cert = docs.https.cert_path.clone();
     TestApp::spawn_with(move |c| {
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
         c.metadata_documents.extra_roots = vec![cert];
@@ -165,7 +142,7 @@ async fn a_url_client_id_is_resolved_from_its_document_through_the_whole_flow() 
     let browser = app.browser();
     app.login(&browser, &client_id, &request_uri).await;
     let consent = app.consent_page(&browser, &client_id, &request_uri).await;
-    let origin = docs.base.trim_start_matches("https://");
+    let origin = docs.https.base.trim_start_matches("https://");
     assert!(
         consent.contains(&format!("<span class=\"host\">{origin}</span>")),
         "{consent}"
@@ -215,10 +192,10 @@ async fn a_document_whose_client_id_differs_from_its_url_is_refused() {
 async fn too_large_or_redirecting_documents_are_refused() {
     let docs = DocServer::start().await;
     let app = app_trusting(&docs).await;
-    let big = format!("{}/big.json", docs.base);
+    let big = format!("{}/big.json", docs.https.base);
     let d = assert_error(push_for(&app, &big).await, 401, "invalid_client").await;
     assert!(d.contains("too large"), "{d}");
-    let moved = format!("{}/moved.json", docs.base);
+    let moved = format!("{}/moved.json", docs.https.base);
     assert_error(push_for(&app, &moved).await, 401, "invalid_client").await;
 }
 
@@ -228,7 +205,7 @@ async fn too_large_or_redirecting_documents_are_refused() {
 async fn a_document_nested_too_deeply_is_refused_and_nothing_is_stored() {
     let docs = DocServer::start().await;
     let app = app_trusting(&docs).await;
-    let deep = format!("{}/deep.json", docs.base);
+    let deep = format!("{}/deep.json", docs.https.base);
     let d = assert_error(push_for(&app, &deep).await, 401, "invalid_client").await;
     assert!(d.contains("deeper than 32"), "{d}");
     assert_eq!(app.stats().await.pending_pushed_requests, 0);
@@ -238,7 +215,7 @@ async fn a_document_nested_too_deeply_is_refused_and_nothing_is_stored() {
 async fn loopback_documents_are_refused_without_the_allow_list() {
     let docs = DocServer::start().await;
     docs.serve(&docs.client_id(), json!({}));
-    let cert = docs.cert_path.clone();
+    let cert = docs.https.cert_path.clone();
     let app = TestApp::spawn_with(move |c| c.metadata_documents.extra_roots = vec![cert]).await;
     assert_error(
         push_for(&app, &docs.client_id()).await,
@@ -338,7 +315,7 @@ async fn metadata_advertises_url_client_ids() {
 async fn repeated_requests_naming_a_failing_document_reach_its_host_once() {
     let docs = DocServer::start().await;
     let app = app_trusting(&docs).await;
-    let client_id = format!("{}/gone.json", docs.base);
+    let client_id = format!("{}/gone.json", docs.https.base);
     let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", &client_id)
@@ -408,7 +385,7 @@ async fn a_document_with_a_key_mints_no_machine_tokens_unless_the_operator_allow
     assert!(d.contains("metadata document"), "{d}");
     assert_eq!(app.stats().await.grants, 0);
 
-    let cert = docs.cert_path.clone();
+    let cert = docs.https.cert_path.clone();
     let allowing = TestApp::spawn_with(move |c| {
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
         c.metadata_documents.extra_roots = vec![cert];
@@ -612,7 +589,7 @@ async fn a_document_naming_its_keys_by_jwks_uri_authenticates_with_them() {
         &client_id,
         json!({
             "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": format!("{}/jwks.json", docs.base),
+            "jwks_uri": format!("{}/jwks.json", docs.https.base),
         }),
     );
     let app = app_trusting(&docs).await;
@@ -648,7 +625,7 @@ async fn a_grant_ends_once_its_document_publishes_none_of_the_keys_it_was_issued
         &client_id,
         json!({
             "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": format!("{}/jwks.json", docs.base),
+            "jwks_uri": format!("{}/jwks.json", docs.https.base),
         }),
     );
     let app = app_trusting(&docs).await;

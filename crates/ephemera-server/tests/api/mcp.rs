@@ -68,15 +68,18 @@ pub(crate) struct MetadataDocument {
 }
 
 /// Serves the metadata document of a public client named `client_name`
-/// whose redirect_uri is [`MCP_REDIRECT`], for the rest of the test.
-pub(crate) async fn client_metadata_document(client_name: &str) -> MetadataDocument {
+/// with one redirect URI, for the rest of the test.
+pub(crate) async fn client_metadata_document(
+    client_name: &str,
+    redirect_uri: &str,
+) -> MetadataDocument {
     let mut url = String::new();
     let https = HttpsServer::start(|base| {
         url = format!("{base}/client.json");
         let document = json!({
             "client_id": url,
             "client_name": client_name,
-            "redirect_uris": [MCP_REDIRECT],
+            "redirect_uris": [redirect_uri],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "none",
@@ -167,7 +170,7 @@ async fn the_mcp_sdk_discovers_registers_dynamically_and_calls_the_protected_res
 async fn the_mcp_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_protected_resource()
 {
     let Some(dir) = sdk_folder() else { return };
-    let document = client_metadata_document("MCP SDK end-to-end test").await;
+    let document = client_metadata_document("MCP SDK end-to-end test", MCP_REDIRECT).await;
     let app = TestApp::spawn_with(|c| {
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];

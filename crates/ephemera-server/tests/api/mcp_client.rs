@@ -263,42 +263,10 @@ async fn without_a_par_endpoint_the_mcp_client_sends_the_whole_request_through_t
     .unwrap();
 }
 
-/// An https server on 127.0.0.1 serving one client metadata document.
-struct DocumentHost {
-    url: String,
-    https: HttpsServer,
-}
-
-impl DocumentHost {
-    async fn start() -> Self {
-        let mut url = String::new();
-        let https = HttpsServer::start(|base| {
-            url = format!("{base}/client.json");
-            let document = json!({
-                "client_id": url,
-                "client_name": "Document Agent",
-                "redirect_uris": [REDIRECT],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            });
-            Router::new().route(
-                "/client.json",
-                get(move || {
-                    let document = document.clone();
-                    async move { Json(document) }
-                }),
-            )
-        })
-        .await;
-        Self { url, https }
-    }
-}
-
 #[tokio::test]
 async fn a_metadata_document_url_is_the_mcp_clients_client_id_at_ephemera() {
     tokio::time::timeout(BOUND, async {
-        let host = DocumentHost::start().await;
+        let host = crate::mcp::client_metadata_document("Document Agent", REDIRECT).await;
         let cert = host.https.cert_path.clone();
         let app = TestApp::spawn_with(move |c| {
             c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];

@@ -31,7 +31,7 @@ use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 
 use crate::helpers::PASSWORD;
-use crate::mcp::client_metadata_document;
+use crate::mcp::{client_metadata_document, MCP_REDIRECT};
 use crate::support::binary::{Installation, Serve};
 use crate::support::script;
 
@@ -267,7 +267,7 @@ async fn the_mcp_conformance_suite_passes_with_a_client_id_metadata_document_as_
     // document host is on 127.0.0.1, an address a default server never
     // fetches from, under a certificate of its own.
     let Some((dir, node)) = suite() else { return };
-    let document = client_metadata_document("MCP conformance suite").await;
+    let document = client_metadata_document("MCP conformance suite", MCP_REDIRECT).await;
     let roots = format!("[{}]", document.https.cert_path.display());
     let (installation, _serve, issuer) = serve(&[
         ("EPHEMERA_METADATA_DOCUMENTS__ALLOW_HOSTS", "[127.0.0.1]"),

@@ -167,7 +167,7 @@ async fn the_mcp_python_sdk_asks_for_every_published_scope_and_gets_those_open_t
 async fn the_mcp_python_sdk_uses_its_metadata_document_url_as_client_id_and_calls_the_protected_resource(
 ) {
     let Some(dir) = sdk_folder() else { return };
-    let document = client_metadata_document("MCP Python SDK end-to-end test").await;
+    let document = client_metadata_document("MCP Python SDK end-to-end test", MCP_REDIRECT).await;
     let app = TestApp::spawn_with(|c| {
         c.metadata_documents.enabled = true;
         c.metadata_documents.allow_hosts = vec!["127.0.0.1".into()];
